@@ -1,0 +1,29 @@
+"""inceptionism: DeepDream on PyTorch, offline out of the box.
+
+    >>> from inceptionism import dream, DreamConfig
+    >>> out = dream("photo.jpg", config=DreamConfig(steps=10))       # doctest: +SKIP
+    >>> out.save("dream.png")                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .config import DEFAULT_MODEL, PRESETS, DreamConfig  # noqa: E402
+from .engine import Progress, dream, dream_tensor  # noqa: E402
+from .models import DreamModel, get_model, list_models  # noqa: E402
+from .objectives import Objective  # noqa: E402
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "PRESETS",
+    "DreamConfig",
+    "DreamModel",
+    "Objective",
+    "Progress",
+    "__version__",
+    "dream",
+    "dream_tensor",
+    "get_model",
+    "list_models",
+]

@@ -1,0 +1,7 @@
+"""``python -m inceptionism`` is the same as the ``inceptionism`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,191 @@
+"""DreamConfig (the whole recipe, frozen) and named presets.
+
+Pixel space is RGB in [0, 1] for every model (each model normalises its own input), so a step
+size means the same thing whatever the network: the Keras seed's 0.01 in [-1, 1] is 0.005 here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError, UnknownNameError
+from .objectives import STATISTICS, Objective
+
+DEFAULT_MODEL = "efficientnet_lite2"
+GRAD_NORMS = ("l1", "std")
+DETAIL_MODES = ("photo", "dream")
+
+
+@dataclass(frozen=True)
+class DreamConfig:
+    """Every parameter of a dream. Defaults are the curated recipe for the default model."""
+
+    model: str = DEFAULT_MODEL
+    # (layer, weight) pairs; None means the model's curated default layers.
+    layers: tuple[tuple[str, float], ...] | None = None
+    # Per-layer statistic: "l2" (Keras: sum of squares, border excluded, / size) or "mean".
+    objective: str = "l2"
+    # Activation pixels excluded at each edge by the l2 statistic (the Keras seed uses 2).
+    border: int = 2
+    # Gradient normalisation: "l1" divides by mean |g| (Keras, Google), "std" by its std (TF).
+    grad_norm: str = "l1"
+    # Pixel change per step, in [0, 1] units after normalisation.
+    step_size: float = 0.008
+    # Gradient steps per octave.
+    steps: int = 20
+    # Number of scales; the first is the smallest (original / octave_scale**(octaves-1)).
+    octaves: int = 4
+    octave_scale: float = 1.4
+    # Detail carried between octaves: "photo" re-injects the photo's detail lost by shrinking
+    # (Keras seed); "dream" carries the dream's own detail up to the next scale (Google).
+    detail: str = "dream"
+    # Stop an octave early once the objective exceeds this (Keras seed: 10). None: never.
+    max_loss: float | None = None
+    # Random circular shift of up to this many pixels before each gradient (Google: 32).
+    jitter: int = 32
+    # Keep pixels inside [0, 1] after every step.
+    clip: bool = True
+    # Seeds every random choice (the jitter).
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.layers is not None:
+            pairs = Objective.of(self.layers).pairs()
+            if not pairs:
+                raise ConfigError("layers must name at least one layer")
+            object.__setattr__(self, "layers", pairs)
+        _check_choice("objective", self.objective, STATISTICS)
+        _check_choice("grad_norm", self.grad_norm, GRAD_NORMS)
+        _check_choice("detail", self.detail, DETAIL_MODES)
+        _check_range("steps", self.steps, lo=0, integer=True)
+        _check_range("octaves", self.octaves, lo=1, integer=True)
+        _check_range("border", self.border, lo=0, integer=True)
+        _check_range("jitter", self.jitter, lo=0, integer=True)
+        _check_range("seed", self.seed, lo=0, integer=True)
+        _check_range("step_size", self.step_size, lo=0.0)
+        if not (math.isfinite(self.octave_scale) and self.octave_scale > 0):
+            raise ConfigError(f"octave_scale must be a positive number, got {self.octave_scale}")
+        if self.max_loss is not None and not math.isfinite(self.max_loss):
+            raise ConfigError(f"max_loss must be finite or None, got {self.max_loss}")
+
+    def replace(self, **changes: Any) -> DreamConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["layers"] = None if self.layers is None else [list(p) for p in self.layers]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DreamConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown config fields {unknown}; valid: {', '.join(sorted(names))}")
+        data = dict(data)
+        if data.get("layers") is not None:
+            data["layers"] = tuple((str(n), float(w)) for n, w in data["layers"])
+        return cls(**data)
+
+    @classmethod
+    def preset(cls, name: str, model: str | None = None, **overrides: Any) -> DreamConfig:
+        """A named preset for ``model`` (default: the default model), then ``overrides``."""
+        if name not in PRESETS:
+            raise UnknownNameError("preset", name, list(PRESETS))
+        model = model or DEFAULT_MODEL
+        base = PRESETS[name].make(model)
+        return cls(**{**base, "model": model, **overrides})
+
+
+def _check_choice(field: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{field} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _check_range(field: str, value: Any, lo: float, integer: bool = False) -> None:
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type:
+        kind = "an integer" if integer else "a number"
+        raise ConfigError(f"{field} must be {kind}, got {value!r}")
+    if not (value >= lo and math.isfinite(value)):
+        raise ConfigError(f"{field} must be >= {lo}, got {value}")
+
+
+# --- presets -------------------------------------------------------------------------------------
+
+# The seeds name layers of InceptionV3 (mixed0..mixed10, Keras) and GoogLeNet (3a..5b, Caffe).
+# On another network a seed layer maps to the block at the same relative depth.
+_INCEPTION_V3_BLOCKS = [f"mixed{i}" for i in range(11)]
+_GOOGLENET_BLOCKS = ["inception3a", "inception3b", "inception4a", "inception4b", "inception4c",
+                     "inception4d", "inception4e", "inception5a", "inception5b"]  # fmt: skip
+
+
+def main_layers(model: str) -> list[str]:
+    """The model's block-level layers (no sub-layers, no stem/head), in depth order."""
+    from .models import layer_table
+
+    names = [info.name for info in layer_table(model)]
+    blocks = [n for n in names if "." not in n and n not in ("stem", "head")]
+    return blocks or names
+
+
+def map_seed_layer(seed_layer: str, seed_blocks: list[str], model: str) -> str:
+    """The model's layer at the same relative depth as ``seed_layer`` among ``seed_blocks``."""
+    ours = main_layers(model)
+    if seed_layer in ours:
+        return seed_layer
+    frac = (seed_blocks.index(seed_layer) + 1) / len(seed_blocks)
+    return ours[max(0, round(frac * len(ours)) - 1)]
+
+
+@dataclass(frozen=True)
+class Preset:
+    description: str
+    params: dict[str, Any]
+    seed_layers: tuple[tuple[str, float], ...] = ()
+    seed_blocks: tuple[str, ...] = ()
+    loss_scale_model: str | None = None  # the network whose activation scale max_loss assumes
+
+    def make(self, model: str) -> dict[str, Any]:
+        params = dict(self.params)
+        if self.seed_layers:
+            blocks = list(self.seed_blocks)
+            mapped: dict[str, float] = {}
+            for layer, w in self.seed_layers:
+                name = map_seed_layer(layer, blocks, model)
+                mapped[name] = mapped.get(name, 0.0) + w
+            params["layers"] = tuple(mapped.items())
+            if self.loss_scale_model and model != self.loss_scale_model:
+                # max_loss is in units of the seed network's activations; elsewhere it would
+                # stop at once or never, so it stays off unless the user sets it.
+                params["max_loss"] = None
+        return params
+
+
+PRESETS: dict[str, Preset] = {
+    "default": Preset(
+        "curated recipe: the model's default layers, 4 octaves x 1.4, dream detail, jitter",
+        {},
+    ),
+    "keras-classic": Preset(
+        "Keras deep_dream.py: mixed2=0.2,mixed3=0.5,mixed4=2,mixed5=1.5, l2 with border 2, "
+        "step 0.01 in [-1,1], 20 steps, 3 octaves x 1.4, photo detail, max_loss 10 (InceptionV3 "
+        "only), no jitter",
+        dict(objective="l2", border=2, grad_norm="l1", step_size=0.005, steps=20, octaves=3,
+             octave_scale=1.4, detail="photo", max_loss=10.0, jitter=0, clip=False),
+        seed_layers=(("mixed2", 0.2), ("mixed3", 0.5), ("mixed4", 2.0), ("mixed5", 1.5)),
+        seed_blocks=tuple(_INCEPTION_V3_BLOCKS),
+        loss_scale_model="inception_v3",
+    ),  # fmt: skip
+    "google-classic": Preset(
+        "Google's deepdream.ipynb: inception_4c/output, step 1.5 in 0-255, 10 steps, "
+        "4 octaves x 1.4, dream detail, jitter 32, clipped",
+        dict(objective="l2", border=0, grad_norm="l1", step_size=1.5 / 255, steps=10,
+             octaves=4, octave_scale=1.4, detail="dream", max_loss=None, jitter=32, clip=True),
+        seed_layers=(("inception4c", 1.0),),
+        seed_blocks=tuple(_GOOGLENET_BLOCKS),
+    ),  # fmt: skip
+}

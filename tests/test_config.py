@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from inceptionism.config import PRESETS, DreamConfig, map_seed_layer
+from inceptionism.errors import ConfigError, UnknownNameError
+
+
+def test_config_is_frozen_and_round_trips():
+    cfg = DreamConfig(layers="block9=0.5,block12", max_loss=3.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.steps = 3  # type: ignore[misc]
+    assert cfg.layers == (("block9", 0.5), ("block12", 1.0))
+    assert DreamConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("steps", -1), ("octaves", 0), ("octave_scale", 0.0), ("step_size", -0.1),
+     ("jitter", -2), ("objective", "l3"), ("grad_norm", "l2"), ("detail", "both"),
+     ("steps", 2.5), ("max_loss", float("inf")), ("seed", -1)],
+)  # fmt: skip
+def test_invalid_values_are_refused(field, value):
+    with pytest.raises(ConfigError, match=field):
+        DreamConfig(**{field: value})
+
+
+def test_from_dict_refuses_unknown_fields():
+    with pytest.raises(ConfigError, match="unknown config fields"):
+        DreamConfig.from_dict({"stepz": 3})
+
+
+def test_keras_classic_carries_the_seed_parameters():
+    cfg = DreamConfig.preset("keras-classic", model="efficientnet_lite2")
+    assert (cfg.step_size, cfg.steps, cfg.octaves, cfg.octave_scale) == (0.005, 20, 3, 1.4)
+    assert (cfg.detail, cfg.objective, cfg.border, cfg.grad_norm) == ("photo", "l2", 2, "l1")
+    # max_loss 10 is in InceptionV3's activation units: off on other networks unless asked
+    assert cfg.max_loss is None
+    assert DreamConfig.preset("keras-classic", model="efficientnet_lite2", max_loss=10).max_loss == 10
+    assert PRESETS["keras-classic"].make("inception_v3")["max_loss"] == 10.0
+    assert cfg.jitter == 0 and cfg.clip is False
+    # mixed2..mixed5 of InceptionV3's 11 blocks map to the same relative depth of Lite2's 21
+    assert [w for _, w in cfg.layers] == [0.2, 0.5, 2.0, 1.5]
+    assert [n for n, _ in cfg.layers] == ["block5", "block7", "block9", "block10"]
+
+
+def test_seed_layers_keep_their_names_where_the_model_has_them(monkeypatch):
+    import inceptionism.config as config
+
+    monkeypatch.setattr(config, "main_layers", lambda model: [f"mixed{i}" for i in range(11)])
+    assert map_seed_layer("mixed4", [f"mixed{i}" for i in range(11)], "inception_v3") == "mixed4"
+
+
+def test_every_preset_builds_for_every_model():
+    from inceptionism import list_models
+
+    for name in PRESETS:
+        for model in list_models():
+            assert DreamConfig.preset(name, model=model, steps=1).steps == 1
+    with pytest.raises(UnknownNameError, match="Did you mean 'keras-classic'"):
+        DreamConfig.preset("keras-clasic")
