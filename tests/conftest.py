@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from inceptionism.cli import main
 from inceptionism.image import load_image
@@ -47,3 +49,26 @@ def run_cli(capsys):
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def bad_inputs(tmp_path):
+    """One file of each kind the loader must refuse, by name."""
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    bomb = folder / "bomb.png"
+    Image.new("1", (12000, 10000)).save(bomb)  # 120 Mpx of zeros: a few kB on disk
+    good = folder / "good.png"
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8) + 100).save(good)
+    truncated = folder / "truncated.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(
+        folder / "full.jpg"
+    )
+    truncated.write_bytes((folder / "full.jpg").read_bytes()[:600])
+    (folder / "full.jpg").unlink()
+    good.unlink()
+    text = folder / "notes.png"
+    text.write_text("this is not an image\n")
+    empty = folder / "empty.jpg"
+    empty.write_bytes(b"")
+    return {"bomb": bomb, "truncated": truncated, "text": text, "empty": empty}

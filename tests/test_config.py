@@ -32,14 +32,21 @@ def test_from_dict_refuses_unknown_fields():
         DreamConfig.from_dict({"stepz": 3})
 
 
-def test_keras_classic_carries_the_seed_parameters():
+def test_keras_classic_carries_the_seed_parameters(monkeypatch):
     cfg = DreamConfig.preset("keras-classic", model="efficientnet_lite2")
     assert (cfg.step_size, cfg.steps, cfg.octaves, cfg.octave_scale) == (0.005, 20, 3, 1.4)
     assert (cfg.detail, cfg.objective, cfg.border, cfg.grad_norm) == ("photo", "l2", 2, "l1")
     # max_loss 10 is in InceptionV3's activation units: off on other networks unless asked
     assert cfg.max_loss is None
-    assert DreamConfig.preset("keras-classic", model="efficientnet_lite2", max_loss=10).max_loss == 10
-    assert PRESETS["keras-classic"].make("inception_v3")["max_loss"] == 10.0
+    assert (
+        DreamConfig.preset("keras-classic", model="efficientnet_lite2", max_loss=10).max_loss == 10
+    )
+    import inceptionism.config as config
+
+    monkeypatch.setattr(config, "main_layers", lambda model: [f"mixed{i}" for i in range(11)])
+    exact = PRESETS["keras-classic"].make("inception_v3")
+    assert exact["max_loss"] == 10.0
+    assert exact["layers"] == (("mixed2", 0.2), ("mixed3", 0.5), ("mixed4", 2.0), ("mixed5", 1.5))
     assert cfg.jitter == 0 and cfg.clip is False
     # mixed2..mixed5 of InceptionV3's 11 blocks map to the same relative depth of Lite2's 21
     assert [w for _, w in cfg.layers] == [0.2, 0.5, 2.0, 1.5]

@@ -36,7 +36,7 @@ def test_objective_rises_within_an_octave(lite0, small_photo):
 def test_output_is_a_changed_valid_image(lite0, small_photo):
     out, _ = _run(lite0, small_photo, DreamConfig(model=lite0.name, **FAST))
     assert out.shape == small_photo.shape
-    assert 0.0 <= float(out.min()) and float(out.max()) <= 1.0
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
     assert float((out - small_photo).abs().mean()) > 0.01
 
 
@@ -116,7 +116,9 @@ def google_notebook_reference(model, img, layer, step_size, iter_n, octave_n, oc
     """deepdream.ipynb's deepdream()/make_step() with jitter 0, in [0,1] pixels."""
     octaves = [img]
     for _ in range(octave_n - 1):
-        octaves.append(ndimage.zoom(octaves[-1], (1, 1.0 / octave_scale, 1.0 / octave_scale), order=1))
+        octaves.append(
+            ndimage.zoom(octaves[-1], (1, 1.0 / octave_scale, 1.0 / octave_scale), order=1)
+        )
     detail = np.zeros_like(octaves[-1])
     for octave, octave_base in enumerate(octaves[::-1]):
         h, w = octave_base.shape[-2:]
@@ -136,7 +138,7 @@ def test_dream_detail_reproduces_the_google_notebook(lite0_f64):
     gen = torch.Generator().manual_seed(1)
     img = torch.rand(1, 3, 70, 90, generator=gen, dtype=torch.float64) * 0.5 + 0.25
     cfg = DreamConfig.preset("google-classic", model=lite0.name, steps=4, jitter=0)
-    (layer, _), = cfg.layers
+    ((layer, _),) = cfg.layers
     ours, _ = _run(lite0, img, cfg)
     ref = google_notebook_reference(lite0, img[0].double().numpy(), layer, cfg.step_size,
                                     cfg.steps, cfg.octaves, cfg.octave_scale)  # fmt: skip

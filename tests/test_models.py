@@ -111,7 +111,9 @@ def test_strict_loading_names_what_differs(lite0_state):
     with pytest.raises(WeightsError, match=r"unexpected 1: _bogus\.weight"):
         load_strict(net, extra, "test")
     shaped = {**lite0_state, "_fc.bias": torch.zeros(10)}
-    with pytest.raises(WeightsError, match=r"wrong shape 1: _fc\.bias \(10,\) \(expected \(1000,\)\)"):
+    with pytest.raises(
+        WeightsError, match=r"wrong shape 1: _fc\.bias \(10,\) \(expected \(1000,\)\)"
+    ):
         load_strict(net, shaped, "test")
 
 

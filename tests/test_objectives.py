@@ -39,7 +39,9 @@ def test_l2_excludes_the_border_and_scales_by_full_size():
     a[..., 0, :] = 100.0  # border pixels must not count
     expected = (3 * 4 * 6 * 4.0) / a.numel()
     assert float(layer_statistic(a, "l2", border=2)) == pytest.approx(expected)
-    assert float(layer_statistic(a, "l2", border=0)) == pytest.approx(float(a.square().sum()) / a.numel())
+    assert float(layer_statistic(a, "l2", border=0)) == pytest.approx(
+        float(a.square().sum()) / a.numel()
+    )
     tiny = torch.ones(1, 1, 3, 3)  # too small to lose a 2-pixel border: kept whole
     assert float(layer_statistic(tiny, "l2", border=2)) == pytest.approx(1.0)
     assert float(layer_statistic(a, "mean")) == pytest.approx(float(a.mean()))

@@ -1,8 +1,8 @@
 """inceptionism: DeepDream on PyTorch, offline out of the box.
 
-    >>> from inceptionism import dream, DreamConfig
-    >>> out = dream("photo.jpg", config=DreamConfig(steps=10))       # doctest: +SKIP
-    >>> out.save("dream.png")                                          # doctest: +SKIP
+>>> from inceptionism import dream, DreamConfig
+>>> out = dream("photo.jpg", config=DreamConfig(steps=10))       # doctest: +SKIP
+>>> out.save("dream.png")                                          # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -109,22 +109,70 @@ def _parse_max_loss(_ctx: Any, _param: Any, value: str | None) -> float | None |
 
 
 _CONFIG_OPTIONS: list[Callable] = [
-    click.option("--model", "-m", default=None, help=f"Network (default {DEFAULT_MODEL}); see `inceptionism models`."),
+    click.option(
+        "--model",
+        "-m",
+        default=None,
+        help=f"Network (default {DEFAULT_MODEL}); see `inceptionism models`.",
+    ),
     click.option("--preset", "-p", default=None, help=f"Named recipe: {', '.join(PRESETS)}."),
-    click.option("--layers", "-l", default=None, help='Objective layers: "name=weight,name=weight".'),
-    click.option("--objective", type=click.Choice(["l2", "mean"]), default=None, help="Per-layer statistic."),
-    click.option("--border", type=click.IntRange(min=0), default=None, help="l2: activation pixels excluded at each edge."),
-    click.option("--grad-norm", type=click.Choice(["l1", "std"]), default=None, help="Gradient normalisation."),
-    click.option("--step-size", type=click.FloatRange(min=0), default=None, help="Pixel change per step ([0,1] units)."),
-    click.option("--steps", type=click.IntRange(min=0), default=None, help="Gradient steps per octave."),
+    click.option(
+        "--layers", "-l", default=None, help='Objective layers: "name=weight,name=weight".'
+    ),
+    click.option(
+        "--objective", type=click.Choice(["l2", "mean"]), default=None, help="Per-layer statistic."
+    ),
+    click.option(
+        "--border",
+        type=click.IntRange(min=0),
+        default=None,
+        help="l2: activation pixels excluded at each edge.",
+    ),
+    click.option(
+        "--grad-norm",
+        type=click.Choice(["l1", "std"]),
+        default=None,
+        help="Gradient normalisation.",
+    ),
+    click.option(
+        "--step-size",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="Pixel change per step ([0,1] units).",
+    ),
+    click.option(
+        "--steps", type=click.IntRange(min=0), default=None, help="Gradient steps per octave."
+    ),
     click.option("--octaves", type=click.IntRange(min=1), default=None, help="Number of scales."),
-    click.option("--octave-scale", type=click.FloatRange(min=0, min_open=True), default=None, help="Size ratio between scales."),
-    click.option("--detail", type=click.Choice(["photo", "dream"]), default=None, help="Detail carried between octaves."),
-    click.option("--max-loss", callback=_parse_max_loss, default=None, help="Stop an octave once the loss exceeds this ('none': never)."),
-    click.option("--jitter", type=click.IntRange(min=0), default=None, help="Random roll in pixels before each step."),
+    click.option(
+        "--octave-scale",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        help="Size ratio between scales.",
+    ),
+    click.option(
+        "--detail",
+        type=click.Choice(["photo", "dream"]),
+        default=None,
+        help="Detail carried between octaves.",
+    ),
+    click.option(
+        "--max-loss",
+        callback=_parse_max_loss,
+        default=None,
+        help="Stop an octave once the loss exceeds this ('none': never).",
+    ),
+    click.option(
+        "--jitter",
+        type=click.IntRange(min=0),
+        default=None,
+        help="Random roll in pixels before each step.",
+    ),
     click.option("--clip/--no-clip", default=None, help="Keep pixels in [0,1] after every step."),
-    click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed for every random choice."),
-]  # fmt: skip
+    click.option(
+        "--seed", type=click.IntRange(min=0), default=None, help="Seed for every random choice."
+    ),
+]
 
 
 def _config_options(f: Callable) -> Callable:
@@ -138,10 +186,21 @@ def _build_config(opts: dict[str, Any]) -> DreamConfig:
     model = get_spec(opts["model"] or DEFAULT_MODEL).name
     fields = {
         k: opts[k]
-        for k in ("objective", "border", "grad_norm", "step_size", "steps", "octaves",
-                  "octave_scale", "detail", "jitter", "clip", "seed")
+        for k in (
+            "objective",
+            "border",
+            "grad_norm",
+            "step_size",
+            "steps",
+            "octaves",
+            "octave_scale",
+            "detail",
+            "jitter",
+            "clip",
+            "seed",
+        )
         if opts[k] is not None
-    }  # fmt: skip
+    }
     if opts["max_loss"] != "unset":
         fields["max_loss"] = opts["max_loss"]
     if opts["layers"] is not None:
@@ -190,18 +249,59 @@ def _dream_one(
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--output", "-o", "out", required=True, type=click.Path(path_type=Path), help="Output file (one input) or folder (several).")
+@click.option(
+    "--output",
+    "-o",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output file (one input) or folder (several).",
+)
 @_config_options
-@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Weights file instead of the packaged one.")
-@click.option("--max-size", type=click.IntRange(min=16), default=None, help="Downscale so the long side is at most PX.")
-@click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True, help="Refuse inputs with more pixels (decompression bombs).")
-@click.option("--format", "fmt", type=click.Choice(["png", "jpg", "webp"]), default="png", show_default=True, help="Output type in a batch folder.")
-@click.option("--save-octaves", is_flag=True, help="Also write each octave's image (OUT.octaveN.png).")
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Weights file instead of the packaged one.",
+)
+@click.option(
+    "--max-size",
+    type=click.IntRange(min=16),
+    default=None,
+    help="Downscale so the long side is at most PX.",
+)
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_PIXELS,
+    show_default=True,
+    help="Refuse inputs with more pixels (decompression bombs).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["png", "jpg", "webp"]),
+    default="png",
+    show_default=True,
+    help="Output type in a batch folder.",
+)
+@click.option(
+    "--save-octaves", is_flag=True, help="Also write each octave's image (OUT.octaveN.png)."
+)
 @click.option("--force", "-f", is_flag=True, help="Overwrite existing outputs (never an input).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-def dream(inputs: tuple[str, ...], out: Path, weights: Path | None, max_size: int | None,
-          max_pixels: int, fmt: str, save_octaves: bool, force: bool, quiet: bool,
-          **opts: Any) -> None:  # fmt: skip
+def dream(
+    inputs: tuple[str, ...],
+    out: Path,
+    weights: Path | None,
+    max_size: int | None,
+    max_pixels: int,
+    fmt: str,
+    save_octaves: bool,
+    force: bool,
+    quiet: bool,
+    **opts: Any,
+) -> None:
     """Dream INPUT (files, folders or sample:NAME) into OUT.
 
     Batch runs skip outputs that already exist, so an interrupted batch resumes.
@@ -228,7 +328,9 @@ def dream(inputs: tuple[str, ...], out: Path, weights: Path | None, max_size: in
     for k, (label, src, dst) in enumerate(todo, 1):
         prefix = f"[{k}/{len(todo)}] " if len(todo) > 1 else ""
         try:
-            _dream_one(model, config, label, src, dst, max_size, max_pixels, save_octaves, quiet, prefix)
+            _dream_one(
+                model, config, label, src, dst, max_size, max_pixels, save_octaves, quiet, prefix
+            )
         except ImageError as e:
             if not batch:
                 raise
@@ -237,13 +339,23 @@ def dream(inputs: tuple[str, ...], out: Path, weights: Path | None, max_size: in
 
 @cli.command()
 @click.argument("recipe_png", type=click.Path(path_type=Path))
-@click.option("--output", "-o", "out", required=True, type=click.Path(path_type=Path), help="Output file.")
-@click.option("--input", "-i", "source", default=None, help="Source image, if it moved since the dream.")
-@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Weights file instead of the packaged one.")
+@click.option(
+    "--output", "-o", "out", required=True, type=click.Path(path_type=Path), help="Output file."
+)
+@click.option(
+    "--input", "-i", "source", default=None, help="Source image, if it moved since the dream."
+)
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Weights file instead of the packaged one.",
+)
 @click.option("--force", "-f", is_flag=True, help="Overwrite an existing output.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-def replay(recipe_png: Path, out: Path, source: str | None, weights: Path | None, force: bool,
-           quiet: bool) -> None:  # fmt: skip
+def replay(
+    recipe_png: Path, out: Path, source: str | None, weights: Path | None, force: bool, quiet: bool
+) -> None:
     """Re-run the recipe stored in a PNG written by `inceptionism dream`."""
     recipe = read_recipe(recipe_png)
     config = config_from_recipe(recipe)
@@ -268,8 +380,9 @@ def replay(recipe_png: Path, out: Path, source: str | None, weights: Path | None
         _note(f"warning: {src} differs from the recorded source; the result will differ", quiet)
     if recipe.get("weights_sha256") and model.weights_sha256 != recipe["weights_sha256"]:
         _note("warning: weights differ from the recorded ones; the result will differ", quiet)
-    _dream_one(model, config, label, src, out, src_info.get("max_size"), DEFAULT_MAX_PIXELS,
-               False, quiet)  # fmt: skip
+    _dream_one(
+        model, config, label, src, out, src_info.get("max_size"), DEFAULT_MAX_PIXELS, False, quiet
+    )
 
 
 @cli.command()
@@ -288,7 +401,9 @@ def models() -> None:
 def layers(model: str) -> None:
     """List MODEL's targetable layers: name, channels, stride."""
     name = get_spec(model).name
-    _table(("layer", "channels", "stride"), [(i.name, i.channels, i.stride) for i in layer_table(name)])
+    _table(
+        ("layer", "channels", "stride"), [(i.name, i.channels, i.stride) for i in layer_table(name)]
+    )
 
 
 @cli.command()

@@ -33,14 +33,15 @@ class DreamConfig:
     # Gradient normalisation: "l1" divides by mean |g| (Keras, Google), "std" by its std (TF).
     grad_norm: str = "l1"
     # Pixel change per step, in [0, 1] units after normalisation.
-    step_size: float = 0.008
+    step_size: float = 0.006
     # Gradient steps per octave.
     steps: int = 20
     # Number of scales; the first is the smallest (original / octave_scale**(octaves-1)).
     octaves: int = 4
     octave_scale: float = 1.4
     # Detail carried between octaves: "photo" re-injects the photo's detail lost by shrinking
-    # (Keras seed); "dream" carries the dream's own detail up to the next scale (Google).
+    # (Keras seed, levels sized from the original); "dream" carries the dream's own detail up
+    # to the next scale (Google, each level zoomed from the previous one).
     detail: str = "dream"
     # Stop an octave early once the objective exceeds this (Keras seed: 10). None: never.
     max_loss: float | None = None
@@ -174,8 +175,19 @@ PRESETS: dict[str, Preset] = {
         "Keras deep_dream.py: mixed2=0.2,mixed3=0.5,mixed4=2,mixed5=1.5, l2 with border 2, "
         "step 0.01 in [-1,1], 20 steps, 3 octaves x 1.4, photo detail, max_loss 10 (InceptionV3 "
         "only), no jitter",
-        dict(objective="l2", border=2, grad_norm="l1", step_size=0.005, steps=20, octaves=3,
-             octave_scale=1.4, detail="photo", max_loss=10.0, jitter=0, clip=False),
+        dict(
+            objective="l2",
+            border=2,
+            grad_norm="l1",
+            step_size=0.005,
+            steps=20,
+            octaves=3,
+            octave_scale=1.4,
+            detail="photo",
+            max_loss=10.0,
+            jitter=0,
+            clip=False,
+        ),
         seed_layers=(("mixed2", 0.2), ("mixed3", 0.5), ("mixed4", 2.0), ("mixed5", 1.5)),
         seed_blocks=tuple(_INCEPTION_V3_BLOCKS),
         loss_scale_model="inception_v3",
@@ -183,8 +195,19 @@ PRESETS: dict[str, Preset] = {
     "google-classic": Preset(
         "Google's deepdream.ipynb: inception_4c/output, step 1.5 in 0-255, 10 steps, "
         "4 octaves x 1.4, dream detail, jitter 32, clipped",
-        dict(objective="l2", border=0, grad_norm="l1", step_size=1.5 / 255, steps=10,
-             octaves=4, octave_scale=1.4, detail="dream", max_loss=None, jitter=32, clip=True),
+        dict(
+            objective="l2",
+            border=0,
+            grad_norm="l1",
+            step_size=1.5 / 255,
+            steps=10,
+            octaves=4,
+            octave_scale=1.4,
+            detail="dream",
+            max_loss=None,
+            jitter=32,
+            clip=True,
+        ),
         seed_layers=(("inception4c", 1.0),),
         seed_blocks=tuple(_GOOGLENET_BLOCKS),
     ),  # fmt: skip

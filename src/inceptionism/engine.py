@@ -53,7 +53,9 @@ ProgressFn = Callable[[Progress], Any]
 
 def resolve_objective(model: DreamModel, config: DreamConfig) -> Objective:
     """The config's layers (or the model's defaults), checked against the model's layer table."""
-    objective = Objective.of(config.layers if config.layers is not None else model.spec.default_layers)
+    objective = Objective.of(
+        config.layers if config.layers is not None else model.spec.default_layers
+    )
     for name in objective.layers:
         model.layer(name)  # raises UnknownNameError with the valid names
     return objective
@@ -72,7 +74,9 @@ def dream_tensor(
 ) -> torch.Tensor:
     """Dream a (1, 3, H, W) image in [0, 1] on ``model``'s device; returns a new tensor."""
     if image.ndim != 4 or image.shape[:2] != (1, 3):
-        raise ConfigError(f"expected an image tensor of shape (1, 3, H, W), got {tuple(image.shape)}")
+        raise ConfigError(
+            f"expected an image tensor of shape (1, 3, H, W), got {tuple(image.shape)}"
+        )
     objective = resolve_objective(model, config)
     original = image.detach().to(model.device, model.mean.dtype)
     generator = torch.Generator().manual_seed(config.seed)
@@ -110,7 +114,9 @@ def dream_tensor(
         loss, stopped, step = float("nan"), False, 0
         for step in range(1, config.steps + 1):
             shift = random_shift(config.jitter, generator)
-            loss, g = objective_gradient(model, x, objective, config.objective, config.border, shift)
+            loss, g = objective_gradient(
+                model, x, objective, config.objective, config.border, shift
+            )
             if config.max_loss is not None and loss > config.max_loss:
                 stopped, step = True, step - 1  # the Keras seed stops before applying this step
                 break
@@ -152,7 +158,9 @@ def dream(
         from inceptionism import dream, DreamConfig
         out = dream("photo.jpg", config=DreamConfig.preset("keras-classic"), steps=10)
     """
-    config = (config or DreamConfig()).replace(**overrides) if overrides else config or DreamConfig()
+    config = (
+        (config or DreamConfig()).replace(**overrides) if overrides else config or DreamConfig()
+    )
     if isinstance(model, DreamModel):
         config = config.replace(model=model.name)
     else:

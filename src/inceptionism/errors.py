@@ -41,6 +41,8 @@ def unknown_name_message(
     """One line: what was unknown, a "did you mean", and the valid choices."""
     close = difflib.get_close_matches(name, choices, n=3, cutoff=0.6)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    shown = ", ".join(choices[:limit]) + (f", ... ({len(choices)} in all)" if len(choices) > limit else "")
+    shown = ", ".join(choices[:limit]) + (
+        f", ... ({len(choices)} in all)" if len(choices) > limit else ""
+    )
     where = f" of {where}" if where else ""
     return f"unknown {kind} {name!r}{where}.{hint} Valid: {shown}"

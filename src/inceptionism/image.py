@@ -1,4 +1,4 @@
-"""Image files in and out: orientation, odd modes, alpha, recipes in PNG text chunks, atomic writes."""
+"""Image files in and out: orientation, odd modes, alpha, recipes in PNG chunks, atomic writes."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
 @dataclass(frozen=True)
 class LoadedImage:
-    """RGB as a (1, 3, H, W) float tensor in [0, 1], plus the alpha plane (H, W) if there was one."""
+    """RGB as a (1, 3, H, W) float tensor in [0, 1], plus the alpha plane (H, W) if any."""
 
     rgb: torch.Tensor
     alpha: torch.Tensor | None = None

@@ -11,8 +11,10 @@ from pathlib import Path
 from .errors import ImageError, UnknownNameError
 
 PREFIX = "sample:"
-_SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "hubble_deep_field",
-                   "retina", "horse", "brick", "grass", "gravel", "camera")  # fmt: skip
+_SKIMAGE_PHOTOS = (
+    "astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "hubble_deep_field",
+    "retina", "horse", "brick", "grass", "gravel", "camera",
+)  # fmt: skip
 
 
 def _package_dir(name: str) -> Path | None:
