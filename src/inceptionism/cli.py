@@ -325,6 +325,7 @@ def dream(
         return
     model = get_model(config.model, weights=weights)
     resolve_objective(model, config)  # unknown layers fail before any work
+    failed = 0
     for k, (label, src, dst) in enumerate(todo, 1):
         prefix = f"[{k}/{len(todo)}] " if len(todo) > 1 else ""
         try:
@@ -334,7 +335,10 @@ def dream(
         except ImageError as e:
             if not batch:
                 raise
+            failed += 1
             _err(f"skipped: {e}")
+    if failed:
+        raise ImageError(f"{failed} of {len(todo)} inputs could not be dreamed (see above)")
 
 
 @cli.command()
