@@ -76,9 +76,10 @@ def variants(model_name: str, size: str, repeats: int) -> list[tuple[str, float]
     h, w = SIZES[size]
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
 
-    def naive_step(model, objective):
-        # weights trainable, every layer of the network run, activations grabbed by hooks
-        model.net.requires_grad_(True)
+    def whole_net_step(model, objective, train_weights: bool) -> None:
+        """A step without the engine's shortcuts: every layer runs, hooks grab activations;
+        with ``train_weights`` the weights also get gradients, as in a naive implementation."""
+        model.net.requires_grad_(train_weights)
         acts = {}
         handles = [
             model.net.get_submodule(model.layer(n).module).register_forward_hook(
@@ -89,41 +90,25 @@ def variants(model_name: str, size: str, repeats: int) -> list[tuple[str, float]
         try:
             xi = x.clone().requires_grad_(True)
             model.net(model.normalize(xi))
-            loss = objective(acts)
-            loss.backward()
+            objective(acts).backward()
             model.net.zero_grad(set_to_none=True)
         finally:
             for hd in handles:
                 hd.remove()
             model.net.requires_grad_(False)
 
-    rows = []
     plain = get_model(model_name, fuse=False, channels_last=False)
     objective = resolve_objective(plain, DreamConfig(model=model_name))
-    rows.append(
+    rows = [
         (
             "plain eager: weight grads, whole net",
-            _median_time(lambda: naive_step(plain, objective), repeats),
-        )
-    )
-
-    def frozen_full(model):
-        acts = {}
-        handles = [
-            model.net.get_submodule(model.layer(n).module).register_forward_hook(
-                lambda _m, _i, o, n=n: acts.__setitem__(n, o)
-            )
-            for n in objective.layers
-        ]
-        try:
-            xi = x.clone().requires_grad_(True)
-            model.net(model.normalize(xi))
-            torch.autograd.grad(objective(acts), xi)
-        finally:
-            for hd in handles:
-                hd.remove()
-
-    rows.append(("+ frozen weights", _median_time(lambda: frozen_full(plain), repeats)))
+            _median_time(lambda: whole_net_step(plain, objective, True), repeats),
+        ),
+        (
+            "+ frozen weights",
+            _median_time(lambda: whole_net_step(plain, objective, False), repeats),
+        ),
+    ]
     rows.append(
         (
             "+ stop after deepest layer",

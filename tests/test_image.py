@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 
@@ -111,6 +112,9 @@ def test_writes_png_jpeg_webp(tmp_path, rgb_array, suffix):
             and im.format == {".png": "PNG", ".jpg": "JPEG", ".webp": "WEBP"}[suffix]
         )
     assert [p.name for p in tmp_path.iterdir()] == [f"o{suffix}"]  # no temporary left behind
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
 
 
 def test_recipe_round_trips_through_png(tmp_path, rgb_array):
