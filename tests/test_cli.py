@@ -157,3 +157,132 @@ def test_sample_inputs(run_cli, tmp_path):
     assert Image.open(tmp_path / "cat.webp").size == (64, 43)
     r = run_cli("dream", "sample:chelsa", "-o", tmp_path / "x.png")
     assert r.code == 2 and "Did you mean 'chelsea'" in r.err
+
+
+def _rgba_photo(photo, tmp_path):
+    path = tmp_path / "alpha.png"
+    im = Image.open(photo).convert("RGBA")
+    im.putalpha(200)
+    im.save(path)
+    return path
+
+
+def test_octave_files_keep_alpha_carry_recipes_and_respect_other_files(run_cli, photo, tmp_path):
+    src = _rgba_photo(photo, tmp_path)
+    out = tmp_path / "d.png"
+    r = run_cli("dream", src, "-o", out, "--save-octaves", "--model", "lite0", *FAST)
+    assert r.code == 0, r.err
+    octave = Image.open(tmp_path / "d.octave1.png")
+    assert octave.mode == "RGBA" and octave.width < 64
+    assert read_recipe(tmp_path / "d.octave1.png")["octave"] == 1
+    # our own octave file from an earlier run may be replaced; somebody else's may not
+    out.unlink()
+    r = run_cli("dream", src, "-o", out, "--save-octaves", "--model", "lite0", *FAST)
+    assert r.code == 0, r.err
+    out.unlink()
+    (tmp_path / "d.octave1.png").write_bytes(b"somebody's file")
+    r = run_cli("dream", src, "-o", out, "--save-octaves", "--model", "lite0", *FAST)
+    assert r.code == 2 and "d.octave1.png exists" in r.err and not out.exists()
+    assert (tmp_path / "d.octave1.png").read_bytes() == b"somebody's file"
+    # an input named like an octave file is never overwritten, even with --force
+    victim = tmp_path / "v.octave1.png"
+    Image.open(photo).save(victim)
+    before = victim.read_bytes()
+    r = run_cli("dream", victim, photo, "-o", tmp_path, "--save-octaves", "--force",
+                "--model", "lite0", *FAST)  # fmt: skip
+    assert r.code == 2 and "is an input" in r.err
+    assert victim.read_bytes() == before
+
+
+def test_unwritable_outputs_fail_before_work_with_one_line(run_cli, photo, tmp_path, monkeypatch):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    r = run_cli("dream", photo, "-o", blocker / "out.png", "--model", "lite0", *FAST)
+    assert r.code == 2 and len(r.err_lines) == 1 and "is not a folder" in r.err
+
+    import inceptionism.cli as cli_module
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "o.png"))
+
+    monkeypatch.setattr(cli_module, "save_image", disk_full)
+    r = run_cli("dream", photo, "-o", tmp_path / "o.png", "--model", "lite0", *FAST)
+    assert r.code == 2 and r.err_lines == [
+        f"inceptionism: error: {tmp_path / 'o.png'}: No space left on device"
+    ]
+
+
+def test_output_folder_forms(run_cli, photo, tmp_path):
+    r = run_cli("dream", photo, "-o", f"{tmp_path / 'new'}/", "--model", "lite0", *FAST)
+    assert r.code == 0, r.err
+    assert _files(tmp_path / "new") == ["photo.png"]
+    r = run_cli("dream", photo, photo, "-o", tmp_path / "multi.gif", "--model", "lite0", *FAST)
+    assert r.code == 2 and "need an output folder" in r.err
+    assert not (tmp_path / "multi.gif").exists()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.open(photo).save(folder / "a.png")
+    r = run_cli("dream", folder, "-o", folder, "--model", "lite0", *FAST)
+    assert r.code == 2 and "is an input folder" in r.err
+
+
+def test_replay_prefers_the_recorded_file_to_a_namesake(run_cli, photo, tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    Image.open(photo).save("src.png")
+    r = run_cli("dream", "src.png", "-o", tmp_path / "d.png", "--model", "lite0", *FAST)
+    assert r.code == 0, r.err
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    Image.new("RGB", (50, 50), "red").save("src.png")  # same relative name, other picture
+    r = run_cli("replay", tmp_path / "d.png", "-o", tmp_path / "r.png", "-q")
+    assert r.code == 0, r.err
+    assert "warning" not in r.err
+    assert np.array_equal(
+        np.asarray(Image.open(tmp_path / "r.png")), np.asarray(Image.open(tmp_path / "d.png"))
+    )
+    (work / "src.png").unlink()  # now only the namesake is left: used, with a warning
+    r = run_cli("replay", tmp_path / "d.png", "-o", tmp_path / "r2.png", "-q")
+    assert r.code == 0 and "differs from the recorded source" in r.err
+
+
+def test_replay_refuses_broken_recipes_with_one_line(run_cli, tmp_path, bad_inputs):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("inceptionism", '{"config": {"layers": [["block9"]]}, "source": {}}')
+    Image.new("RGB", (8, 8)).save(tmp_path / "bad.png", pnginfo=info)
+    for path in (tmp_path / "bad.png", bad_inputs["bomb"], bad_inputs["text"]):
+        r = run_cli("replay", path, "-o", tmp_path / "r.png")
+        assert r.code == 2 and len(r.err_lines) == 1, (path, r.err)
+    assert not (tmp_path / "r.png").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--seed", str(2**70)], "--seed"),
+     (["--jitter", str(2**70)], "--jitter"),
+     (["--octave-scale", "0.5", "--octaves", "60"], "octave_scale < 1")],
+)  # fmt: skip
+def test_out_of_range_numbers_exit_2(run_cli, photo, tmp_path, args, message):
+    r = run_cli("dream", photo, "-o", tmp_path / "x.png", "--model", "lite0", *args, *FAST[:2])
+    assert r.code == 2 and message in r.err and len(r.err_lines) == 1
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_bad_weights_file_is_one_line(run_cli, photo, tmp_path):
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"\x80\x02not a pickle at all" * 10)
+    r = run_cli("dream", photo, "-o", tmp_path / "x.png", "--weights", garbage, "--model", "lite0")
+    assert r.code == 2 and len(r.err_lines) == 1 and "cannot read weights file" in r.err
+
+
+def test_layers_are_checked_even_when_every_output_exists(run_cli, photo, tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "photo.png").write_bytes(b"done")
+    r = run_cli("dream", photo, photo.parent, "-o", folder, "--layers", "nope", "--model", "lite0")
+    assert r.code == 2 and "unknown layer 'nope'" in r.err
+    assert "head" in r.err  # every valid choice is named

@@ -37,12 +37,18 @@ def test_reads_common_formats(tmp_path, rgb_array, suffix):
     assert err < (1e-4 if lossless else 6)
 
 
-def test_exif_orientation_is_applied(tmp_path, rgb_array):
-    path = tmp_path / "rotated.jpg"
+def test_exif_orientation_is_applied(tmp_path):
+    stored = np.zeros((24, 36, 3), np.uint8)
+    stored[:8, :8] = (255, 0, 0)  # red block in the stored top-left corner
+    path = tmp_path / "rotated.png"
     exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
-    Image.fromarray(rgb_array).save(path, exif=exif)
-    assert load_image(path).size == (24, 36)  # (width, height) swapped
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.fromarray(stored).save(path, exif=exif)
+    img = load_image(path)
+    assert img.size == (24, 36)  # (width, height) swapped
+    shown = img.rgb[0].permute(1, 2, 0).numpy()
+    assert shown[:8, -8:, 0].min() == 1.0 and shown[:8, -8:, 1].max() == 0.0  # now top-right
+    assert shown[:8, :8, 0].max() == 0.0
 
 
 def test_greyscale_palette_and_alpha(tmp_path, rgb_array):
@@ -52,8 +58,18 @@ def test_greyscale_palette_and_alpha(tmp_path, rgb_array):
     assert torch.equal(g[:, 0], g[:, 1]) and torch.equal(g[:, 1], g[:, 2])
 
     pal = tmp_path / "pal.png"
-    Image.fromarray(rgb_array).convert("P", palette=Image.Palette.ADAPTIVE).save(pal)
-    assert load_image(pal).rgb.shape == (1, 3, 24, 36)
+    p_image = Image.fromarray(rgb_array).convert("P", palette=Image.Palette.ADAPTIVE)
+    p_image.save(pal)
+    expected = np.asarray(p_image.convert("RGB")) / 255.0
+    np.testing.assert_allclose(load_image(pal).rgb[0].permute(1, 2, 0).numpy(), expected, atol=1e-6)
+
+    for mode in ("L", "RGB"):  # tRNS transparency on a non-palette image becomes alpha
+        trns = tmp_path / f"trns_{mode}.png"
+        im = Image.fromarray(rgb_array).convert(mode)
+        key = im.getpixel((0, 0))
+        im.save(trns, transparency=key)
+        alpha = load_image(trns).alpha
+        assert alpha is not None and float(alpha[0, 0]) == 0.0 and float(alpha.max()) == 1.0
 
     rgba = np.dstack([rgb_array, np.full(rgb_array.shape[:2], 77, np.uint8)])
     path = tmp_path / "alpha.png"
@@ -141,6 +157,16 @@ def test_failed_write_leaves_nothing(tmp_path, rgb_array, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]
     with pytest.raises(ImageError, match="unsupported output type"):
         save_image(LoadedImage.from_pil(Image.fromarray(rgb_array)), tmp_path / "x.gif")
+
+
+def test_pixel_limit_is_ours_and_named_once(tmp_path, rgb_array):
+    path = tmp_path / "small.png"
+    Image.fromarray(rgb_array).save(path)
+    with pytest.raises(ImageError) as info:
+        load_image(path, max_pixels=100)
+    assert "36x24 = 864 pixels is over the limit of 100" in str(info.value)
+    assert str(info.value).count("limit of") == 1
+    assert load_image(path, max_pixels=864).size == (36, 24)
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,12 @@ from .objectives import Objective
 
 
 def normalize_gradient(g: torch.Tensor, mode: str) -> torch.Tensor:
-    """``l1``: divide by max(mean |g|, 1e-7) (Keras, Google); ``std``: by std(g) + 1e-8 (TF)."""
+    """``l1``: divide by max(mean |g|, 1e-7) (Keras, Google); ``std``: by std(g) + 1e-8 (TF's
+    ``reduce_std``, the population standard deviation)."""
     if mode == "l1":
         return g / g.abs().mean().clamp_min(1e-7)
     if mode == "std":
-        return g / (g.std() + 1e-8)
+        return g / (g.std(correction=0) + 1e-8)
     raise ConfigError(f"unknown gradient normalisation {mode!r}; valid: l1, std")
 
 

@@ -13,12 +13,11 @@ from typing import Any
 import click
 
 from . import __version__
-from .config import DEFAULT_MODEL, PRESETS, DreamConfig
-from .engine import Progress, dream_tensor, resolve_objective
-from .errors import ImageError, InceptionismError
+from .config import DEFAULT_MODEL, MAX_JITTER, MAX_SEED, PRESETS, DreamConfig
+from .engine import Progress, dream_tensor
+from .errors import ImageError, InceptionismError, UnknownNameError
 from .image import (
     DEFAULT_MAX_PIXELS,
-    INPUT_SUFFIXES,
     LoadedImage,
     load_image,
     output_format,
@@ -26,72 +25,20 @@ from .image import (
     save_image,
 )
 from .models import DreamModel, get_model, get_spec, layer_table, list_models, parameter_count
+from .models.weights import sha256_file
+from .outputs import Job, plan_jobs, same_file
 from .progress import ProgressBar
 from .recipe import config_from_recipe, make_recipe
 from .samples import is_sample, list_samples, sample_path
 
 
 def _err(message: str) -> None:
-    click.echo(f"inceptionism: error: {message}", err=True)
+    click.echo(f"inceptionism: error: {' '.join(str(message).split())}", err=True)
 
 
 def _note(message: str, quiet: bool = False) -> None:
     if not quiet:
         click.echo(message, err=True)
-
-
-# --- resolving inputs and outputs ----------------------------------------------------------------
-
-
-def _expand_inputs(inputs: tuple[str, ...]) -> tuple[list[tuple[str, Path]], bool]:
-    """[(label, path)], and whether the run is a batch (several images, or a folder input)."""
-    found: list[tuple[str, Path]] = []
-    batch = len(inputs) > 1
-    for text in inputs:
-        if is_sample(text):
-            found.append((text, sample_path(text)))
-            continue
-        path = Path(text)
-        if path.is_dir():
-            batch = True
-            images = sorted(
-                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES
-            )
-            if not images:
-                raise ImageError(f"{path}: folder holds no images ({', '.join(INPUT_SUFFIXES)})")
-            found += [(str(p), p) for p in images]
-        elif not path.exists():
-            raise ImageError(f"{path}: no such file")
-        else:
-            found.append((text, path))
-    return found, batch
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and a.samefile(b)
-    except OSError:
-        return False
-
-
-def _plan_outputs(
-    inputs: list[tuple[str, Path]], out: Path, batch: bool, fmt_suffix: str
-) -> list[Path]:
-    """Output file per input: ``out`` itself for one image, ``out/<stem><suffix>`` for a batch."""
-    if not batch and not out.is_dir():
-        output_format(out)
-        return [out]
-    if out.suffix.lower() in (*INPUT_SUFFIXES, ".webp") and not out.is_dir():
-        raise ImageError(f"{out}: several inputs need an output folder, not a file name")
-    if out.exists() and not out.is_dir():
-        raise ImageError(f"{out}: exists and is not a folder")
-    names = [out / (p.stem + fmt_suffix) for _, p in inputs]
-    seen: dict[Path, Path] = {}
-    for (_, src), dst in zip(inputs, names):
-        if dst in seen:
-            raise ImageError(f"{seen[dst]} and {src} would both be written to {dst}")
-        seen[dst] = src
-    return names
 
 
 # --- shared option groups ------------------------------------------------------------------------
@@ -164,13 +111,16 @@ _CONFIG_OPTIONS: list[Callable] = [
     ),
     click.option(
         "--jitter",
-        type=click.IntRange(min=0),
+        type=click.IntRange(0, MAX_JITTER),
         default=None,
         help="Random roll in pixels before each step.",
     ),
     click.option("--clip/--no-clip", default=None, help="Keep pixels in [0,1] after every step."),
     click.option(
-        "--seed", type=click.IntRange(min=0), default=None, help="Seed for every random choice."
+        "--seed",
+        type=click.IntRange(0, MAX_SEED),
+        default=None,
+        help="Seed for every random choice.",
     ),
 ]
 
@@ -222,29 +172,27 @@ def cli() -> None:
 def _dream_one(
     model: DreamModel,
     config: DreamConfig,
-    label: str,
-    src: Path,
-    dst: Path,
+    job: Job,
     max_size: int | None,
     max_pixels: int,
-    save_octaves: bool,
     quiet: bool,
+    weights_file: Path | None = None,
     prefix: str = "",
 ) -> None:
-    image = load_image(src, max_pixels=max_pixels).resized_to_fit(max_size)
-    recipe = make_recipe(config, model, label, src, max_size)
+    image = load_image(job.src, max_pixels=max_pixels).resized_to_fit(max_size)
+    recipe = make_recipe(config, model, job.label, job.src, max_size, max_pixels, weights_file)
     bar = None if quiet else ProgressBar(label=prefix)
 
     def on_progress(p: Progress) -> None:
         if bar is not None:
             bar(p)
-        if save_octaves and p.octave_done and p.image is not None and p.octave < p.octaves:
-            octave_path = dst.with_name(f"{dst.stem}.octave{p.octave}{dst.suffix}")
-            save_image(LoadedImage(p.image.clamp(0, 1).cpu()), octave_path)
+        if p.octave_done and p.image is not None and p.octave <= len(job.octave_files):
+            shot = LoadedImage(p.image.clamp(0, 1).cpu(), image.alpha).with_alpha_fitted()
+            save_image(shot, job.octave_files[p.octave - 1], {**recipe, "octave": p.octave})
 
     out = dream_tensor(image.rgb, model, config, on_progress)
-    save_image(image.with_rgb(out.cpu()), dst, recipe=recipe)
-    _note(f"{prefix}wrote {dst}", quiet)
+    save_image(image.with_rgb(out.cpu()), job.dst, recipe=recipe)
+    _note(f"{prefix}wrote {job.dst}", quiet)
 
 
 @cli.command()
@@ -254,8 +202,7 @@ def _dream_one(
     "-o",
     "out",
     required=True,
-    type=click.Path(path_type=Path),
-    help="Output file (one input) or folder (several).",
+    help="Output file (one input) or folder (several, or a name ending in /).",
 )
 @_config_options
 @click.option(
@@ -292,7 +239,7 @@ def _dream_one(
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def dream(
     inputs: tuple[str, ...],
-    out: Path,
+    out: str,
     weights: Path | None,
     max_size: int | None,
     max_pixels: int,
@@ -307,31 +254,20 @@ def dream(
     Batch runs skip outputs that already exist, so an interrupted batch resumes.
     """
     config = _build_config(opts)
-    sources, batch = _expand_inputs(inputs)
-    targets = _plan_outputs(sources, out, batch, "." + fmt)
-    for (_, src), dst in zip(sources, targets):
-        if _same_file(src, dst):
-            raise ImageError(f"{dst} is an input; refusing to overwrite it (even with --force)")
-    todo = []
-    for (label, src), dst in zip(sources, targets):
-        if dst.exists() and not force:
-            if not batch:
-                raise ImageError(f"{dst} exists; pass --force to overwrite it")
-            _note(f"skip {label}: {dst} exists", quiet)
-            continue
-        todo.append((label, src, dst))
+    _check_layers(config)
+    todo, notes = plan_jobs(inputs, out, "." + fmt, config.octaves, save_octaves, force)
+    for note in notes:
+        _note(note, quiet)
     if not todo:
         _note("nothing to do: every output exists (use --force to redo)", quiet)
         return
     model = get_model(config.model, weights=weights)
-    resolve_objective(model, config)  # unknown layers fail before any work
     failed = 0
-    for k, (label, src, dst) in enumerate(todo, 1):
+    batch = len(todo) + len(notes) > 1
+    for k, job in enumerate(todo, 1):
         prefix = f"[{k}/{len(todo)}] " if len(todo) > 1 else ""
         try:
-            _dream_one(
-                model, config, label, src, dst, max_size, max_pixels, save_octaves, quiet, prefix
-            )
+            _dream_one(model, config, job, max_size, max_pixels, quiet, weights, prefix)
         except ImageError as e:
             if not batch:
                 raise
@@ -339,6 +275,16 @@ def dream(
             _err(f"skipped: {e}")
     if failed:
         raise ImageError(f"{failed} of {len(todo)} inputs could not be dreamed (see above)")
+
+
+def _check_layers(config: DreamConfig) -> None:
+    """Unknown layers fail before any file is looked at or weights are loaded."""
+    if config.layers is None:
+        return
+    names = [info.name for info in layer_table(config.model)]
+    for layer, _ in config.layers:
+        if layer not in names:
+            raise UnknownNameError("layer", layer, names, where=config.model)
 
 
 @cli.command()
@@ -363,30 +309,49 @@ def replay(
     """Re-run the recipe stored in a PNG written by `inceptionism dream`."""
     recipe = read_recipe(recipe_png)
     config = config_from_recipe(recipe)
-    src_info = recipe.get("source") or {}
-    label = source or src_info.get("input") or src_info.get("path")
-    if not label:
-        raise ImageError(f"{recipe_png}: recipe names no source image; pass --input")
-    src = sample_path(label) if is_sample(label) else Path(label)
-    if not is_sample(label) and not src.exists() and src_info.get("path") and source is None:
-        src = Path(src_info["path"])
-    if not src.exists():
-        raise ImageError(f"{src}: source image not found; pass --input")
+    src_info = recipe.get("source")
+    if not isinstance(src_info, dict):
+        raise ImageError(f"{recipe_png}: recipe has no 'source' section")
+    src, label = _replay_source(recipe_png, src_info, source)
     output_format(out)
-    if _same_file(src, out) or _same_file(recipe_png, out):
-        raise ImageError(f"{out} is an input; refusing to overwrite it (even with --force)")
+    if same_file(src, out) or same_file(recipe_png, out):
+        raise ImageError(f"{out} is an input; refusing to overwrite it, even with --force")
     if out.exists() and not force:
         raise ImageError(f"{out} exists; pass --force to overwrite it")
+    recorded_weights = recipe.get("weights_file")
+    if weights is None and recorded_weights and Path(recorded_weights).is_file():
+        weights = Path(recorded_weights)
     model = get_model(config.model, weights=weights)
-    from .models.weights import sha256_file
-
-    if src_info.get("sha256") and sha256_file(src) != src_info["sha256"]:
-        _note(f"warning: {src} differs from the recorded source; the result will differ", quiet)
     if recipe.get("weights_sha256") and model.weights_sha256 != recipe["weights_sha256"]:
-        _note("warning: weights differ from the recorded ones; the result will differ", quiet)
-    _dream_one(
-        model, config, label, src, out, src_info.get("max_size"), DEFAULT_MAX_PIXELS, False, quiet
-    )
+        _note("warning: weights differ from the recorded ones; the result will differ")
+    max_pixels = src_info.get("max_pixels") or DEFAULT_MAX_PIXELS
+    job = Job(label, src, out)
+    _dream_one(model, config, job, src_info.get("max_size"), max_pixels, quiet, weights)
+
+
+def _replay_source(recipe_png: Path, info: dict[str, Any], given: str | None) -> tuple[Path, str]:
+    """The source image: --input if given, else the recorded file whose sha256 still matches
+    (the absolute path first, then the input as written); a changed source only with a warning."""
+    if given:
+        candidates = [(sample_path(given) if is_sample(given) else Path(given), given)]
+    else:
+        label = info.get("input")
+        candidates = []
+        if info.get("path"):
+            candidates.append((Path(info["path"]), label or info["path"]))
+        if isinstance(label, str):
+            candidates.append((sample_path(label) if is_sample(label) else Path(label), label))
+    existing = [(p, label) for p, label in candidates if p.is_file()]
+    if not existing:
+        shown = ", ".join(str(p) for p, _ in candidates) or "none recorded"
+        raise ImageError(f"{recipe_png}: source image not found ({shown}); pass --input")
+    recorded = info.get("sha256")
+    for path, label in existing:
+        if not recorded or sha256_file(path) == recorded:
+            return path, label
+    path, label = existing[0]
+    _note(f"warning: {path} differs from the recorded source; the result will differ")
+    return path, label
 
 
 @cli.command()
@@ -443,6 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     except InceptionismError as e:
         _err(str(e))
         return e.exit_code
+    except OSError as e:  # a write that failed (disk full, permissions, a vanished folder)
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        _err(f"{where}{e.strerror or e}")
+        return 2
     except click.UsageError as e:
         hint = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
         _err(e.format_message().replace("\n", " ") + hint)

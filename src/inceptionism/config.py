@@ -17,6 +17,8 @@ from .objectives import STATISTICS, Objective
 DEFAULT_MODEL = "efficientnet_lite2"
 GRAD_NORMS = ("l1", "std")
 DETAIL_MODES = ("photo", "dream")
+MAX_SEED = 2**63 - 1  # torch.Generator's range
+MAX_JITTER = 100_000
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,8 @@ class DreamConfig:
         _check_range("steps", self.steps, lo=0, integer=True)
         _check_range("octaves", self.octaves, lo=1, integer=True)
         _check_range("border", self.border, lo=0, integer=True)
-        _check_range("jitter", self.jitter, lo=0, integer=True)
-        _check_range("seed", self.seed, lo=0, integer=True)
+        _check_range("jitter", self.jitter, lo=0, hi=MAX_JITTER, integer=True)
+        _check_range("seed", self.seed, lo=0, hi=MAX_SEED, integer=True)
         _check_range("step_size", self.step_size, lo=0.0)
         if not (math.isfinite(self.octave_scale) and self.octave_scale > 0):
             raise ConfigError(f"octave_scale must be a positive number, got {self.octave_scale}")
@@ -87,9 +89,12 @@ class DreamConfig:
         if unknown:
             raise ConfigError(f"unknown config fields {unknown}; valid: {', '.join(sorted(names))}")
         data = dict(data)
-        if data.get("layers") is not None:
-            data["layers"] = tuple((str(n), float(w)) for n, w in data["layers"])
-        return cls(**data)
+        try:
+            if data.get("layers") is not None:
+                data["layers"] = tuple((str(n), float(w)) for n, w in data["layers"])
+            return cls(**data)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"malformed config: {e}") from None
 
     @classmethod
     def preset(cls, name: str, model: str | None = None, **overrides: Any) -> DreamConfig:
@@ -106,13 +111,16 @@ def _check_choice(field: str, value: str, choices: tuple[str, ...]) -> None:
         raise ConfigError(f"{field} must be one of {', '.join(choices)}; got {value!r}")
 
 
-def _check_range(field: str, value: Any, lo: float, integer: bool = False) -> None:
+def _check_range(
+    field: str, value: Any, lo: float, hi: float = math.inf, integer: bool = False
+) -> None:
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok_type:
         kind = "an integer" if integer else "a number"
         raise ConfigError(f"{field} must be {kind}, got {value!r}")
-    if not (value >= lo and math.isfinite(value)):
-        raise ConfigError(f"{field} must be >= {lo}, got {value}")
+    if not (lo <= value <= hi and math.isfinite(value)):
+        bound = f"between {lo} and {hi}" if hi != math.inf else f">= {lo}"
+        raise ConfigError(f"{field} must be {bound}, got {value}")
 
 
 # --- presets -------------------------------------------------------------------------------------

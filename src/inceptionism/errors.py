@@ -36,7 +36,7 @@ class ConfigError(InceptionismError, ValueError):
 
 
 def unknown_name_message(
-    kind: str, name: str, choices: list[str], where: str = "", limit: int = 40
+    kind: str, name: str, choices: list[str], where: str = "", limit: int = 120
 ) -> str:
     """One line: what was unknown, a "did you mean", and the valid choices."""
     close = difflib.get_close_matches(name, choices, n=3, cutoff=0.6)

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ class LoadedImage:
     def from_pil(cls, im: Image.Image) -> LoadedImage:
         """Any Pillow mode: greyscale, palette, 16-bit, float, CMYK, with or without alpha."""
         alpha = None
-        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
             im = im.convert("RGBA")
             alpha = torch.from_numpy(np.asarray(im)[..., 3].astype(np.float32) / 255.0)
         if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
@@ -55,6 +56,15 @@ class LoadedImage:
 
     def with_rgb(self, rgb: torch.Tensor) -> LoadedImage:
         return LoadedImage(rgb, self.alpha)
+
+    def with_alpha_fitted(self) -> LoadedImage:
+        """The alpha plane resized to the RGB's size (octave images are smaller)."""
+        if self.alpha is None or self.alpha.shape == self.rgb.shape[-2:]:
+            return self
+        a = torch.nn.functional.interpolate(
+            self.alpha[None, None], size=self.rgb.shape[-2:], mode="bilinear", align_corners=False
+        )
+        return LoadedImage(self.rgb, a[0, 0])
 
     def resized_to_fit(self, max_side: int | None) -> LoadedImage:
         """Downscale (area-averaged) so the long side is at most ``max_side``; never upscale."""
@@ -87,26 +97,41 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            old_limit = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = max_pixels
-            try:
-                with Image.open(path) as im:
-                    im.load()
-                    im = ImageOps.exif_transpose(im)
-                    return LoadedImage.from_pil(im)
-            finally:
-                Image.MAX_IMAGE_PIXELS = old_limit
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(
-            f"{path}: too many pixels ({e}); refusing a possible decompression bomb "
-            f"(limit {max_pixels} pixels, raise it with --max-pixels)"
-        ) from None
+        with _pillow_unlimited(), Image.open(path) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise ImageError(
+                    f"{path}: {w}x{h} = {w * h} pixels is over the limit of {max_pixels}; "
+                    "refusing a possible decompression bomb (raise it with --max-pixels)"
+                )
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            return LoadedImage.from_pil(im)
     except Image.UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: cannot decode image ({e})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(f"{path}: cannot decode image ({_one_line(e)})") from None
+
+
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pillow_unlimited():
+    """Pillow's own pixel limit off while we apply ours (its global, hence the lock)."""
+    with _PILLOW_LIMIT_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        old = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = old
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def output_format(path: str | os.PathLike) -> str:
@@ -166,14 +191,19 @@ def _umask() -> int:
 def read_recipe(path: str | os.PathLike) -> dict[str, Any]:
     """The recipe JSON stored in a PNG written by :func:`save_image`."""
     path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
     try:
-        with Image.open(path) as im:
-            text = getattr(im, "text", {}) or {}
-    except (OSError, Image.UnidentifiedImageError) as e:
-        raise ImageError(f"{path}: cannot read ({e})") from None
+        with _pillow_unlimited(), Image.open(path) as im:
+            text = dict(getattr(im, "text", {}) or {})
+    except Exception as e:  # any unreadable file is the user's input, not our bug
+        raise ImageError(f"{path}: cannot read ({_one_line(e)})") from None
     if RECIPE_KEY not in text:
         raise ImageError(f"{path}: holds no inceptionism recipe (only PNGs written by it do)")
     try:
-        return json.loads(text[RECIPE_KEY])
+        recipe = json.loads(text[RECIPE_KEY])
     except json.JSONDecodeError as e:
         raise ImageError(f"{path}: recipe is not valid JSON ({e})") from None
+    if not isinstance(recipe, dict):
+        raise ImageError(f"{path}: recipe is not a JSON object")
+    return recipe

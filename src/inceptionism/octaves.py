@@ -5,7 +5,19 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .errors import ConfigError
+
 MIN_OCTAVE_SIDE = 16
+MAX_GROWTH = 4.0  # an octave_scale below 1 grows the levels; at most this many times per side
+
+
+def _check_growth(shapes: list[tuple[int, int]], height: int, width: int) -> None:
+    h, w = max(shapes)
+    if h > MAX_GROWTH * height or w > MAX_GROWTH * width:
+        raise ConfigError(
+            f"octave_scale < 1 makes levels up to {w}x{h} from a {width}x{height} image "
+            f"(more than {MAX_GROWTH:g}x per side); use fewer octaves or a scale >= 1"
+        )
 
 
 def octave_shapes(
@@ -17,6 +29,7 @@ def octave_shapes(
     ``min_side`` pixels are left out (a network cannot see anything in them).
     """
     shapes = [(int(height / scale**i), int(width / scale**i)) for i in range(octaves)]
+    _check_growth(shapes, height, width)
     kept = [s for s in shapes[1:] if min(s) >= min_side]
     return [(height, width), *kept][::-1]
 
@@ -33,6 +46,7 @@ def successive_shapes(
         if min(nxt) < min_side:
             break
         shapes.append(nxt)
+        _check_growth(shapes, height, width)
     return shapes[::-1]
 
 

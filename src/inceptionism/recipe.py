@@ -22,6 +22,8 @@ def make_recipe(
     source: str | None,
     source_path: Path | None,
     max_size: int | None,
+    max_pixels: int | None = None,
+    weights_file: Path | None = None,
 ) -> dict[str, Any]:
     """Config (layers resolved), model, weights hash, source image and its hash, versions."""
     layers = config.layers if config.layers is not None else model.spec.default_layers
@@ -31,12 +33,14 @@ def make_recipe(
         "torch": torch.__version__,
         "model": model.name,
         "weights_sha256": model.weights_sha256,
+        "weights_file": str(Path(weights_file).resolve()) if weights_file else None,
         "config": config.replace(model=model.name, layers=layers).to_dict(),
         "source": {
             "input": source,
             "path": str(source_path.resolve()) if source_path else None,
             "sha256": sha256_file(source_path) if source_path else None,
             "max_size": max_size,
+            "max_pixels": max_pixels,
         },
     }
 

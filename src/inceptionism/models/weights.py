@@ -63,7 +63,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for truncated or foreign files
-        raise WeightsError(f"cannot read weights file {path}: {type(e).__name__}: {e}") from e
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise WeightsError(f"cannot read weights file {path}: {type(e).__name__}: {first}") from e
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
