@@ -286,3 +286,20 @@ def test_layers_are_checked_even_when_every_output_exists(run_cli, photo, tmp_pa
     r = run_cli("dream", photo, photo.parent, "-o", folder, "--layers", "nope", "--model", "lite0")
     assert r.code == 2 and "unknown layer 'nope'" in r.err
     assert "head" in r.err  # every valid choice is named
+
+
+def test_device_choice(run_cli, photo, tmp_path):
+    r = run_cli(
+        "dream", photo, "-o", tmp_path / "c.png", "--device", "cpu", "--model", "lite0", *FAST
+    )
+    assert r.code == 0, r.err
+    assert read_recipe(tmp_path / "c.png")["device"] == "cpu"
+    r = run_cli("dream", photo, "-o", tmp_path / "t.png", "--device", "tpu", *FAST)
+    assert r.code == 2 and "unknown device 'tpu'" in r.err
+    import torch
+
+    if not torch.cuda.is_available():
+        r = run_cli("dream", photo, "-o", tmp_path / "g.png", "--device", "cuda", *FAST)
+        assert (
+            r.code == 2 and "CUDA is not available" in r.err and not (tmp_path / "g.png").exists()
+        )

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+import torch
 
 from . import __version__
 from .config import DEFAULT_MODEL, MAX_JITTER, MAX_SEED, PRESETS, DreamConfig
 from .engine import Progress, dream_tensor
-from .errors import ImageError, InceptionismError, UnknownNameError
+from .errors import ConfigError, ImageError, InceptionismError, UnknownNameError
 from .image import (
     DEFAULT_MAX_PIXELS,
     LoadedImage,
@@ -131,6 +132,36 @@ def _config_options(f: Callable) -> Callable:
     return f
 
 
+def _model_options(f: Callable) -> Callable:
+    f = click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        help="cpu, cuda, cuda:N, or auto (cuda when available).",
+    )(f)
+    return click.option(
+        "--weights",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Weights file instead of the packaged one.",
+    )(f)
+
+
+def _device(name: str) -> torch.device:
+    """The device to dream on; a CUDA request on a machine without CUDA is a usage error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: CUDA is not available on this machine")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unsupported device {name!r}; use cpu, cuda, cuda:N or auto")
+    return device
+
+
 def _build_config(opts: dict[str, Any]) -> DreamConfig:
     """Preset for the chosen model first, then every option given explicitly."""
     model = get_spec(opts["model"] or DEFAULT_MODEL).name
@@ -205,12 +236,7 @@ def _dream_one(
     help="Output file (one input) or folder (several, or a name ending in /).",
 )
 @_config_options
-@click.option(
-    "--weights",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Weights file instead of the packaged one.",
-)
+@_model_options
 @click.option(
     "--max-size",
     type=click.IntRange(min=16),
@@ -241,6 +267,7 @@ def dream(
     inputs: tuple[str, ...],
     out: str,
     weights: Path | None,
+    device: str,
     max_size: int | None,
     max_pixels: int,
     fmt: str,
@@ -255,13 +282,14 @@ def dream(
     """
     config = _build_config(opts)
     _check_layers(config)
+    _device(device)  # a bad device fails before any work
     todo, notes = plan_jobs(inputs, out, "." + fmt, config.octaves, save_octaves, force)
     for note in notes:
         _note(note, quiet)
     if not todo:
         _note("nothing to do: every output exists (use --force to redo)", quiet)
         return
-    model = get_model(config.model, weights=weights)
+    model = get_model(config.model, weights=weights, device=_device(device))
     failed = 0
     batch = len(todo) + len(notes) > 1
     for k, job in enumerate(todo, 1):
@@ -295,16 +323,17 @@ def _check_layers(config: DreamConfig) -> None:
 @click.option(
     "--input", "-i", "source", default=None, help="Source image, if it moved since the dream."
 )
-@click.option(
-    "--weights",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Weights file instead of the packaged one.",
-)
+@_model_options
 @click.option("--force", "-f", is_flag=True, help="Overwrite an existing output.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def replay(
-    recipe_png: Path, out: Path, source: str | None, weights: Path | None, force: bool, quiet: bool
+    recipe_png: Path,
+    out: Path,
+    source: str | None,
+    weights: Path | None,
+    device: str,
+    force: bool,
+    quiet: bool,
 ) -> None:
     """Re-run the recipe stored in a PNG written by `inceptionism dream`."""
     recipe = read_recipe(recipe_png)
@@ -321,7 +350,7 @@ def replay(
     recorded_weights = recipe.get("weights_file")
     if weights is None and recorded_weights and Path(recorded_weights).is_file():
         weights = Path(recorded_weights)
-    model = get_model(config.model, weights=weights)
+    model = get_model(config.model, weights=weights, device=_device(device))
     if recipe.get("weights_sha256") and model.weights_sha256 != recipe["weights_sha256"]:
         _note("warning: weights differ from the recorded ones; the result will differ")
     max_pixels = src_info.get("max_pixels") or DEFAULT_MAX_PIXELS

@@ -34,6 +34,7 @@ def make_recipe(
         "model": model.name,
         "weights_sha256": model.weights_sha256,
         "weights_file": str(Path(weights_file).resolve()) if weights_file else None,
+        "device": str(model.device),
         "config": config.replace(model=model.name, layers=layers).to_dict(),
         "source": {
             "input": source,
