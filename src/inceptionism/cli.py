@@ -447,10 +447,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except click.exceptions.Exit as e:
         return e.exit_code
-    except click.Abort:
-        _err("interrupted; finished outputs are kept")
-        return 130
-    except KeyboardInterrupt:
+    except (click.Abort, KeyboardInterrupt):
+        if sys.stderr.isatty():
+            click.echo("", err=True)  # leave the progress line
         _err("interrupted; finished outputs are kept")
         return 130
     return 0
