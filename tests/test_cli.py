@@ -34,7 +34,7 @@ def test_dream_writes_a_png_with_its_recipe_and_replay_reproduces_it(run_cli, ph
     assert np.abs(dreamed.astype(int) - source).mean() > 3
     recipe = read_recipe(out)
     assert recipe["model"] == "efficientnet_lite0"
-    assert recipe["config"]["layers"] == [["block9", 0.5], ["block12", 1.0]]
+    assert recipe["config"]["layers"] == "block9=0.5,block12=1"
     assert recipe["config"]["seed"] == 7 and recipe["config"]["steps"] == 3
     assert len(recipe["weights_sha256"]) == 64 and recipe["source"]["max_size"] == 64
     again = tmp_path / "again.png"
@@ -252,7 +252,7 @@ def test_replay_refuses_broken_recipes_with_one_line(run_cli, tmp_path, bad_inpu
     from PIL import PngImagePlugin
 
     info = PngImagePlugin.PngInfo()
-    info.add_itxt("inceptionism", '{"config": {"layers": [["block9"]]}, "source": {}}')
+    info.add_itxt("inceptionism", '{"config": {"layers": "block9=x"}, "source": {}}')
     Image.new("RGB", (8, 8)).save(tmp_path / "bad.png", pnginfo=info)
     for path in (tmp_path / "bad.png", bad_inputs["bomb"], bad_inputs["text"]):
         r = run_cli("replay", path, "-o", tmp_path / "r.png")

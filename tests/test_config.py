@@ -12,7 +12,10 @@ def test_config_is_frozen_and_round_trips():
     cfg = DreamConfig(layers="block9=0.5,block12", max_loss=3.0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.steps = 3  # type: ignore[misc]
-    assert cfg.layers == (("block9", 0.5), ("block12", 1.0))
+    assert cfg.layers == "block9=0.5,block12=1"  # canonical form
+    assert DreamConfig(layers={"block9": 0.5, "block12:3@1,2": -1}).layers == (
+        "block9=0.5,block12:3@1,2=-1"
+    )
     assert DreamConfig.from_dict(cfg.to_dict()) == cfg
 
 
@@ -46,11 +49,10 @@ def test_keras_classic_carries_the_seed_parameters(monkeypatch):
     monkeypatch.setattr(config, "main_layers", lambda model: [f"mixed{i}" for i in range(11)])
     exact = PRESETS["keras-classic"].make("inception_v3")
     assert exact["max_loss"] == 10.0
-    assert exact["layers"] == (("mixed2", 0.2), ("mixed3", 0.5), ("mixed4", 2.0), ("mixed5", 1.5))
+    assert exact["layers"] == "mixed2=0.2,mixed3=0.5,mixed4=2,mixed5=1.5"
     assert cfg.jitter == 0 and cfg.clip is False
     # mixed2..mixed5 of InceptionV3's 11 blocks map to the same relative depth of Lite2's 21
-    assert [w for _, w in cfg.layers] == [0.2, 0.5, 2.0, 1.5]
-    assert [n for n, _ in cfg.layers] == ["block5", "block7", "block9", "block10"]
+    assert cfg.layers == "block5=0.2,block7=0.5,block9=2,block10=1.5"
 
 
 def test_seed_layers_keep_their_names_where_the_model_has_them(monkeypatch):

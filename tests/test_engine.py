@@ -13,6 +13,7 @@ from inceptionism import DreamConfig, dream, dream_tensor
 from inceptionism.engine import Progress
 from inceptionism.image import load_image
 from inceptionism.models import get_model
+from inceptionism.objectives import Objective
 
 FAST = dict(steps=4, octaves=2, octave_scale=1.4)
 
@@ -101,8 +102,9 @@ def test_keras_classic_reproduces_the_seed_loop(lite0_f64, photo_240, max_loss):
     lite0 = lite0_f64
     cfg = DreamConfig.preset("keras-classic", model=lite0.name, steps=6, max_loss=max_loss)
     ours, events = _run(lite0, photo_240.double(), cfg)
+    layers = [(t.layer, t.weight) for t in Objective.parse(cfg.layers).terms]
     ref, stops = keras_seed_reference(
-        lite0, photo_240[0].double().numpy(), cfg.layers, cfg.step_size, cfg.octaves,
+        lite0, photo_240[0].double().numpy(), layers, cfg.step_size, cfg.octaves,
         cfg.octave_scale, cfg.steps, max_loss,
     )  # fmt: skip
     assert sum(e.stopped_early for e in events) == stops
@@ -138,7 +140,8 @@ def test_dream_detail_reproduces_the_google_notebook(lite0_f64):
     gen = torch.Generator().manual_seed(1)
     img = torch.rand(1, 3, 70, 90, generator=gen, dtype=torch.float64) * 0.5 + 0.25
     cfg = DreamConfig.preset("google-classic", model=lite0.name, steps=4, jitter=0)
-    ((layer, _),) = cfg.layers
+    (term,) = Objective.parse(cfg.layers).terms
+    layer = term.layer
     ours, _ = _run(lite0, img, cfg)
     ref = google_notebook_reference(lite0, img[0].double().numpy(), layer, cfg.step_size,
                                     cfg.steps, cfg.octaves, cfg.octave_scale)  # fmt: skip

@@ -1,22 +1,22 @@
-"""One gradient-ascent step: jitter, gradient of the objective, normalisation, update, clip."""
+"""One gradient-ascent step: jitter, gradient of the objective (tile by tile for large images),
+update, clip. Gradient post-processing lives in :mod:`inceptionism.gradients`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+
 import torch
 
-from .errors import ConfigError
+from .gradients import normalize_gradient
 from .models import DreamModel
-from .objectives import Objective
+from .objectives import Context, Objective
+from .tiling import span_weights, tile_spans
 
+AUTO_TILE = 1024  # tile size chosen by tile="auto" ...
+AUTO_TILE_ABOVE = 1280  # ... for levels whose long side exceeds this
 
-def normalize_gradient(g: torch.Tensor, mode: str) -> torch.Tensor:
-    """``l1``: divide by max(mean |g|, 1e-7) (Keras, Google); ``std``: by std(g) + 1e-8 (TF's
-    ``reduce_std``, the population standard deviation)."""
-    if mode == "l1":
-        return g / g.abs().mean().clamp_min(1e-7)
-    if mode == "std":
-        return g / (g.std(correction=0) + 1e-8)
-    raise ConfigError(f"unknown gradient normalisation {mode!r}; valid: l1, std")
+__all__ = ["ascent_step", "normalize_gradient", "objective_gradient", "random_shift", "tile_size"]
 
 
 def random_shift(jitter: int, generator: torch.Generator) -> tuple[int, int]:
@@ -27,6 +27,23 @@ def random_shift(jitter: int, generator: torch.Generator) -> tuple[int, int]:
     return dy, dx
 
 
+def tile_size(tile: int | str, height: int, width: int) -> int:
+    """The tile side for a level: ``auto`` tiles only large levels; 0 means untiled."""
+    if tile == "auto":
+        return AUTO_TILE if max(height, width) > AUTO_TILE_ABOVE else 0
+    return int(tile)
+
+
+def _gradient(model: DreamModel, x: torch.Tensor, objective: Objective, statistic: str,
+              border: int, context: Context) -> tuple[float, torch.Tensor]:  # fmt: skip
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        acts = model.activations(x, objective.layers)
+        loss = objective(acts, statistic, border, context)
+        (g,) = torch.autograd.grad(loss, x)
+    return float(loss.detach()), g
+
+
 def objective_gradient(
     model: DreamModel,
     x: torch.Tensor,
@@ -34,25 +51,58 @@ def objective_gradient(
     statistic: str = "l2",
     border: int = 2,
     shift: tuple[int, int] = (0, 0),
+    tile: int = 0,
+    overlap: int = 64,
+    full_size: tuple[int, int] | None = None,
+    guide: Mapping[str, torch.Tensor] | None = None,
 ) -> tuple[float, torch.Tensor]:
     """The objective's value and its gradient w.r.t. ``x``, evaluated on ``x`` rolled by ``shift``.
 
-    The gradient comes back un-rolled, aligned with ``x``. Only the image gets a gradient.
+    With ``tile`` > 0 and an image larger than the tile, the rolled image is cut into
+    overlapping tiles covering every pixel; each tile's gradient is computed on its own (memory
+    bounded by the tile) and the gradients are blended with linear ramps across the overlaps.
+    The value is then the sum of the tiles' values. The gradient comes back un-rolled, aligned
+    with ``x``. Only the image gets a gradient.
     """
     dy, dx = shift
     rolled = torch.roll(x, (dy, dx), dims=(-2, -1)) if (dy or dx) else x
-    rolled = rolled.detach().requires_grad_(True)
-    with torch.enable_grad():
-        loss = objective(model.activations(rolled, objective.layers), statistic, border)
-        (g,) = torch.autograd.grad(loss, rolled)
+    h, w = rolled.shape[-2:]
+    strides = {name: model.layer(name).stride for name in objective.layers}
+    context = Context(shift, strides, full_size, (h, w), (0, 0), guide)
+    rows, cols = tile_spans(h, tile, overlap), tile_spans(w, tile, overlap)
+    if len(rows) == 1 and len(cols) == 1:
+        loss, g = _gradient(model, rolled, objective, statistic, border, context)
+    else:
+        loss, g = 0.0, torch.zeros_like(rolled)
+        total = torch.zeros(h, w, dtype=rolled.dtype, device=rolled.device)
+        for i, (y0, y1) in enumerate(rows):
+            wy = span_weights(rows, i).to(rolled)
+            for j, (x0, x1) in enumerate(cols):
+                weight = wy[:, None] * span_weights(cols, j).to(rolled)[None, :]
+                ctx = replace(context, offset=(y0, x0))
+                part = rolled[..., y0:y1, x0:x1]
+                tile_loss, tile_g = _gradient(model, part, objective, statistic, border, ctx)
+                loss += tile_loss
+                g[..., y0:y1, x0:x1] += tile_g * weight
+                total[y0:y1, x0:x1] += weight
+        g = g / total
     if dy or dx:
         g = torch.roll(g, (-dy, -dx), dims=(-2, -1))
-    return float(loss.detach()), g
+    return loss, g
 
 
 def ascent_step(
-    x: torch.Tensor, g: torch.Tensor, step_size: float, grad_norm: str, clip: bool
+    x: torch.Tensor,
+    g: torch.Tensor,
+    step_size: float,
+    grad_norm: str,
+    clip: bool,
+    lap_levels: int = 4,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``x + step_size * normalise(g)``, clipped to [0, 1] when asked."""
-    x = x + step_size * normalize_gradient(g, grad_norm)
+    """``x + step_size * normalise(g)`` (times ``mask`` where given), clipped when asked."""
+    update = step_size * normalize_gradient(g, grad_norm, lap_levels)
+    if mask is not None:
+        update = update * mask
+    x = x + update
     return x.clamp(0.0, 1.0) if clip else x

@@ -15,8 +15,8 @@ import torch
 
 from . import __version__
 from .config import DEFAULT_MODEL, MAX_JITTER, MAX_SEED, PRESETS, DreamConfig
-from .engine import Progress, dream_tensor
-from .errors import ConfigError, ImageError, InceptionismError, UnknownNameError
+from .engine import Progress, dream_tensor, resolve_objective
+from .errors import ConfigError, ImageError, InceptionismError
 from .image import (
     DEFAULT_MAX_PIXELS,
     LoadedImage,
@@ -281,7 +281,7 @@ def dream(
     Batch runs skip outputs that already exist, so an interrupted batch resumes.
     """
     config = _build_config(opts)
-    _check_layers(config)
+    resolve_objective(config.model, config)  # bad layers fail before files or weights
     _device(device)  # a bad device fails before any work
     todo, notes = plan_jobs(inputs, out, "." + fmt, config.octaves, save_octaves, force)
     for note in notes:
@@ -303,16 +303,6 @@ def dream(
             _err(f"skipped: {e}")
     if failed:
         raise ImageError(f"{failed} of {len(todo)} inputs could not be dreamed (see above)")
-
-
-def _check_layers(config: DreamConfig) -> None:
-    """Unknown layers fail before any file is looked at or weights are loaded."""
-    if config.layers is None:
-        return
-    names = [info.name for info in layer_table(config.model)]
-    for layer, _ in config.layers:
-        if layer not in names:
-            raise UnknownNameError("layer", layer, names, where=config.model)
 
 
 @cli.command()

@@ -15,7 +15,9 @@ from .errors import ConfigError, UnknownNameError
 from .objectives import STATISTICS, Objective
 
 DEFAULT_MODEL = "efficientnet_lite2"
-GRAD_NORMS = ("l1", "std")
+GRAD_NORMS = ("l1", "std", "laplacian")
+INITS = ("photo", "noise", "grey")
+OBJECTIVES = (*STATISTICS, "guide")
 DETAIL_MODES = ("photo", "dream")
 MAX_SEED = 2**63 - 1  # torch.Generator's range
 MAX_JITTER = 100_000
@@ -26,14 +28,24 @@ class DreamConfig:
     """Every parameter of a dream. Defaults are the curated recipe for the default model."""
 
     model: str = DEFAULT_MODEL
-    # (layer, weight) pairs; None means the model's curated default layers.
-    layers: tuple[tuple[str, float], ...] | None = None
-    # Per-layer statistic: "l2" (Keras: sum of squares, border excluded, / size) or "mean".
+    # Objective spec "layer=w,layer:channel=w,layer:c@x,y=w" (see objectives.py); None means
+    # the model's curated default layers. Stored in canonical form.
+    layers: str | None = None
+    # Per-layer statistic: "l2" (Keras: sum of squares, border excluded, / size), "mean", or
+    # "guide" (Google: each activation vector towards its best-matching guide-image vector).
     objective: str = "l2"
     # Activation pixels excluded at each edge by the l2 statistic (the Keras seed uses 2).
     border: int = 2
-    # Gradient normalisation: "l1" divides by mean |g| (Keras, Google), "std" by its std (TF).
+    # Gradient normalisation: "l1" divides by mean |g| (Keras, Google), "std" by its std (TF),
+    # "laplacian" normalises each band of a Laplacian pyramid (TF notebook's lap_normalize).
     grad_norm: str = "l1"
+    # Levels of the Laplacian pyramid for grad_norm="laplacian" (TF notebook: 4).
+    lap_levels: int = 4
+    # Gaussian smoothing of the gradient: sigma in pixels at the last octave, growing from
+    # sigma/octaves at the first. 0: off.
+    smooth: float = 0.0
+    # Total-variation penalty, as a share of the objective gradient's size. 0: off.
+    tv: float = 0.0
     # Pixel change per step, in [0, 1] units after normalisation.
     step_size: float = 0.006
     # Gradient steps per octave.
@@ -51,18 +63,40 @@ class DreamConfig:
     jitter: int = 32
     # Keep pixels inside [0, 1] after every step.
     clip: bool = True
-    # Seeds every random choice (the jitter).
+    # Seeds every random choice (the jitter, the noise start).
     seed: int = 0
+    # Start image: "photo" (the input), "noise" (the seeds' grey noise: uniform(0,1)+100 on
+    # 0-255), or "grey" (flat mid-grey).
+    init: str = "photo"
+    # Compute gradients tile by tile, tiles of at most this many pixels a side: memory is then
+    # bounded by the tile, not the image. "auto": 1024 for levels over 1280 px, else untiled.
+    # 0: never tile.
+    tile: int | str = "auto"
+    # Pixels shared by neighbouring tiles, blended linearly so there are no seams.
+    tile_overlap: int = 64
+    # Keep the photo's colours: the result takes the dream's luminance only.
+    keep_colors: bool = False
 
     def __post_init__(self) -> None:
         if self.layers is not None:
-            pairs = Objective.of(self.layers).pairs()
-            if not pairs:
+            object.__setattr__(self, "layers", str(Objective.of(self.layers)))
+            if not self.layers:
                 raise ConfigError("layers must name at least one layer")
-            object.__setattr__(self, "layers", pairs)
-        _check_choice("objective", self.objective, STATISTICS)
+        _check_choice("objective", self.objective, OBJECTIVES)
         _check_choice("grad_norm", self.grad_norm, GRAD_NORMS)
         _check_choice("detail", self.detail, DETAIL_MODES)
+        _check_choice("init", self.init, INITS)
+        _check_range("lap_levels", self.lap_levels, lo=1, hi=12, integer=True)
+        _check_range("smooth", self.smooth, lo=0.0, hi=1000.0)
+        _check_range("tv", self.tv, lo=0.0, hi=1000.0)
+        _check_range("tile_overlap", self.tile_overlap, lo=0, hi=4096, integer=True)
+        if self.tile != "auto":
+            _check_range("tile", self.tile, lo=0, hi=1 << 16, integer=True)
+            if 0 < self.tile <= 2 * self.tile_overlap:
+                raise ConfigError(
+                    f"tile must be 0, 'auto', or more than twice tile_overlap "
+                    f"({2 * self.tile_overlap}); got {self.tile}"
+                )
         _check_range("steps", self.steps, lo=0, integer=True)
         _check_range("octaves", self.octaves, lo=1, integer=True)
         _check_range("border", self.border, lo=0, integer=True)
@@ -78,9 +112,7 @@ class DreamConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["layers"] = None if self.layers is None else [list(p) for p in self.layers]
-        return d
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DreamConfig:
@@ -88,10 +120,7 @@ class DreamConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ConfigError(f"unknown config fields {unknown}; valid: {', '.join(sorted(names))}")
-        data = dict(data)
         try:
-            if data.get("layers") is not None:
-                data["layers"] = tuple((str(n), float(w)) for n, w in data["layers"])
             return cls(**data)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"malformed config: {e}") from None
@@ -137,7 +166,7 @@ def main_layers(model: str) -> list[str]:
     from .models import layer_table
 
     names = [info.name for info in layer_table(model)]
-    blocks = [n for n in names if "." not in n and n not in ("stem", "head")]
+    blocks = [n for n in names if "." not in n and n not in ("stem", "head", "logits")]
     return blocks or names
 
 
@@ -166,7 +195,7 @@ class Preset:
             for layer, w in self.seed_layers:
                 name = map_seed_layer(layer, blocks, model)
                 mapped[name] = mapped.get(name, 0.0) + w
-            params["layers"] = tuple(mapped.items())
+            params["layers"] = ",".join(f"{n}={w:g}" for n, w in mapped.items())
             if self.loss_scale_model and model != self.loss_scale_model:
                 # max_loss is in units of the seed network's activations; elsewhere it would
                 # stop at once or never, so it stays off unless the user sets it.

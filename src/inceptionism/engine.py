@@ -17,12 +17,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .ascent import ascent_step, objective_gradient, random_shift
+from .ascent import ascent_step, objective_gradient, random_shift, tile_size
 from .config import DreamConfig
-from .errors import ConfigError
-from .models import DreamModel, get_model
-from .objectives import Objective
+from .errors import ConfigError, UnknownNameError
+from .gradients import gaussian_blur, smoothing_sigma, with_tv_penalty
+from .models import DreamModel, get_model, get_spec, layer_table
+from .objectives import Context, Objective, neuron_position
 from .octaves import octave_shapes, photo_detail, resize, successive_pyramid, successive_shapes
+from .techniques import guide_features, keep_colors, prepare_mask
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,30 @@ class Progress:
 ProgressFn = Callable[[Progress], Any]
 
 
-def resolve_objective(model: DreamModel, config: DreamConfig) -> Objective:
-    """The config's layers (or the model's defaults), checked against the model's layer table."""
-    objective = Objective.of(
-        config.layers if config.layers is not None else model.spec.default_layers
-    )
-    for name in objective.layers:
-        model.layer(name)  # raises UnknownNameError with the valid names
+def resolve_objective(model: DreamModel | str, config: DreamConfig) -> Objective:
+    """The config's layers (or the model's defaults), checked against the model's layer table:
+    names, channel indexes, and that neurons target layers with a grid. ``model`` may be a
+    registered name: then nothing is loaded, only the table is built."""
+    if isinstance(model, DreamModel):
+        name, table, defaults = model.name, model.layers, model.spec.default_layers
+    else:
+        spec = get_spec(model)
+        name, defaults = spec.name, spec.default_layers
+        table = {info.name: info for info in layer_table(spec.name)}
+    objective = Objective.of(config.layers if config.layers is not None else defaults)
+    for term in objective.terms:
+        info = table.get(term.layer)
+        if info is None:
+            raise UnknownNameError("layer", term.layer, list(table), where=name)
+        if term.channels is not None and max(term.channels) >= info.channels:
+            raise ConfigError(
+                f"channel {max(term.channels)} of {term.layer!r} is out of range "
+                f"({info.channels} channels: 0..{info.channels - 1})"
+            )
+        if term.neuron is not None and info.stride == 0:
+            raise ConfigError(f"{term.layer!r} has no spatial grid; a neuron needs one")
+        if config.objective == "guide" and info.stride == 0:
+            raise ConfigError(f"{term.layer!r} has no spatial grid; a guide needs grid layers")
     return objective
 
 
@@ -71,21 +90,44 @@ def dream_tensor(
     model: DreamModel,
     config: DreamConfig,
     on_progress: ProgressFn | None = None,
+    guide: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Dream a (1, 3, H, W) image in [0, 1] on ``model``'s device; returns a new tensor."""
+    """Dream a (1, 3, H, W) image in [0, 1] on ``model``'s device; returns a new tensor.
+
+    ``guide``: an image (1, 3, h, w) whose features the "guide" objective moves towards.
+    ``mask``: (1, 1 or 3, h, w) in [0, 1]; the dream happens where it is white, softly.
+    The image is the start whatever ``config.init`` says; see :func:`start_image`.
+    """
     if image.ndim != 4 or image.shape[:2] != (1, 3):
         raise ConfigError(
             f"expected an image tensor of shape (1, 3, H, W), got {tuple(image.shape)}"
         )
     objective = resolve_objective(model, config)
     original = image.detach().to(model.device, model.mean.dtype)
+    full_size = (int(original.shape[-2]), int(original.shape[-1]))
+    for term in objective.terms:  # neuron coordinates against the full-size grid, up front
+        if term.neuron is not None:
+            neuron_position(
+                term,
+                (1, 1),
+                Context(strides={term.layer: model.layer(term.layer).stride}, full_size=full_size),
+            )
+    guide_feats = None
+    if config.objective == "guide":
+        if guide is None:
+            raise ConfigError("the 'guide' objective needs a guide image (--guide IMAGE)")
+        guide_feats = guide_features(model, guide, objective.layers)
+    elif guide is not None:
+        raise ConfigError("a guide image needs objective='guide'")
+    weight = None if mask is None else prepare_mask(mask.to(original), *full_size)
     generator = torch.Generator().manual_seed(config.seed)
     # Each detail flavour comes with its seed's own pyramid: Keras sizes every level from the
     # original; Google zooms each level from the previous one.
     if config.detail == "photo":
-        shapes = octave_shapes(*original.shape[-2:], config.octaves, config.octave_scale)
+        shapes = octave_shapes(*full_size, config.octaves, config.octave_scale)
     else:
-        shapes = successive_shapes(*original.shape[-2:], config.octaves, config.octave_scale)
+        shapes = successive_shapes(*full_size, config.octaves, config.octave_scale)
         bases = successive_pyramid(original, shapes)
     work = [config.steps * h * w for h, w in shapes]
     total_work, done_work = float(sum(work)) or 1.0, 0.0
@@ -111,16 +153,22 @@ def dream_tensor(
             x = base + resize(detail, shape)
         else:
             x = resize(x, shape)
+        level_mask = None if weight is None else resize(weight, shape)
+        sigma = smoothing_sigma(config.smooth, i, len(shapes))
+        tile = tile_size(config.tile, *shape)
         loss, stopped, step = float("nan"), False, 0
         for step in range(1, config.steps + 1):
             shift = random_shift(config.jitter, generator)
             loss, g = objective_gradient(
-                model, x, objective, config.objective, config.border, shift
-            )
+                model, x, objective, config.objective, config.border, shift,
+                tile, config.tile_overlap, full_size, guide_feats,
+            )  # fmt: skip
             if config.max_loss is not None and loss > config.max_loss:
                 stopped, step = True, step - 1  # the Keras seed stops before applying this step
                 break
-            x = ascent_step(x, g, config.step_size, config.grad_norm, config.clip)
+            g = with_tv_penalty(gaussian_blur(g, sigma), x, config.tv)
+            x = ascent_step(x, g, config.step_size, config.grad_norm, config.clip,
+                            config.lap_levels, level_mask)  # fmt: skip
             done_work += shape[0] * shape[1]
             report(octave=i + 1, step=step, loss=loss, shape=shape)
         done_work = float(sum(work[: i + 1]))
@@ -139,7 +187,12 @@ def dream_tensor(
             stopped_early=stopped,
             image=x.detach(),
         )
-    return x.detach().clamp(0.0, 1.0)
+    x = x.detach().clamp(0.0, 1.0)
+    if weight is not None:  # the unmasked part stays the start image exactly
+        x = original + weight * (x - original)
+    if config.keep_colors:
+        x = keep_colors(x, original)
+    return x
 
 
 def dream(

@@ -176,6 +176,7 @@ class EfficientNetLite(nn.Module):
             rows.append((f"block{i}", f"_blocks.{i}", s.cout, s.stride_total))
             prev_stride = s.stride_total
         rows.append(("head", "_act_head", HEAD_CHANNELS, prev_stride))
+        rows.append(("logits", "_fc", self._fc.out_features, 0))  # stride 0: no spatial grid
         return rows
 
 

@@ -23,7 +23,8 @@ from .weights import PackagedWeights, load_strict, read_state_dict, sha256_file
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """A targetable activation: readable name, module path inside the net, channels, stride."""
+    """A targetable activation: readable name, module path inside the net, channels, stride
+    (0 for layers without a spatial grid, such as class logits)."""
 
     name: str
     module: str

@@ -1,0 +1,128 @@
+"""What happens to a gradient before the step: smoothing, a total-variation pull, and
+normalisation (mean |g|, standard deviation, or per band of a Laplacian pyramid)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .errors import ConfigError
+
+# The TF notebook's 5x5 binomial kernel: outer([1, 4, 6, 4, 1]) / 16**2.
+_K1 = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
+
+
+def _kernel(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    k = torch.outer(_K1, _K1).to(x) * scale
+    return k.expand(x.shape[1], 1, 5, 5)
+
+
+def lap_split(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One level: (low, high) with ``low`` half the size and ``x == upsample(low) + high``."""
+    low = F.conv2d(
+        F.pad(x, [2, 2, 2, 2], mode="replicate"), _kernel(x), stride=2, groups=x.shape[1]
+    )
+    return low, x - _upsample(low, x.shape[-2:])
+
+
+def _upsample(low: torch.Tensor, shape: tuple[int, int] | torch.Size) -> torch.Tensor:
+    """Zero-insertion upsampling filtered by 4x the kernel (a transposed convolution), cropped,
+    and divided by the same filter's response to the sample grid so edges are not darkened."""
+    n, c, h, w = low.shape
+    z = low.new_zeros(n, c, 2 * h, 2 * w)
+    z[..., ::2, ::2] = low
+    ones = low.new_zeros(1, 1, 2 * h, 2 * w)
+    ones[..., ::2, ::2] = 1.0
+    up = F.conv2d(F.pad(z, [2, 2, 2, 2]), _kernel(low, 4.0), groups=c)
+    norm = F.conv2d(F.pad(ones, [2, 2, 2, 2]), _kernel(ones, 4.0))
+    return (up / norm)[..., : shape[0], : shape[1]]
+
+
+def lap_split_n(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    """Laplacian pyramid, coarsest first: [low, high_n, ..., high_1]; stops early on tiny maps."""
+    bands = []
+    for _ in range(levels):
+        if min(x.shape[-2:]) < 4:
+            break
+        x, high = lap_split(x)
+        bands.append(high)
+    return [x, *bands[::-1]]
+
+
+def lap_merge(bands: list[torch.Tensor]) -> torch.Tensor:
+    """Inverse of :func:`lap_split_n`: exact reconstruction."""
+    x = bands[0]
+    for high in bands[1:]:
+        x = _upsample(x, high.shape[-2:]) + high
+    return x
+
+
+def lap_normalize(g: torch.Tensor, levels: int = 4, eps: float = 1e-10) -> torch.Tensor:
+    """TF notebook's lap_normalize: divide each pyramid band by its RMS, then merge. Equalises
+    the gradient's frequency bands, so fine pixel noise no longer dominates the step."""
+    bands = [b / b.square().mean().sqrt().clamp_min(eps) for b in lap_split_n(g, levels)]
+    return lap_merge(bands)
+
+
+def normalize_gradient(g: torch.Tensor, mode: str, lap_levels: int = 4) -> torch.Tensor:
+    """``l1``: divide by max(mean |g|, 1e-7) (Keras, Google); ``std``: by std(g) + 1e-8 (TF's
+    ``reduce_std``, the population standard deviation); ``laplacian``: :func:`lap_normalize`,
+    then scaled to mean |g| = 1 so step sizes stay comparable with ``l1``."""
+    if mode == "l1":
+        return g / g.abs().mean().clamp_min(1e-7)
+    if mode == "std":
+        return g / (g.std(correction=0) + 1e-8)
+    if mode == "laplacian":
+        g = lap_normalize(g, lap_levels)
+        return g / g.abs().mean().clamp_min(1e-7)
+    raise ConfigError(f"unknown gradient normalisation {mode!r}; valid: l1, std, laplacian")
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur with reflected borders; sigma in pixels (<= 0: unchanged)."""
+    if sigma <= 0:
+        return x
+    radius = max(1, math.ceil(3 * sigma))
+    radius = min(radius, x.shape[-1] - 1, x.shape[-2] - 1)
+    if radius < 1:
+        return x
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.conv2d(
+        F.pad(x, [radius, radius, 0, 0], mode="reflect"),
+        k.view(1, 1, 1, -1).expand(c, 1, 1, -1),
+        groups=c,
+    )
+    return F.conv2d(
+        F.pad(x, [0, 0, radius, radius], mode="reflect"),
+        k.view(1, 1, -1, 1).expand(c, 1, -1, 1),
+        groups=c,
+    )
+
+
+def smoothing_sigma(smooth: float, octave: int, octaves: int) -> float:
+    """Smoothing grows with the octave: smooth * (i + 1) / n for octave i of n (0-based)."""
+    return smooth * (octave + 1) / octaves
+
+
+def tv_gradient(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Gradient of the isotropic total variation sum(sqrt(dx^2 + dy^2 + eps^2))."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        dx = x[..., :-1, 1:] - x[..., :-1, :-1]
+        dy = x[..., 1:, :-1] - x[..., :-1, :-1]
+        tv = (dx.square() + dy.square() + eps * eps).sqrt().sum()
+        (g,) = torch.autograd.grad(tv, x)
+    return g
+
+
+def with_tv_penalty(g: torch.Tensor, x: torch.Tensor, weight: float) -> torch.Tensor:
+    """``g`` minus the total-variation gradient, scaled to ``weight`` times g's mean size."""
+    if weight <= 0:
+        return g
+    t = tv_gradient(x)
+    return g - weight * g.abs().mean() / t.abs().mean().clamp_min(1e-12) * t
