@@ -6,7 +6,7 @@ Every user error ends as one line on stderr and exit code 2; nothing is half-wri
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,10 @@ import click
 import torch
 
 from . import __version__
-from .config import DEFAULT_MODEL, MAX_JITTER, MAX_SEED, PRESETS, DreamConfig
+from .cli_options import build_config, config_options, device_for, model_options, parse_size
+from .config import PRESETS, DreamConfig
 from .engine import Progress, dream_tensor, resolve_objective
-from .errors import ConfigError, ImageError, InceptionismError
+from .errors import ImageError, InceptionismError
 from .image import (
     DEFAULT_MAX_PIXELS,
     LoadedImage,
@@ -31,6 +32,9 @@ from .outputs import Job, plan_jobs, same_file
 from .progress import ProgressBar
 from .recipe import config_from_recipe, make_recipe
 from .samples import is_sample, list_samples, sample_path
+from .techniques import start_image
+
+DEFAULT_SIZE = (512, 512)
 
 
 def _err(message: str) -> None:
@@ -42,155 +46,6 @@ def _note(message: str, quiet: bool = False) -> None:
         click.echo(message, err=True)
 
 
-# --- shared option groups ------------------------------------------------------------------------
-
-
-def _parse_max_loss(_ctx: Any, _param: Any, value: str | None) -> float | None | str:
-    if value is None:
-        return "unset"
-    if value.lower() in ("none", "off", "inf"):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise click.BadParameter(f"expected a number or 'none', got {value!r}") from None
-
-
-_CONFIG_OPTIONS: list[Callable] = [
-    click.option(
-        "--model",
-        "-m",
-        default=None,
-        help=f"Network (default {DEFAULT_MODEL}); see `inceptionism models`.",
-    ),
-    click.option("--preset", "-p", default=None, help=f"Named recipe: {', '.join(PRESETS)}."),
-    click.option(
-        "--layers", "-l", default=None, help='Objective layers: "name=weight,name=weight".'
-    ),
-    click.option(
-        "--objective", type=click.Choice(["l2", "mean"]), default=None, help="Per-layer statistic."
-    ),
-    click.option(
-        "--border",
-        type=click.IntRange(min=0),
-        default=None,
-        help="l2: activation pixels excluded at each edge.",
-    ),
-    click.option(
-        "--grad-norm",
-        type=click.Choice(["l1", "std"]),
-        default=None,
-        help="Gradient normalisation.",
-    ),
-    click.option(
-        "--step-size",
-        type=click.FloatRange(min=0),
-        default=None,
-        help="Pixel change per step ([0,1] units).",
-    ),
-    click.option(
-        "--steps", type=click.IntRange(min=0), default=None, help="Gradient steps per octave."
-    ),
-    click.option("--octaves", type=click.IntRange(min=1), default=None, help="Number of scales."),
-    click.option(
-        "--octave-scale",
-        type=click.FloatRange(min=0, min_open=True),
-        default=None,
-        help="Size ratio between scales.",
-    ),
-    click.option(
-        "--detail",
-        type=click.Choice(["photo", "dream"]),
-        default=None,
-        help="Detail carried between octaves.",
-    ),
-    click.option(
-        "--max-loss",
-        callback=_parse_max_loss,
-        default=None,
-        help="Stop an octave once the loss exceeds this ('none': never).",
-    ),
-    click.option(
-        "--jitter",
-        type=click.IntRange(0, MAX_JITTER),
-        default=None,
-        help="Random roll in pixels before each step.",
-    ),
-    click.option("--clip/--no-clip", default=None, help="Keep pixels in [0,1] after every step."),
-    click.option(
-        "--seed",
-        type=click.IntRange(0, MAX_SEED),
-        default=None,
-        help="Seed for every random choice.",
-    ),
-]
-
-
-def _config_options(f: Callable) -> Callable:
-    for option in reversed(_CONFIG_OPTIONS):
-        f = option(f)
-    return f
-
-
-def _model_options(f: Callable) -> Callable:
-    f = click.option(
-        "--device",
-        default="auto",
-        show_default=True,
-        help="cpu, cuda, cuda:N, or auto (cuda when available).",
-    )(f)
-    return click.option(
-        "--weights",
-        type=click.Path(path_type=Path),
-        default=None,
-        help="Weights file instead of the packaged one.",
-    )(f)
-
-
-def _device(name: str) -> torch.device:
-    """The device to dream on; a CUDA request on a machine without CUDA is a usage error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: CUDA is not available on this machine")
-    if device.type not in ("cpu", "cuda"):
-        raise ConfigError(f"unsupported device {name!r}; use cpu, cuda, cuda:N or auto")
-    return device
-
-
-def _build_config(opts: dict[str, Any]) -> DreamConfig:
-    """Preset for the chosen model first, then every option given explicitly."""
-    model = get_spec(opts["model"] or DEFAULT_MODEL).name
-    fields = {
-        k: opts[k]
-        for k in (
-            "objective",
-            "border",
-            "grad_norm",
-            "step_size",
-            "steps",
-            "octaves",
-            "octave_scale",
-            "detail",
-            "jitter",
-            "clip",
-            "seed",
-        )
-        if opts[k] is not None
-    }
-    if opts["max_loss"] != "unset":
-        fields["max_loss"] = opts["max_loss"]
-    if opts["layers"] is not None:
-        fields["layers"] = opts["layers"]
-    if opts["preset"]:
-        return DreamConfig.preset(opts["preset"], model=model, **fields)
-    return DreamConfig(model=model, **fields)
-
-
 # --- commands ------------------------------------------------------------------------------------
 
 
@@ -200,6 +55,33 @@ def cli() -> None:
     """DeepDream on PyTorch: dream photos with pretrained networks, offline."""
 
 
+@dataclass
+class Steering:
+    """Images a run reads besides its inputs, loaded once per command, and the size of a dream
+    without a photo."""
+
+    guide: LoadedImage | None = None
+    mask: LoadedImage | None = None
+    size: tuple[int, int] | None = None  # (width, height)
+    refs: dict[str, Any] = field(default_factory=dict)  # recipe entries: path and sha256
+
+    @classmethod
+    def load(cls, guide: str | None, mask: str | None, size: tuple[int, int] | None,
+             max_pixels: int) -> Steering:  # fmt: skip
+        found = cls(size=size)
+        for kind, text in (("guide", guide), ("mask", mask)):
+            if text is None:
+                continue
+            path = sample_path(text) if is_sample(text) else Path(text)
+            setattr(found, kind, load_image(path, max_pixels=max_pixels))
+            found.refs[kind] = {"input": text, "path": str(path.resolve()),
+                                "sha256": sha256_file(path)}  # fmt: skip
+        return found
+
+    def paths(self) -> tuple[Path, ...]:
+        return tuple(Path(ref["path"]) for ref in self.refs.values())
+
+
 def _dream_one(
     model: DreamModel,
     config: DreamConfig,
@@ -207,11 +89,21 @@ def _dream_one(
     max_size: int | None,
     max_pixels: int,
     quiet: bool,
+    steering: Steering,
     weights_file: Path | None = None,
     prefix: str = "",
 ) -> None:
-    image = load_image(job.src, max_pixels=max_pixels).resized_to_fit(max_size)
+    if job.src is not None:
+        image = load_image(job.src, max_pixels=max_pixels).resized_to_fit(max_size)
+    else:
+        w, h = steering.size or DEFAULT_SIZE
+        image = LoadedImage(torch.zeros(1, 3, h, w))
+    if config.init != "photo":  # noise or grey, of the photo's size when there is one
+        h, w = image.rgb.shape[-2:]
+        image = LoadedImage(start_image(config.init, h, w, config.seed), image.alpha)
     recipe = make_recipe(config, model, job.label, job.src, max_size, max_pixels, weights_file)
+    recipe["source"]["size"] = list(image.size)
+    recipe.update(steering.refs)
     bar = None if quiet else ProgressBar(label=prefix)
 
     def on_progress(p: Progress) -> None:
@@ -221,13 +113,15 @@ def _dream_one(
             shot = LoadedImage(p.image.clamp(0, 1).cpu(), image.alpha).with_alpha_fitted()
             save_image(shot, job.octave_files[p.octave - 1], {**recipe, "octave": p.octave})
 
-    out = dream_tensor(image.rgb, model, config, on_progress)
+    guide = steering.guide.rgb if steering.guide is not None else None
+    mask = steering.mask.rgb if steering.mask is not None else None
+    out = dream_tensor(image.rgb, model, config, on_progress, guide=guide, mask=mask)
     save_image(image.with_rgb(out.cpu()), job.dst, recipe=recipe)
     _note(f"{prefix}wrote {job.dst}", quiet)
 
 
 @cli.command()
-@click.argument("inputs", nargs=-1, required=True)
+@click.argument("inputs", nargs=-1)
 @click.option(
     "--output",
     "-o",
@@ -235,8 +129,11 @@ def _dream_one(
     required=True,
     help="Output file (one input) or folder (several, or a name ending in /).",
 )
-@_config_options
-@_model_options
+@click.option("--guide", default=None, help="Guide image: dream towards its features.")
+@click.option("--mask", default=None, help="Mask image: dream only where it is white (softly).")
+@click.option("--size", default=None, help="WxH of a dream without a photo (default 512x512).")
+@config_options
+@model_options
 @click.option(
     "--max-size",
     type=click.IntRange(min=16),
@@ -266,6 +163,9 @@ def _dream_one(
 def dream(
     inputs: tuple[str, ...],
     out: str,
+    guide: str | None,
+    mask: str | None,
+    size: str | None,
     weights: Path | None,
     device: str,
     max_size: int | None,
@@ -278,24 +178,34 @@ def dream(
 ) -> None:
     """Dream INPUT (files, folders or sample:NAME) into OUT.
 
-    Batch runs skip outputs that already exist, so an interrupted batch resumes.
+    With --init noise or grey no INPUT is needed (--size WxH, default 512x512). Batch runs
+    skip outputs that already exist, so an interrupted batch resumes.
     """
-    config = _build_config(opts)
+    config = build_config({**opts, "guide": guide})
     resolve_objective(config.model, config)  # bad layers fail before files or weights
-    _device(device)  # a bad device fails before any work
-    todo, notes = plan_jobs(inputs, out, "." + fmt, config.octaves, save_octaves, force)
+    device_for(device)  # a bad device fails before any work
+    wh = parse_size(size)
+    if not inputs and config.init == "photo":
+        raise ImageError("no INPUT given; name a photo, or start from --init noise or grey")
+    if wh is not None and inputs:
+        raise ImageError("--size is for dreams without a photo (the photo sets the size)")
+    if config.keep_colors and config.init != "photo":
+        raise ImageError("--keep-colors needs a photo to take the colours from")
+    steering = Steering.load(guide, mask, wh, max_pixels)
+    todo, notes = plan_jobs(inputs, out, "." + fmt, config.octaves, save_octaves, force,
+                            start=config.init, protected=steering.paths())  # fmt: skip
     for note in notes:
         _note(note, quiet)
     if not todo:
         _note("nothing to do: every output exists (use --force to redo)", quiet)
         return
-    model = get_model(config.model, weights=weights, device=_device(device))
+    model = get_model(config.model, weights=weights, device=device_for(device))
     failed = 0
     batch = len(todo) + len(notes) > 1
     for k, job in enumerate(todo, 1):
         prefix = f"[{k}/{len(todo)}] " if len(todo) > 1 else ""
         try:
-            _dream_one(model, config, job, max_size, max_pixels, quiet, weights, prefix)
+            _dream_one(model, config, job, max_size, max_pixels, quiet, steering, weights, prefix)
         except ImageError as e:
             if not batch:
                 raise
@@ -313,7 +223,7 @@ def dream(
 @click.option(
     "--input", "-i", "source", default=None, help="Source image, if it moved since the dream."
 )
-@_model_options
+@model_options
 @click.option("--force", "-f", is_flag=True, help="Overwrite an existing output.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def replay(
@@ -331,26 +241,37 @@ def replay(
     src_info = recipe.get("source")
     if not isinstance(src_info, dict):
         raise ImageError(f"{recipe_png}: recipe has no 'source' section")
-    src, label = _replay_source(recipe_png, src_info, source)
+    if src_info.get("path") is None and config.init != "photo" and source is None:
+        src, label = None, str(src_info.get("input") or config.init)  # a dream from noise
+    else:
+        src, label = _replay_source(recipe_png, src_info, source)
+    steering = Steering(size=tuple(src_info["size"]) if src_info.get("size") else None)
+    max_pixels = src_info.get("max_pixels") or DEFAULT_MAX_PIXELS
+    for kind in ("guide", "mask"):
+        if isinstance(recipe.get(kind), dict):
+            path, _ = _replay_source(recipe_png, recipe[kind], None, kind)
+            setattr(steering, kind, load_image(path, max_pixels=max_pixels))
     output_format(out)
-    if same_file(src, out) or same_file(recipe_png, out):
+    reads = [p for p in (src, recipe_png, *steering.paths()) if p is not None]
+    if any(same_file(p, out) for p in reads):
         raise ImageError(f"{out} is an input; refusing to overwrite it, even with --force")
     if out.exists() and not force:
         raise ImageError(f"{out} exists; pass --force to overwrite it")
     recorded_weights = recipe.get("weights_file")
     if weights is None and recorded_weights and Path(recorded_weights).is_file():
         weights = Path(recorded_weights)
-    model = get_model(config.model, weights=weights, device=_device(device))
+    model = get_model(config.model, weights=weights, device=device_for(device))
     if recipe.get("weights_sha256") and model.weights_sha256 != recipe["weights_sha256"]:
         _note("warning: weights differ from the recorded ones; the result will differ")
-    max_pixels = src_info.get("max_pixels") or DEFAULT_MAX_PIXELS
     job = Job(label, src, out)
-    _dream_one(model, config, job, src_info.get("max_size"), max_pixels, quiet, weights)
+    _dream_one(model, config, job, src_info.get("max_size"), max_pixels, quiet, steering, weights)
 
 
-def _replay_source(recipe_png: Path, info: dict[str, Any], given: str | None) -> tuple[Path, str]:
-    """The source image: --input if given, else the recorded file whose sha256 still matches
-    (the absolute path first, then the input as written); a changed source only with a warning."""
+def _replay_source(
+    recipe_png: Path, info: dict[str, Any], given: str | None, kind: str = "source image"
+) -> tuple[Path, str]:
+    """A recorded image: --input if given, else the recorded file whose sha256 still matches
+    (the absolute path first, then the input as written); a changed file only with a warning."""
     if given:
         candidates = [(sample_path(given) if is_sample(given) else Path(given), given)]
     else:
@@ -363,13 +284,14 @@ def _replay_source(recipe_png: Path, info: dict[str, Any], given: str | None) ->
     existing = [(p, label) for p, label in candidates if p.is_file()]
     if not existing:
         shown = ", ".join(str(p) for p, _ in candidates) or "none recorded"
-        raise ImageError(f"{recipe_png}: source image not found ({shown}); pass --input")
+        hint = "; pass --input" if kind == "source image" else ""
+        raise ImageError(f"{recipe_png}: {kind} not found ({shown}){hint}")
     recorded = info.get("sha256")
     for path, label in existing:
         if not recorded or sha256_file(path) == recorded:
             return path, label
     path, label = existing[0]
-    _note(f"warning: {path} differs from the recorded source; the result will differ")
+    _note(f"warning: {path} differs from the recorded {kind}; the result will differ")
     return path, label
 
 

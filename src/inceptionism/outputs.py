@@ -17,8 +17,8 @@ _IMAGE_SUFFIXES = {*INPUT_SUFFIXES, *OUTPUT_FORMATS, ".gif", ".avif", ".heic", "
 
 @dataclass
 class Job:
-    label: str  # what the user wrote (a path or sample:NAME)
-    src: Path
+    label: str  # what the user wrote (a path or sample:NAME), or the start ("noise")
+    src: Path | None  # None: no photo, the dream starts from noise or grey
     dst: Path
     octave_files: list[Path] = field(default_factory=list)  # dst.octave1.png, ...
 
@@ -87,16 +87,24 @@ def plan_jobs(
     octaves: int,
     save_octaves: bool,
     force: bool,
+    start: str = "noise",
+    protected: tuple[Path, ...] = (),
 ) -> tuple[list[Job], list[str]]:
     """The jobs to run, and notes on inputs skipped because their output exists (batches).
 
     One input: ``out`` is the output file (or a folder to put ``<stem><suffix>`` in). Several
-    inputs or a folder: ``out`` is a folder. Raises :class:`ImageError` for every refusal.
+    inputs or a folder: ``out`` is a folder. No input: one dream from ``start`` (noise, grey).
+    ``protected`` are other files the run reads (guide, mask): never written either.
+    Raises :class:`ImageError` for every refusal.
     """
     sources, folders, batch = expand_inputs(inputs)
     out_path = Path(out)
     as_folder = batch or out_path.is_dir() or out.endswith(("/", os.sep))
-    if not as_folder:
+    if not sources:
+        jobs = [Job(start, None, out_path / f"{start}{fmt_suffix}" if as_folder else out_path)]
+        if not as_folder:
+            output_format(out_path)
+    elif not as_folder:
         output_format(out_path)
         jobs = [Job(sources[0][0], sources[0][1], out_path)]
     else:
@@ -119,7 +127,7 @@ def plan_jobs(
             if key in writers:
                 raise ImageError(f"{writers[key]} and {job.src} would both be written to {path}")
             writers[key] = job.src
-            if any(same_file(src, path) for _, src in sources):
+            if any(same_file(src, path) for src in [*(p for _, p in sources), *protected]):
                 raise ImageError(f"{path} is an input; refusing to overwrite it, even with --force")
             _check_writable(path)
 

@@ -1,0 +1,78 @@
+"""Tile geometry (property-based) and tiled gradients."""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from inceptionism.ascent import objective_gradient
+from inceptionism.objectives import Objective
+from inceptionism.tiling import span_weights, tile_grid, tile_spans
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    length=st.integers(1, 3000),
+    tile=st.integers(8, 1200),
+    overlap=st.integers(0, 200),
+)
+def test_spans_cover_every_pixel_within_the_tile_and_overlap(length, tile, overlap):
+    overlap = min(overlap, tile // 2 - 1) if tile > 2 else 0
+    overlap = max(overlap, 0)
+    spans = tile_spans(length, tile, overlap)
+    covered = torch.zeros(length, dtype=torch.int32)
+    for start, end in spans:
+        assert 0 <= start < end <= length
+        assert end - start <= tile
+        covered[start:end] += 1
+    assert bool((covered >= 1).all())  # every pixel, the last ones included
+    assert spans[0][0] == 0 and spans[-1][1] == length
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        assert end - start >= overlap  # neighbours share at least the overlap
+    # the blending weights are positive everywhere and sum to a positive total
+    total = torch.zeros(length)
+    for i, (start, end) in enumerate(spans):
+        w = span_weights(spans, i)
+        assert w.shape == (end - start,) and bool((w > 0).all()) and bool((w <= 1).all())
+        total[start:end] += w
+    assert bool((total > 0).all())
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 700), w=st.integers(1, 700), tile=st.integers(40, 300))
+def test_grid_covers_the_image_and_blends_constants_exactly(h, w, tile):
+    grid = tile_grid(h, w, tile, 16)
+    rows, cols = tile_spans(h, tile, 16), tile_spans(w, tile, 16)
+    assert len(grid) == len(rows) * len(cols)
+    acc, total = torch.zeros(h, w, dtype=torch.float64), torch.zeros(h, w, dtype=torch.float64)
+    for i, (y0, y1) in enumerate(rows):
+        for j, (x0, x1) in enumerate(cols):
+            weight = (
+                span_weights(rows, i).double()[:, None] * span_weights(cols, j).double()[None, :]
+            )
+            acc[y0:y1, x0:x1] += 3.5 * weight  # every tile reports the same constant gradient
+            total[y0:y1, x0:x1] += weight
+    assert torch.allclose(acc / total, torch.full((h, w), 3.5, dtype=torch.float64))
+
+
+def test_a_tile_covering_the_image_equals_no_tiling(lite0):
+    x = torch.rand(1, 3, 96, 120, generator=torch.Generator().manual_seed(0))
+    obj = Objective.parse("block9=1,block5:3=0.5")
+    plain = objective_gradient(lite0, x, obj, "l2", 2, (5, -7))
+    for tile in (120, 500):
+        tiled = objective_gradient(lite0, x, obj, "l2", 2, (5, -7), tile=tile, overlap=16)
+        assert tiled[0] == plain[0] and torch.equal(tiled[1], plain[1])
+
+
+def test_tiled_gradient_is_close_to_the_whole_one_away_from_seams(lite0):
+    """Tiles see less context, so values differ near tile edges; the blend keeps it smooth and
+    the bulk of the gradient agrees with the untiled one."""
+    x = torch.rand(1, 3, 160, 160, generator=torch.Generator().manual_seed(1))
+    obj = Objective.parse("block5")
+    _, whole = objective_gradient(lite0, x, obj, "mean", 0)
+    _, tiled = objective_gradient(lite0, x, obj, "mean", 0, tile=96, overlap=32)
+    assert tiled.shape == whole.shape and torch.isfinite(tiled).all()
+    # mean over a tile counts each tile's pixels with weight 1/tile_area instead of 1/image_area
+    cos = torch.nn.functional.cosine_similarity(tiled.flatten(), whole.flatten(), dim=0)
+    assert float(cos) > 0.8
