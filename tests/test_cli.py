@@ -303,3 +303,92 @@ def test_device_choice(run_cli, photo, tmp_path):
         assert (
             r.code == 2 and "CUDA is not available" in r.err and not (tmp_path / "g.png").exists()
         )
+
+
+def _neighbour_correlation(arr):
+    a = arr.astype(float).mean(axis=2)
+    x, y = a[:, :-1].ravel(), a[:, 1:].ravel()
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def test_channel_from_noise_makes_a_reproducible_pattern(run_cli, tmp_path):
+    args = ["dream", "--init", "noise", "--size", "128x128", "--layers", "block9:5",
+            "--model", "lite0", "--objective", "mean", "--seed", "3", "-q"]  # fmt: skip
+    r = run_cli(*args, "-o", tmp_path / "a.png")
+    assert r.code == 0, r.err
+    a = np.asarray(Image.open(tmp_path / "a.png"))
+    assert a.shape == (128, 128, 3)
+    assert a.std() > 8  # not flat: the start is grey within 1/255 (std 0.3 in 0-255 units)
+    assert _neighbour_correlation(a) > 0.5  # structured, not noise
+    run_cli(*args, "-o", tmp_path / "b.png")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "b.png")), a)  # same seed, same image
+    r = run_cli("replay", tmp_path / "a.png", "-o", tmp_path / "c.png", "-q")
+    assert r.code == 0, r.err
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "c.png")), a)
+    r = run_cli(*args[:-3], "--seed", "4", "-q", "-o", tmp_path / "d.png")
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "d.png")), a)
+
+
+def test_technique_options_reach_the_recipe_and_replay(run_cli, photo, tmp_path):
+    mask = tmp_path / "mask.png"
+    Image.new("L", (90, 60), 0).save(mask)
+    Image.new("L", (45, 60), 255).save(tmp_path / "half.png")
+    m = Image.open(mask)
+    m.paste(Image.open(tmp_path / "half.png"), (45, 0))
+    m.save(mask)
+    out = tmp_path / "t.png"
+    r = run_cli("dream", photo, "-o", out, "--model", "lite0", "--mask", mask, "--guide",
+                "sample:chelsea", "--layers", "block6", "--grad-norm", "laplacian",
+                "--lap-levels", "3", "--smooth", "1.5", "--tv", "0.2", "--keep-colors",
+                "--tile", "48", "--tile-overlap", "8", "--class", "967", *FAST)  # fmt: skip
+    assert r.code == 0, r.err
+    recipe = read_recipe(out)
+    cfg = recipe["config"]
+    assert cfg["layers"] == "block6=1,logits:967=1" and cfg["objective"] == "guide"
+    assert (cfg["grad_norm"], cfg["lap_levels"], cfg["smooth"], cfg["tv"]) == (
+        "laplacian",
+        3,
+        1.5,
+        0.2,
+    )
+    assert (cfg["tile"], cfg["tile_overlap"], cfg["keep_colors"]) == (48, 8, True)
+    assert recipe["guide"]["input"] == "sample:chelsea" and recipe["mask"]["path"] == str(mask)
+    r = run_cli("replay", out, "-o", tmp_path / "again.png", "-q")
+    assert r.code == 0, r.err
+    assert np.array_equal(
+        np.asarray(Image.open(tmp_path / "again.png")), np.asarray(Image.open(out))
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--init", "noise", "--size", "12x12"], "--size"),
+     (["--init", "noise", "--size", "big"], "--size"),
+     (["--tile", "huge"], "--tile"),
+     (["--tile", "100", "--tile-overlap", "60"], "more than twice tile_overlap"),
+     (["--class", "5000"], "has 1000 classes"),
+     (["--objective", "mean", "--guide", "sample:coffee"], "--guide needs --objective guide"),
+     (["--objective", "guide"], "needs a guide image"),
+     (["--layers", "block9:999"], "out of range"),
+     (["--layers", "block9:1@999,0"], "outside its"),
+     (["--layers", "block9:x"], "cannot parse 'block9:x'"),
+     (["--mask", "missing.png"], "no such file")],
+)  # fmt: skip
+def test_bad_technique_options_exit_2(run_cli, photo, tmp_path, args, message):
+    r = run_cli("dream", photo, "-o", tmp_path / "x.png", "--model", "lite0", *args, *FAST)
+    assert r.code == 2, r.err
+    assert message in r.err and len(r.err_lines) == 1
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_no_input_needs_a_start_and_size_needs_no_photo(run_cli, photo, tmp_path):
+    r = run_cli("dream", "-o", tmp_path / "x.png")
+    assert r.code == 2 and "no INPUT given" in r.err
+    r = run_cli("dream", photo, "--size", "64x64", "-o", tmp_path / "x.png")
+    assert r.code == 2 and "--size is for dreams without a photo" in r.err
+    r = run_cli("dream", "--init", "grey", "--keep-colors", "-o", tmp_path / "x.png")
+    assert r.code == 2 and "--keep-colors needs a photo" in r.err
+    r = run_cli("dream", "--init", "noise", "--size", "64x48", "-o", f"{tmp_path / 'n'}/",
+                "--model", "lite0", "--steps", "1", "--octaves", "1", "-q")  # fmt: skip
+    assert r.code == 0, r.err
+    assert Image.open(tmp_path / "n" / "noise.png").size == (64, 48)

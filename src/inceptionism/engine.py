@@ -75,8 +75,6 @@ def resolve_objective(model: DreamModel | str, config: DreamConfig) -> Objective
             )
         if term.neuron is not None and info.stride == 0:
             raise ConfigError(f"{term.layer!r} has no spatial grid; a neuron needs one")
-        if config.objective == "guide" and info.stride == 0:
-            raise ConfigError(f"{term.layer!r} has no spatial grid; a guide needs grid layers")
     return objective
 
 
@@ -117,7 +115,8 @@ def dream_tensor(
     if config.objective == "guide":
         if guide is None:
             raise ConfigError("the 'guide' objective needs a guide image (--guide IMAGE)")
-        guide_feats = guide_features(model, guide, objective.layers)
+        grid_layers = [n for n in objective.layers if model.layer(n).stride > 0]
+        guide_feats = guide_features(model, guide, grid_layers)
     elif guide is not None:
         raise ConfigError("a guide image needs objective='guide'")
     weight = None if mask is None else prepare_mask(mask.to(original), *full_size)
