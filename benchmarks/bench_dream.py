@@ -129,6 +129,31 @@ def variants(model_name: str, size: str, repeats: int) -> list[tuple[str, float]
     return rows
 
 
+def large(tile: int, limit_gb: float) -> dict:
+    """A 4000x3000 photo, default recipe but one step per octave (peak memory does not grow
+    with steps), tiled or not, under an address-space limit so an infeasible run fails cleanly."""
+    if limit_gb > 0:
+        cap = int(limit_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    from PIL import Image
+
+    from inceptionism import DreamConfig, dream_tensor, get_model
+    from inceptionism.image import LoadedImage
+    from inceptionism.samples import sample_path
+
+    model = get_model("efficientnet_lite2")
+    photo = Image.open(sample_path("sample:astronaut")).convert("RGB").resize((4000, 3000))
+    x = LoadedImage.from_pil(photo).rgb
+    del photo
+    config = DreamConfig(steps=1, octaves=4, tile=tile)
+    t = time.perf_counter()
+    try:
+        dream_tensor(x, model, config)
+    except (RuntimeError, MemoryError) as e:
+        return {"ok": False, "error": type(e).__name__, "peak_mb": _peak_mb()}
+    return {"ok": True, "dream_s": time.perf_counter() - t, "peak_mb": _peak_mb()}
+
+
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -162,18 +187,27 @@ def main() -> None:
     parser.add_argument("--no-dream", action="store_true", help="time gradient steps only")
     parser.add_argument("--quick", action="store_true", help="lite0 at 256x256 only")
     parser.add_argument(
+        "--large", action="store_true", help="only the 4000x3000 tiled vs untiled comparison"
+    )
+    parser.add_argument("--limit-gb", type=float, default=16.0, help="memory cap, --large runs")
+    parser.add_argument(
         "--child", nargs=4, metavar=("KIND", "MODEL", "SIZE", "REPEATS"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
 
     if args.child:
         kind, model, size, repeats = args.child
-        if kind == "cell":
+        if kind == "large":
+            print(json.dumps(large(int(model), float(size))))
+        elif kind == "cell":
             print(json.dumps(cell(model, size, int(repeats), not args.no_dream)))
         else:
             print(json.dumps(variants(model, size, int(repeats))))
         return
 
+    if args.large:
+        _large_table(args.limit_gb)
+        return
     models = ["efficientnet_lite0"] if args.quick else args.models.split(",")
     sizes = ["256x256"] if args.quick else args.sizes.split(",")
     print(f"# machine: {_cpu_name()}, {os.cpu_count()} cores, {platform.system()}, "
@@ -200,6 +234,22 @@ def main() -> None:
     print("|---|---:|---:|")
     for name, t in rows:
         print(f"| {name} | {t * 1000:.0f} ms | {base / t:.2f}x |")
+
+
+def _large_table(limit_gb: float) -> None:
+    print(f"# machine: {_cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}")
+    print()
+    print("4000x3000 photo, efficientnet_lite2, default recipe with 1 step per octave (4 octaves):")
+    print()
+    print("| gradient | dream time | peak RSS |")
+    print("|---|---:|---:|")
+    for tile, label in ((512, "tiles of 512"), (1024, "tiles of 1024"), (0, "untiled")):
+        r = _child(["large", str(tile), str(limit_gb), "0"])
+        if r["ok"]:
+            print(f"| {label} | {r['dream_s']:.1f} s | {r['peak_mb']:.0f} MB |")
+        else:
+            print(f"| {label} | infeasible: {r['error']} under a {limit_gb:g} GB cap | "
+                  f"{r['peak_mb']:.0f} MB when it failed |")  # fmt: skip
 
 
 if __name__ == "__main__":

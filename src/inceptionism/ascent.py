@@ -13,7 +13,7 @@ from .models import DreamModel
 from .objectives import Context, Objective
 from .tiling import span_weights, tile_spans
 
-AUTO_TILE = 1024  # tile size chosen by tile="auto" ...
+AUTO_TILE = 512  # tile="auto" size: at 2048x1536 a step took 2.4 s with 512, 5.1 s with 1024
 AUTO_TILE_ABOVE = 1280  # ... for levels whose long side exceeds this
 
 __all__ = ["ascent_step", "normalize_gradient", "objective_gradient", "random_shift", "tile_size"]
@@ -85,7 +85,7 @@ def objective_gradient(
                 loss += tile_loss
                 g[..., y0:y1, x0:x1] += tile_g * weight
                 total[y0:y1, x0:x1] += weight
-        g = g / total
+        g.div_(total)
     if dy or dx:
         g = torch.roll(g, (-dy, -dx), dims=(-2, -1))
     return loss, g
@@ -101,8 +101,8 @@ def ascent_step(
     mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``x + step_size * normalise(g)`` (times ``mask`` where given), clipped when asked."""
-    update = step_size * normalize_gradient(g, grad_norm, lap_levels)
+    update = normalize_gradient(g, grad_norm, lap_levels).mul_(step_size)
     if mask is not None:
-        update = update * mask
+        update.mul_(mask)
     x = x + update
-    return x.clamp(0.0, 1.0) if clip else x
+    return x.clamp_(0.0, 1.0) if clip else x

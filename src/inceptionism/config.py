@@ -69,7 +69,7 @@ class DreamConfig:
     # 0-255), or "grey" (flat mid-grey).
     init: str = "photo"
     # Compute gradients tile by tile, tiles of at most this many pixels a side: memory is then
-    # bounded by the tile, not the image. "auto": 1024 for levels over 1280 px, else untiled.
+    # bounded by the tile, not the image. "auto": 512 for levels over 1280 px, else untiled.
     # 0: never tile.
     tile: int | str = "auto"
     # Pixels shared by neighbouring tiles, blended linearly so there are no seams.

@@ -150,6 +150,7 @@ def dream_tensor(
         if config.detail == "dream":
             base = bases[i]
             x = base + resize(detail, shape)
+            del detail  # one full-size tensor less while the largest level runs
         else:
             x = resize(x, shape)
         level_mask = None if weight is None else resize(weight, shape)

@@ -49,8 +49,10 @@ class LoadedImage:
             arr = np.repeat(grey[..., None], 3, axis=2)
         elif im.mode == "F":
             arr = np.repeat(np.asarray(im, dtype=np.float32)[..., None], 3, axis=2)
-        else:
-            arr = np.asarray(im.convert("RGB")).astype(np.float32) / 255.0
+        else:  # 8-bit: convert on the uint8 tensor, one float copy only
+            u8 = torch.from_numpy(np.asarray(im.convert("RGB")).copy())
+            rgb = u8.permute(2, 0, 1)[None].float().div_(255.0)
+            return cls(rgb.contiguous(), alpha)
         rgb = torch.from_numpy(np.ascontiguousarray(arr.clip(0, 1))).permute(2, 0, 1)[None]
         return cls(rgb.contiguous(), alpha)
 
