@@ -11,6 +11,7 @@ from scipy import ndimage
 
 from inceptionism import DreamConfig, dream, dream_tensor
 from inceptionism.engine import Progress
+from inceptionism.errors import ConfigError
 from inceptionism.image import load_image
 from inceptionism.models import get_model
 from inceptionism.objectives import Objective
@@ -195,3 +196,19 @@ def test_unknown_layer_fails_before_any_work(lite0, small_photo):
 
     with pytest.raises(UnknownNameError, match="block9"):
         dream_tensor(small_photo, lite0, DreamConfig(layers="blockk9"), lambda p: pytest.fail())
+
+
+def test_api_starts_from_noise_and_takes_guides_and_masks_of_any_kind(lite0, small_photo):
+    cfg = DreamConfig(model=lite0.name, layers="block9:3", objective="mean", steps=2, octaves=1)
+    pattern = dream(model=lite0, config=cfg, init="noise", size=(40, 30))
+    assert isinstance(pattern, Image.Image) and pattern.size == (40, 30)
+    with pytest.raises(ConfigError, match="no image given"):
+        dream(model=lite0, config=cfg)
+    arr = (small_photo[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    h, w = arr.shape[:2]
+    mask = np.zeros((h, w), np.uint8)  # a greyscale array mask: nothing may change
+    out = dream(arr, model=lite0, config=cfg.replace(layers="block9"), mask=mask)
+    assert np.abs(out.astype(int) - arr).max() <= 1
+    guide_cfg = cfg.replace(layers="block9", objective="guide")
+    guided = dream(small_photo[0], model=lite0, config=guide_cfg, guide=Image.fromarray(arr[::-1]))
+    assert guided.shape == small_photo[0].shape

@@ -44,7 +44,7 @@ _CONFIG_OPTIONS: list[Callable] = [
         "class_",
         type=click.IntRange(min=0),
         default=None,
-        help="Also maximise this class's logit (the term logits:N).",
+        help="Maximise class N's logit (the term logits:N), added to --layers if given.",
     ),
     click.option(
         "--objective",

@@ -195,21 +195,52 @@ def dream_tensor(
     return x
 
 
+def as_tensor(image: Any) -> torch.Tensor:
+    """Any image kind the API takes -> (1, C, H, W) float tensor in [0, 1] (C = 3, or 1 for a
+    greyscale array/tensor). Paths are read with EXIF orientation applied."""
+    from .image import LoadedImage, load_image
+
+    if isinstance(image, (str, Path)):
+        return load_image(image).rgb
+    if isinstance(image, Image.Image):
+        return LoadedImage.from_pil(image).rgb
+    if isinstance(image, np.ndarray):
+        arr = image[..., None] if image.ndim == 2 else image
+        if arr.ndim != 3 or arr.shape[2] not in (1, 3):
+            raise ConfigError(f"expected an (H, W, 3) or (H, W) array, got shape {image.shape}")
+        scale = 255.0 if np.issubdtype(arr.dtype, np.integer) else 1.0
+        return torch.from_numpy(arr.astype(np.float32) / scale).permute(2, 0, 1)[None]
+    if isinstance(image, torch.Tensor):
+        t = image[None] if image.ndim == 3 else image
+        if t.ndim != 4 or t.shape[1] not in (1, 3):
+            raise ConfigError(
+                f"expected a (C, H, W) or (1, C, H, W) tensor, got {tuple(image.shape)}"
+            )
+        return t.float()
+    raise ConfigError(f"cannot use an object of type {type(image).__name__} as an image")
+
+
 def dream(
-    image: Any,
+    image: Any = None,
     model: str | DreamModel | None = None,
     config: DreamConfig | None = None,
     on_progress: ProgressFn | None = None,
+    guide: Any = None,
+    mask: Any = None,
+    size: tuple[int, int] = (512, 512),
     **overrides: Any,
 ) -> Any:
     """Dream an image; returns the same kind of image it was given.
 
     ``image``: a path, a PIL image, an (H, W, 3) array (uint8, or float in [0, 1]) or a
-    (3, H, W) / (1, 3, H, W) tensor in [0, 1]. ``model``: a registered name or a loaded
-    :class:`DreamModel` (default: ``config.model``). ``overrides`` replace config fields::
+    (3, H, W) / (1, 3, H, W) tensor in [0, 1]; or None with ``init="noise"`` or ``"grey"``
+    (then ``size`` = (width, height), and a PIL image comes back). ``model``: a registered name
+    or a loaded :class:`DreamModel` (default: ``config.model``). ``guide`` and ``mask``: images
+    of any of those kinds. ``overrides`` replace config fields::
 
         from inceptionism import dream, DreamConfig
         out = dream("photo.jpg", config=DreamConfig.preset("keras-classic"), steps=10)
+        pattern = dream(init="noise", layers="block12:20", objective="mean", size=(256, 256))
     """
     config = (
         (config or DreamConfig()).replace(**overrides) if overrides else config or DreamConfig()
@@ -219,27 +250,38 @@ def dream(
     else:
         model = _cached_model(model or config.model)
         config = config.replace(model=model.name)
+    extras = {
+        "guide": None if guide is None else as_tensor(guide),
+        "mask": None if mask is None else as_tensor(mask),
+    }
+    from .image import LoadedImage, load_image
+    from .techniques import start_image
 
+    if image is None:
+        if config.init == "photo":
+            raise ConfigError("no image given; pass one, or use init='noise' or 'grey'")
+        image = LoadedImage(start_image(config.init, size[1], size[0], config.seed)).to_pil()
+    elif config.init != "photo":  # a noise or grey start of the image's size
+        h, w = as_tensor(image).shape[-2:]
+        start = start_image(config.init, h, w, config.seed)
+        image = start if isinstance(image, torch.Tensor) else LoadedImage(start).to_pil()
     if isinstance(image, (str, Path)):
-        from .image import load_image
-
         image = load_image(image).to_pil()
     if isinstance(image, Image.Image):
-        from .image import LoadedImage
-
         loaded = LoadedImage.from_pil(image)
-        out = dream_tensor(loaded.rgb, model, config, on_progress)
+        out = dream_tensor(loaded.rgb, model, config, on_progress, **extras)
         return loaded.with_rgb(out.cpu()).to_pil()
     if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3:
+        t = as_tensor(image)
+        if t.shape[1] != 3:
             raise ConfigError(f"expected an (H, W, 3) array, got shape {image.shape}")
+        out = (
+            dream_tensor(t, model, config, on_progress, **extras)[0].permute(1, 2, 0).cpu().numpy()
+        )
         is_int = np.issubdtype(image.dtype, np.integer)
-        arr = image.astype(np.float32) / (255.0 if is_int else 1.0)
-        t = torch.from_numpy(arr).permute(2, 0, 1)[None]
-        out = dream_tensor(t, model, config, on_progress)[0].permute(1, 2, 0).cpu().numpy()
         return (out * 255 + 0.5).astype(image.dtype) if is_int else out.astype(image.dtype)
     if isinstance(image, torch.Tensor):
         batched = image.ndim == 4
-        out = dream_tensor(image if batched else image[None], model, config, on_progress)
+        out = dream_tensor(image if batched else image[None], model, config, on_progress, **extras)
         return out if batched else out[0]
     raise ConfigError(f"cannot dream an object of type {type(image).__name__}")
