@@ -340,7 +340,8 @@ def test_technique_options_reach_the_recipe_and_replay(run_cli, photo, tmp_path)
     r = run_cli("dream", photo, "-o", out, "--model", "lite0", "--mask", mask, "--guide",
                 "sample:chelsea", "--layers", "block6", "--grad-norm", "laplacian",
                 "--lap-levels", "3", "--smooth", "1.5", "--tv", "0.2", "--keep-colors",
-                "--tile", "48", "--tile-overlap", "8", "--class", "967", *FAST)  # fmt: skip
+                "--tile", "64", "--tile-overlap", "8", "--class", "967",
+                "--max-size", "120", *FAST[2:])  # fmt: skip
     assert r.code == 0, r.err
     recipe = read_recipe(out)
     cfg = recipe["config"]
@@ -351,7 +352,7 @@ def test_technique_options_reach_the_recipe_and_replay(run_cli, photo, tmp_path)
         1.5,
         0.2,
     )
-    assert (cfg["tile"], cfg["tile_overlap"], cfg["keep_colors"]) == (48, 8, True)
+    assert (cfg["tile"], cfg["tile_overlap"], cfg["keep_colors"]) == (64, 8, True)
     assert recipe["guide"]["input"] == "sample:chelsea" and recipe["mask"]["path"] == str(mask)
     r = run_cli("replay", out, "-o", tmp_path / "again.png", "-q")
     assert r.code == 0, r.err
@@ -392,3 +393,32 @@ def test_no_input_needs_a_start_and_size_needs_no_photo(run_cli, photo, tmp_path
                 "--model", "lite0", "--steps", "1", "--octaves", "1", "-q")  # fmt: skip
     assert r.code == 0, r.err
     assert Image.open(tmp_path / "n" / "noise.png").size == (64, 48)
+
+
+def test_limits_alpha_masks_and_batch_errors(run_cli, photo, tmp_path):
+    r = run_cli("dream", "--init", "grey", "--size", "9000x9000", "--max-pixels", "1000000",
+                "-o", tmp_path / "x.png")  # fmt: skip
+    assert r.code == 2 and "over the limit" in r.err and not (tmp_path / "x.png").exists()
+    r = run_cli("dream", photo, "--tile-overlap", "300", "-o", tmp_path / "x.png")
+    assert r.code == 2 and "twice tile_overlap" in r.err
+    # a white mask, transparent on the left half: transparent counts as black
+    mask = Image.new("RGBA", (90, 60), (255, 255, 255, 255))
+    mask.paste((255, 255, 255, 0), (0, 0, 45, 60))
+    mask.save(tmp_path / "alpha_mask.png")
+    out = tmp_path / "m.png"
+    r = run_cli("dream", photo, "--mask", tmp_path / "alpha_mask.png", "-o", out,
+                "--model", "lite0", "--max-size", "90", *FAST[2:])  # fmt: skip
+    assert r.code == 0, r.err
+    change = np.abs(
+        np.asarray(Image.open(out)).astype(int) - np.asarray(Image.open(photo).convert("RGB"))
+    )
+    assert change[:, :30].mean() < 1.0 and change[:, 60:].mean() > 2.0
+    # a neuron outside a smaller image fails that image only; the batch goes on
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.open(photo).resize((128, 96)).save(folder / "big.png")
+    Image.open(photo).resize((40, 30)).save(folder / "small.png")
+    r = run_cli("dream", folder, "-o", tmp_path / "outs", "--layers", "block5:1@5,3",
+                "--model", "lite0", "--steps", "1", "--octaves", "1", "-q")  # fmt: skip
+    assert r.code == 2 and "skipped" in r.err and "outside its" in r.err
+    assert _files(tmp_path / "outs") == ["big.png"]

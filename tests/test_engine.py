@@ -212,3 +212,14 @@ def test_api_starts_from_noise_and_takes_guides_and_masks_of_any_kind(lite0, sma
     guide_cfg = cfg.replace(layers="block9", objective="guide")
     guided = dream(small_photo[0], model=lite0, config=guide_cfg, guide=Image.fromarray(arr[::-1]))
     assert guided.shape == small_photo[0].shape
+
+
+def test_api_noise_start_is_the_engines_float_start(lite0):
+    from inceptionism.techniques import start_image
+
+    cfg = DreamConfig(model=lite0.name, init="noise", steps=0, octaves=1, seed=9)
+    t = dream(torch.zeros(3, 24, 32), model=lite0, config=cfg)
+    assert t.shape == (3, 24, 32)  # the caller's kind and shape
+    assert torch.equal(t, start_image("noise", 24, 32, seed=9)[0])
+    arr = dream(np.zeros((24, 32, 3), np.float32), model=lite0, config=cfg)
+    assert isinstance(arr, np.ndarray) and arr.shape == (24, 32, 3)

@@ -76,3 +76,49 @@ def test_tiled_gradient_is_close_to_the_whole_one_away_from_seams(lite0):
     # mean over a tile counts each tile's pixels with weight 1/tile_area instead of 1/image_area
     cos = torch.nn.functional.cosine_similarity(tiled.flatten(), whole.flatten(), dim=0)
     assert float(cos) > 0.8
+
+
+def test_tile_starts_align_to_the_coarsest_stride():
+    for length, tile, overlap, align in [
+        (1000, 512, 64, 32),
+        (120, 64, 8, 16),
+        (4000, 512, 64, 32),
+    ]:
+        spans = tile_spans(length, tile, overlap, align)
+        assert all(start % align == 0 for start, _ in spans)
+        assert spans[-1][1] == length and all(end - start <= tile for start, end in spans)
+
+
+def _centroid(g):
+    m = g.abs().sum(dim=1)[0]
+    ys, xs = torch.meshgrid(torch.arange(m.shape[0]), torch.arange(m.shape[1]), indexing="ij")
+    return float((m * ys).sum() / m.sum()), float((m * xs).sum() / m.sum())
+
+
+def test_neuron_counts_once_and_in_place_under_tiles(lite0):
+    x = torch.rand(1, 3, 128, 192, generator=torch.Generator().manual_seed(2))
+    obj = Objective.parse("block5:5@6,4")  # stride 16: the pixel around (72, 104)
+    loss, whole = objective_gradient(lite0, x, obj, "l2", 2, (0, 0))
+    for tile, overlap in ((64, 16), (96, 32)):
+        t_loss, tiled = objective_gradient(
+            lite0, x, obj, "l2", 2, (0, 0), tile=tile, overlap=overlap
+        )
+        cy, cx = _centroid(tiled)
+        wy, wx = _centroid(whole)
+        assert abs(cy - wy) < 16 and abs(cx - wx) < 16  # within one stride (tiles clip the field)
+        assert abs(t_loss) < 3 * abs(loss) + 1  # one neuron value, not one per tile
+
+
+def test_default_l2_objective_has_no_dip_at_tile_joins(lite0):
+    """The l2 border is cut only at the image's edges, so tile joins are not starved."""
+    x = torch.rand(1, 3, 192, 640, generator=torch.Generator().manual_seed(3))
+    obj = Objective.parse("block11")
+    _, whole = objective_gradient(lite0, x, obj, "l2", 2)
+    _, tiled = objective_gradient(lite0, x, obj, "l2", 2, tile=256, overlap=64)
+    col = lambda g: g.abs().mean(dim=(0, 1, 2)).reshape(-1, 32).mean(dim=1)  # noqa: E731
+    ratio = col(tiled) / col(whole)
+    assert float(ratio[2:-2].min()) > 0.6  # away from the image edges, no starved band
+    # per-tile statistics are weighted by their share: the value stays on the untiled scale
+    loss_whole, _ = objective_gradient(lite0, x, obj, "l2", 2)
+    loss_tiled, _ = objective_gradient(lite0, x, obj, "l2", 2, tile=256, overlap=64)
+    assert abs(loss_tiled - loss_whole) < 0.25 * loss_whole

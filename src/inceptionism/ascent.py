@@ -8,13 +8,11 @@ from dataclasses import replace
 
 import torch
 
+from .config import AUTO_TILE, AUTO_TILE_ABOVE
 from .gradients import normalize_gradient
 from .models import DreamModel
 from .objectives import Context, Objective
 from .tiling import span_weights, tile_spans
-
-AUTO_TILE = 512  # tile="auto" size: at 2048x1536 a step took 2.4 s with 512, 5.1 s with 1024
-AUTO_TILE_ABOVE = 1280  # ... for levels whose long side exceeds this
 
 __all__ = ["ascent_step", "normalize_gradient", "objective_gradient", "random_shift", "tile_size"]
 
@@ -59,27 +57,38 @@ def objective_gradient(
     """The objective's value and its gradient w.r.t. ``x``, evaluated on ``x`` rolled by ``shift``.
 
     With ``tile`` > 0 and an image larger than the tile, the rolled image is cut into
-    overlapping tiles covering every pixel; each tile's gradient is computed on its own (memory
-    bounded by the tile) and the gradients are blended with linear ramps across the overlaps.
-    The value is then the sum of the tiles' values. The gradient comes back un-rolled, aligned
-    with ``x``. Only the image gets a gradient.
+    overlapping tiles covering every pixel, aligned to the coarsest layer's stride; each tile's
+    gradient is computed on its own (memory bounded by the tile) and the gradients are blended
+    with linear ramps across the overlaps. Layer statistics are weighted by each tile's share
+    of the pixels, so the value (the sum over tiles) is on the untiled scale; the l2 border is
+    cut only at the image's edges; a neuron counts in one tile only. The gradient comes back
+    un-rolled, aligned with ``x``. Only the image gets a gradient.
     """
     dy, dx = shift
     rolled = torch.roll(x, (dy, dx), dims=(-2, -1)) if (dy or dx) else x
     h, w = rolled.shape[-2:]
     strides = {name: model.layer(name).stride for name in objective.layers}
     context = Context(shift, strides, full_size, (h, w), (0, 0), guide)
-    rows, cols = tile_spans(h, tile, overlap), tile_spans(w, tile, overlap)
+    align = max([s for s in strides.values() if s > 0], default=1)
+    rows, cols = tile_spans(h, tile, overlap, align), tile_spans(w, tile, overlap, align)
     if len(rows) == 1 and len(cols) == 1:
         loss, g = _gradient(model, rolled, objective, statistic, border, context)
     else:
         loss, g = 0.0, torch.zeros_like(rolled)
         total = torch.zeros(h, w, dtype=rolled.dtype, device=rolled.device)
+        tiles = tuple((y0, y1, x0, x1) for y0, y1 in rows for x0, x1 in cols)
+        tiled_pixels = sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in tiles)
         for i, (y0, y1) in enumerate(rows):
             wy = span_weights(rows, i).to(rolled)
             for j, (x0, x1) in enumerate(cols):
                 weight = wy[:, None] * span_weights(cols, j).to(rolled)[None, :]
-                ctx = replace(context, offset=(y0, x0))
+                ctx = replace(
+                    context,
+                    offset=(y0, x0),
+                    tiles=tiles,
+                    interior=(y0 > 0, y1 < h, x0 > 0, x1 < w),
+                    share=(y1 - y0) * (x1 - x0) / tiled_pixels,
+                )
                 part = rolled[..., y0:y1, x0:x1]
                 tile_loss, tile_g = _gradient(model, part, objective, statistic, border, ctx)
                 loss += tile_loss

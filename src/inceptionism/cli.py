@@ -114,7 +114,7 @@ def _dream_one(
             save_image(shot, job.octave_files[p.octave - 1], {**recipe, "octave": p.octave})
 
     guide = steering.guide.rgb if steering.guide is not None else None
-    mask = steering.mask.rgb if steering.mask is not None else None
+    mask = steering.mask.as_mask() if steering.mask is not None else None
     out = dream_tensor(image.rgb, model, config, on_progress, guide=guide, mask=mask)
     save_image(image.with_rgb(out.cpu()), job.dst, recipe=recipe)
     _note(f"{prefix}wrote {job.dst}", quiet)
@@ -185,6 +185,11 @@ def dream(
     resolve_objective(config.model, config)  # bad layers fail before files or weights
     device_for(device)  # a bad device fails before any work
     wh = parse_size(size)
+    if wh is not None and wh[0] * wh[1] > max_pixels:
+        raise ImageError(
+            f"--size {wh[0]}x{wh[1]} is {wh[0] * wh[1]} pixels, over the limit of {max_pixels} "
+            "(raise it with --max-pixels)"
+        )
     if not inputs and config.init == "photo":
         raise ImageError("no INPUT given; name a photo, or start from --init noise or grey")
     if wh is not None and inputs:
@@ -206,11 +211,11 @@ def dream(
         prefix = f"[{k}/{len(todo)}] " if len(todo) > 1 else ""
         try:
             _dream_one(model, config, job, max_size, max_pixels, quiet, steering, weights, prefix)
-        except ImageError as e:
+        except InceptionismError as e:  # this input only (unreadable, neuron outside it, ...)
             if not batch:
                 raise
             failed += 1
-            _err(f"skipped: {e}")
+            _err(f"skipped {job.label}: {e}")
     if failed:
         raise ImageError(f"{failed} of {len(todo)} inputs could not be dreamed (see above)")
 
@@ -223,6 +228,8 @@ def dream(
 @click.option(
     "--input", "-i", "source", default=None, help="Source image, if it moved since the dream."
 )
+@click.option("--guide", "guide_file", default=None, help="Guide image, if it moved.")
+@click.option("--mask", "mask_file", default=None, help="Mask image, if it moved.")
 @model_options
 @click.option("--force", "-f", is_flag=True, help="Overwrite an existing output.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
@@ -230,6 +237,8 @@ def replay(
     recipe_png: Path,
     out: Path,
     source: str | None,
+    guide_file: str | None,
+    mask_file: str | None,
     weights: Path | None,
     device: str,
     force: bool,
@@ -247,9 +256,9 @@ def replay(
         src, label = _replay_source(recipe_png, src_info, source)
     steering = Steering(size=tuple(src_info["size"]) if src_info.get("size") else None)
     max_pixels = src_info.get("max_pixels") or DEFAULT_MAX_PIXELS
-    for kind in ("guide", "mask"):
+    for kind, given in (("guide", guide_file), ("mask", mask_file)):
         if isinstance(recipe.get(kind), dict):
-            path, _ = _replay_source(recipe_png, recipe[kind], None, kind)
+            path, _ = _replay_source(recipe_png, recipe[kind], given, kind)
             setattr(steering, kind, load_image(path, max_pixels=max_pixels))
     output_format(out)
     reads = [p for p in (src, recipe_png, *steering.paths()) if p is not None]
@@ -284,7 +293,7 @@ def _replay_source(
     existing = [(p, label) for p, label in candidates if p.is_file()]
     if not existing:
         shown = ", ".join(str(p) for p, _ in candidates) or "none recorded"
-        hint = "; pass --input" if kind == "source image" else ""
+        hint = f"; pass --{'input' if kind == 'source image' else kind}"
         raise ImageError(f"{recipe_png}: {kind} not found ({shown}){hint}")
     recorded = info.get("sha256")
     for path, label in existing:

@@ -207,7 +207,7 @@ def build_config(opts: dict[str, Any]) -> DreamConfig:
             raise ConfigError(f"--class: {model} has no class head (no 'logits' layer)")
         if opts["class_"] >= info.channels:
             raise ConfigError(f"--class {opts['class_']}: {model} has {info.channels} classes")
-        base = opts["layers"] if opts["layers"] is not None else None
+        base = config.layers  # explicit --layers, or the preset's; None: the class alone
         term = f"logits:{opts['class_']}"
         config = config.replace(layers=f"{base},{term}" if base else term)
     return config

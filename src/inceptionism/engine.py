@@ -115,10 +115,17 @@ def dream_tensor(
     if config.objective == "guide":
         if guide is None:
             raise ConfigError("the 'guide' objective needs a guide image (--guide IMAGE)")
-        grid_layers = [n for n in objective.layers if model.layer(n).stride > 0]
-        guide_feats = guide_features(model, guide, grid_layers)
+        usable = [t for t in objective.terms if t.neuron is None and model.layer(t.layer).stride]
+        if not usable:
+            raise ConfigError(
+                "the guide has nothing to act on: it needs a layer or channel term with a "
+                "spatial grid (not only neurons or class logits)"
+            )
+        guide_feats = guide_features(model, guide, list(dict.fromkeys(t.layer for t in usable)))
     elif guide is not None:
         raise ConfigError("a guide image needs objective='guide'")
+    if mask is not None and mask.ndim == 2:
+        mask = mask[None, None]
     weight = None if mask is None else prepare_mask(mask.to(original), *full_size)
     generator = torch.Generator().manual_seed(config.seed)
     # Each detail flavour comes with its seed's own pyramid: Keras sizes every level from the
@@ -211,13 +218,24 @@ def as_tensor(image: Any) -> torch.Tensor:
         scale = 255.0 if np.issubdtype(arr.dtype, np.integer) else 1.0
         return torch.from_numpy(arr.astype(np.float32) / scale).permute(2, 0, 1)[None]
     if isinstance(image, torch.Tensor):
-        t = image[None] if image.ndim == 3 else image
+        t = image[None, None] if image.ndim == 2 else image[None] if image.ndim == 3 else image
         if t.ndim != 4 or t.shape[1] not in (1, 3):
             raise ConfigError(
                 f"expected a (C, H, W) or (1, C, H, W) tensor, got {tuple(image.shape)}"
             )
         return t.float()
     raise ConfigError(f"cannot use an object of type {type(image).__name__} as an image")
+
+
+def _as_mask(mask: Any) -> torch.Tensor:
+    """Mask images: luminance times alpha for PIL images and files that carry alpha."""
+    from .image import LoadedImage, load_image
+
+    if isinstance(mask, (str, Path)):
+        return load_image(mask).as_mask()
+    if isinstance(mask, Image.Image):
+        return LoadedImage.from_pil(mask).as_mask()
+    return as_tensor(mask)
 
 
 def dream(
@@ -234,17 +252,23 @@ def dream(
 
     ``image``: a path, a PIL image, an (H, W, 3) array (uint8, or float in [0, 1]) or a
     (3, H, W) / (1, 3, H, W) tensor in [0, 1]; or None with ``init="noise"`` or ``"grey"``
-    (then ``size`` = (width, height), and a PIL image comes back). ``model``: a registered name
-    or a loaded :class:`DreamModel` (default: ``config.model``). ``guide`` and ``mask``: images
-    of any of those kinds. ``overrides`` replace config fields::
+    (then ``size`` = (width, height), and a PIL image comes back). With ``init`` noise or grey
+    and an image, the start has the image's size and kind. ``model``: a registered name or a
+    loaded :class:`DreamModel` (default: ``config.model``). ``guide`` (sets the objective to
+    "guide") and ``mask``: images of any of those kinds. ``overrides`` replace config fields::
 
         from inceptionism import dream, DreamConfig
         out = dream("photo.jpg", config=DreamConfig.preset("keras-classic"), steps=10)
         pattern = dream(init="noise", layers="block12:20", objective="mean", size=(256, 256))
     """
+    from .image import LoadedImage, load_image
+    from .techniques import start_image
+
     config = (
         (config or DreamConfig()).replace(**overrides) if overrides else config or DreamConfig()
     )
+    if guide is not None and config.objective != "guide":
+        config = config.replace(objective="guide")
     if isinstance(model, DreamModel):
         config = config.replace(model=model.name)
     else:
@@ -252,36 +276,44 @@ def dream(
         config = config.replace(model=model.name)
     extras = {
         "guide": None if guide is None else as_tensor(guide),
-        "mask": None if mask is None else as_tensor(mask),
+        "mask": None if mask is None else _as_mask(mask),
     }
-    from .image import LoadedImage, load_image
-    from .techniques import start_image
-
     if image is None:
         if config.init == "photo":
             raise ConfigError("no image given; pass one, or use init='noise' or 'grey'")
-        image = LoadedImage(start_image(config.init, size[1], size[0], config.seed)).to_pil()
-    elif config.init != "photo":  # a noise or grey start of the image's size
-        h, w = as_tensor(image).shape[-2:]
-        start = start_image(config.init, h, w, config.seed)
-        image = start if isinstance(image, torch.Tensor) else LoadedImage(start).to_pil()
+        start = start_image(config.init, size[1], size[0], config.seed)
+        return LoadedImage(dream_tensor(start, model, config, on_progress, **extras).cpu()).to_pil()
     if isinstance(image, (str, Path)):
         image = load_image(image).to_pil()
+
+    # (1, 3, H, W) start, and how to give the result back in the caller's kind
     if isinstance(image, Image.Image):
         loaded = LoadedImage.from_pil(image)
-        out = dream_tensor(loaded.rgb, model, config, on_progress, **extras)
-        return loaded.with_rgb(out.cpu()).to_pil()
-    if isinstance(image, np.ndarray):
-        t = as_tensor(image)
-        if t.shape[1] != 3:
+        start = loaded.rgb
+
+        def back(t: torch.Tensor) -> Any:
+            return loaded.with_rgb(t.cpu()).to_pil()
+
+    elif isinstance(image, np.ndarray):
+        start = as_tensor(image)
+        if start.shape[1] != 3:
             raise ConfigError(f"expected an (H, W, 3) array, got shape {image.shape}")
-        out = (
-            dream_tensor(t, model, config, on_progress, **extras)[0].permute(1, 2, 0).cpu().numpy()
-        )
-        is_int = np.issubdtype(image.dtype, np.integer)
-        return (out * 255 + 0.5).astype(image.dtype) if is_int else out.astype(image.dtype)
-    if isinstance(image, torch.Tensor):
+        dtype = image.dtype
+
+        def back(t: torch.Tensor) -> Any:
+            arr = t[0].permute(1, 2, 0).cpu().numpy()
+            is_int = np.issubdtype(dtype, np.integer)
+            return (arr * 255 + 0.5).astype(dtype) if is_int else arr.astype(dtype)
+
+    elif isinstance(image, torch.Tensor):
         batched = image.ndim == 4
-        out = dream_tensor(image if batched else image[None], model, config, on_progress, **extras)
-        return out if batched else out[0]
-    raise ConfigError(f"cannot dream an object of type {type(image).__name__}")
+        start = image if batched else image[None]
+
+        def back(t: torch.Tensor) -> Any:
+            return t if batched else t[0]
+
+    else:
+        raise ConfigError(f"cannot dream an object of type {type(image).__name__}")
+    if config.init != "photo":  # a noise or grey start of the image's size, kept in float
+        start = start_image(config.init, start.shape[-2], start.shape[-1], config.seed)
+    return back(dream_tensor(start, model, config, on_progress, **extras))

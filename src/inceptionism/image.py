@@ -59,6 +59,13 @@ class LoadedImage:
     def with_rgb(self, rgb: torch.Tensor) -> LoadedImage:
         return LoadedImage(rgb, self.alpha)
 
+    def as_mask(self) -> torch.Tensor:
+        """(1, 1, H, W) mask weight: luminance, times alpha where the image has one (so a
+        transparent area counts as black)."""
+        r, g, b = self.rgb[:, 0:1], self.rgb[:, 1:2], self.rgb[:, 2:3]
+        lum = 0.299 * r + 0.587 * g + 0.114 * b
+        return lum if self.alpha is None else lum * self.alpha[None, None]
+
     def with_alpha_fitted(self) -> LoadedImage:
         """The alpha plane resized to the RGB's size (octave images are smaller)."""
         if self.alpha is None or self.alpha.shape == self.rgb.shape[-2:]:

@@ -50,14 +50,20 @@ class Term:
             text += ":" + "+".join(str(c) for c in self.channels)
         if self.neuron is not None:
             text += f"@{self.neuron[0]},{self.neuron[1]}"
-        return text + f"={self.weight:g}"
+        return text + "=" + format_weight(self.weight)
 
 
 @dataclass(frozen=True)
 class Context:
     """What a term needs beyond activations: the jitter roll in pixels, each layer's stride,
     the full-size image's and this level's (height, width), where this tile starts (pixels),
-    and the guide image's activation vectors per layer, (M, C), for the "guide" statistic."""
+    and the guide image's activation vectors per layer, (M, C), for the "guide" statistic.
+
+    When the gradient is computed tile by tile: ``tiles`` lists every tile (y0, y1, x0, x1) of
+    the level (a neuron is evaluated only in the tile where it sits most centrally),
+    ``interior`` says which sides (top, bottom, left, right) of this tile are inside the image
+    (the l2 border is cut only at real edges), and ``share`` is this tile's share of the level's
+    pixels (so per-tile statistics add up to the whole image's)."""
 
     shift: tuple[int, int] = (0, 0)
     strides: Mapping[str, int] = field(default_factory=dict)
@@ -65,6 +71,9 @@ class Context:
     level_size: tuple[int, int] | None = None
     offset: tuple[int, int] = (0, 0)
     guide: Mapping[str, torch.Tensor] | None = None
+    tiles: tuple[tuple[int, int, int, int], ...] = ()
+    interior: tuple[bool, bool, bool, bool] = (False, False, False, False)
+    share: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -150,6 +159,12 @@ class Objective:
         )
 
 
+def format_weight(w: float) -> str:
+    """Shortest exact text for a weight: 1, 0.5, 0.123456789 (no rounding)."""
+    text = repr(float(w))
+    return text[:-2] if text.endswith(".0") else text
+
+
 def _term_from_match(m: re.Match, spec: str) -> Term:
     layer = m["layer"]
     weight = 1.0
@@ -165,16 +180,23 @@ def _term_from_match(m: re.Match, spec: str) -> Term:
     return Term(layer, weight, channels, neuron)
 
 
-def layer_statistic(a: torch.Tensor, statistic: str, border: int = 2) -> torch.Tensor:
+def layer_statistic(
+    a: torch.Tensor,
+    statistic: str,
+    border: int = 2,
+    interior: tuple[bool, bool, bool, bool] = (False, False, False, False),
+) -> torch.Tensor:
     """``l2``: the Keras seed's ``sum(a[..., b:-b, b:-b]**2) / a.numel()`` (border pixels excluded,
-    scaled by the whole activation's size); ``mean``: the TF notebooks' mean activation."""
+    scaled by the whole activation's size); ``mean``: the TF notebooks' mean activation.
+    Sides flagged in ``interior`` (tile edges inside the image) keep their border."""
     if statistic == "l2":
         h, w = a.shape[-2:]
-        if border > 0 and h > 2 * border and w > 2 * border:
-            inner = a[..., border:-border, border:-border]
+        top, bottom, left, right = (0 if inner else border for inner in interior)
+        if h > top + bottom and w > left + right:
+            a_in = a[..., top : h - bottom, left : w - right]
         else:  # a map too small to lose its border keeps it
-            inner = a
-        return inner.square().sum() / a.numel()
+            a_in = a
+        return a_in.square().sum() / a.numel()
     if statistic == "mean":
         return a.mean()
     raise ConfigError(f"unknown objective statistic {statistic!r}; valid: {', '.join(STATISTICS)}")
@@ -199,8 +221,8 @@ def term_value(
             return a.sum() * 0.0
         return a[:, :, pos[0], pos[1]].mean()
     if statistic == "guide":
-        return guide_similarity(a, term, context)
-    return layer_statistic(a, statistic, border)
+        return context.share * guide_similarity(a, term, context)
+    return context.share * layer_statistic(a, statistic, border, context.interior)
 
 
 def guide_similarity(a: torch.Tensor, term: Term, context: Context) -> torch.Tensor:
@@ -212,7 +234,9 @@ def guide_similarity(a: torch.Tensor, term: Term, context: Context) -> torch.Ten
     if term.channels is not None:
         g = g[:, list(term.channels)]
     x = a.flatten(2).transpose(1, 2).reshape(-1, a.shape[1])  # (N*h*w, C)
-    return (x @ g.T).max(dim=1).values.mean()
+    with torch.no_grad():  # the best match per vector, in chunks: memory stays small
+        best = torch.cat([(chunk @ g.T).argmax(dim=1) for chunk in x.detach().split(4096)])
+    return (x * g[best]).sum(dim=1).mean()
 
 
 def neuron_position(
@@ -238,8 +262,15 @@ def neuron_position(
             )
         x, y = x * level_w // full_w, y * level_h // full_h
     dy, dx = context.shift
-    row = (y + round(dy / stride)) % level_h - context.offset[0] // stride
-    col = (x + round(dx / stride)) % level_w - context.offset[1] // stride
+    level_row = (y + round(dy / stride)) % level_h
+    level_col = (x + round(dx / stride)) % level_w
+    if context.tiles:  # only the tile where the neuron's pixel is most central counts it
+        py, px = level_row * stride + stride // 2, level_col * stride + stride // 2
+        owner = max(context.tiles, key=lambda t: min(py - t[0], t[1] - py, px - t[2], t[3] - px))
+        if (owner[0], owner[2]) != tuple(context.offset):
+            return None
+    row = level_row - context.offset[0] // stride
+    col = level_col - context.offset[1] // stride
     if not (0 <= row < h and 0 <= col < w):
         return None
     return row, col

@@ -1,34 +1,43 @@
 """Tiles for computing gradients piece by piece (pure functions).
 
-Spans cover every pixel (the last tile is never skipped: tiles are spread evenly so the last one
-ends at the edge), neighbours overlap by at least ``overlap`` pixels, and blending weights ramp
-linearly across each overlap so the weighted sum has no seams.
+Spans cover every pixel (the last tile is never skipped: it is placed to end at the edge),
+neighbours overlap by at least ``overlap`` pixels, starts are aligned to the coarsest layer's
+stride, and blending weights ramp linearly across each overlap so the weighted sum has no seams.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 
+from .errors import ConfigError
 
-def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+
+def tile_spans(length: int, tile: int, overlap: int, align: int = 1) -> list[tuple[int, int]]:
     """[(start, end)] covering [0, length): each at most ``tile`` long, neighbours sharing at
-    least ``overlap`` pixels. One span when the tile covers the whole length."""
+    least ``overlap`` pixels, every start a multiple of ``align`` (so a layer of stride
+    ``align`` sees the same grid in every tile). One span when the tile covers the length."""
     if length <= 0:
-        raise ValueError(f"length must be positive, got {length}")
+        raise ConfigError(f"length must be positive, got {length}")
     if tile <= 0 or length <= tile:
         return [(0, length)]
-    if not 0 <= overlap < tile:
-        raise ValueError(f"overlap must be in [0, tile), got {overlap} for tile {tile}")
-    n = math.ceil((length - overlap) / (tile - overlap))
-    step = (length - tile) / (n - 1)
-    return [(round(i * step), round(i * step) + tile) for i in range(n)]
+    step = (tile - overlap) // align * align
+    if overlap < 0 or step < 1:
+        raise ConfigError(
+            f"tile {tile} leaves no room to advance past an overlap of {overlap} "
+            f"in steps of {align} pixels; use a larger tile or a smaller overlap"
+        )
+    last = -(-(length - tile) // align) * align  # the last tile ends at the edge
+    starts = [0]
+    while starts[-1] + tile < length:
+        starts.append(min(starts[-1] + step, last))
+    return [(start, min(start + tile, length)) for start in starts]
 
 
-def tile_grid(height: int, width: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+def tile_grid(
+    height: int, width: int, tile: int, overlap: int, align: int = 1
+) -> list[tuple[int, int, int, int]]:
     """[(y0, y1, x0, x1)]: the product of the row and column spans."""
-    rows, cols = tile_spans(height, tile, overlap), tile_spans(width, tile, overlap)
+    rows, cols = tile_spans(height, tile, overlap, align), tile_spans(width, tile, overlap, align)
     return [(y0, y1, x0, x1) for y0, y1 in rows for x0, x1 in cols]
 
 
