@@ -347,6 +347,9 @@ def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
+from . import cli_explore  # noqa: E402,F401  (registers sweep, atlas, channels)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: one line per error, exit code 2 for anything the user can fix."""
     args = sys.argv[1:] if argv is None else argv

@@ -1,0 +1,84 @@
+"""Contact sheets: labelled cells of equal size in a grid, with a title line."""
+
+from __future__ import annotations
+
+from PIL import Image, ImageDraw, ImageFont
+
+BACKGROUND = (250, 250, 250)
+INK = (20, 20, 20)
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)  # Pillow >= 10.1 ships a scalable default
+    except TypeError:  # pragma: no cover - older Pillow
+        return ImageFont.load_default()
+
+
+def _wrap(text: str, font: ImageFont.ImageFont, width: int) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        trial = f"{line} {word}".strip()
+        if line and font.getlength(trial) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    return [*lines, line] if line else lines
+
+
+def fit(image: Image.Image, cell: int) -> Image.Image:
+    """The image scaled to fit a cell x cell square (aspect kept), centred on the background."""
+    im = image.convert("RGB")
+    k = cell / max(im.size)
+    im = im.resize(
+        (max(1, round(im.width * k)), max(1, round(im.height * k))), Image.Resampling.LANCZOS
+    )
+    box = Image.new("RGB", (cell, cell), BACKGROUND)
+    box.paste(im, ((cell - im.width) // 2, (cell - im.height) // 2))
+    return box
+
+
+def contact_sheet(
+    cells: list[tuple[str, Image.Image | None]],
+    columns: int,
+    title: str = "",
+    cell: int = 256,
+    row_labels: list[str] | None = None,
+) -> Image.Image:
+    """A grid of ``cells`` (label, image or None for an empty slot), ``columns`` wide.
+
+    Labels are drawn under each cell in a font scaled to the cell; ``title`` on a line above;
+    ``row_labels`` (optional) in a column on the left.
+    """
+    columns = max(1, columns)
+    rows = max(1, -(-len(cells) // columns))
+    font = _font(max(11, cell // 16))
+    title_font = _font(max(12, cell // 13))
+    label_h = max(16, cell // 12)
+    pad = max(4, cell // 40)
+    left = 0
+    if row_labels:
+        left = max(int(font.getlength(t)) for t in row_labels) + 2 * pad
+    width = left + columns * (cell + pad) + pad
+    lines = _wrap(title, title_font, width - 2 * pad) if title else []
+    line_h = max(14, cell // 11)
+    top = len(lines) * line_h + 2 * pad if lines else pad
+    height = top + rows * (cell + label_h + pad) + pad
+    sheet = Image.new("RGB", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    for i, line in enumerate(lines):
+        draw.text((pad, pad + i * line_h), line, fill=INK, font=title_font)
+    for k, (label, image) in enumerate(cells):
+        r, c = divmod(k, columns)
+        x, y = left + pad + c * (cell + pad), top + r * (cell + label_h + pad)
+        if image is not None:
+            sheet.paste(fit(image, cell), (x, y))
+        text = label
+        while text and font.getlength(text) > cell:
+            text = text[:-2] + "…" if len(text) > 2 else ""
+        draw.text((x, y + cell + 2), text, fill=INK, font=font)
+    for r, text in enumerate(row_labels or []):
+        y = top + r * (cell + label_h + pad) + cell // 2
+        draw.text((pad, y), text, fill=INK, font=font)
+    return sheet

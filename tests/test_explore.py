@@ -1,0 +1,97 @@
+"""Sweeps, atlases and channel galleries: cells differ as the varied parameter says, bad
+--vary stops before any work, interrupted runs resume from their cells."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inceptionism.image import read_recipe
+
+SMALL = ["--model", "lite0", "--max-size", "64", "--octaves", "1", "--cell-size", "64", "-q"]
+
+
+def _distance(cell, source):
+    a = np.asarray(Image.open(cell).convert("RGB"), float)
+    b = np.asarray(source.resize(Image.open(cell).size), float)
+    return np.abs(a - b).mean()
+
+
+@pytest.fixture
+def source(coffee_path):
+    return Image.open(coffee_path).convert("RGB")
+
+
+def test_sweep_cells_move_further_with_more_steps_and_larger_steps(run_cli, tmp_path, source):
+    cells = tmp_path / "cells"
+    r = run_cli("sweep", "sample:coffee", "--vary", "step-size=0.002,0.02", "--vary",
+                "steps=1,6", "-o", tmp_path / "sheet.png", "--cells", cells, "--jitter", "0",
+                *SMALL)  # fmt: skip
+    assert r.code == 0, r.err
+    sheet = Image.open(tmp_path / "sheet.png")
+    assert sheet.width > 2 * 64 and sheet.height > 3 * 64  # a source row and a 2 x 2 grid
+    d = {p.stem: _distance(p, source) for p in cells.glob("*.png")}
+    assert len(d) == 4
+    assert d["step-size=0.002_steps=6"] > d["step-size=0.002_steps=1"]
+    assert d["step-size=0.02_steps=6"] > d["step-size=0.02_steps=1"]
+    assert d["step-size=0.02_steps=1"] > d["step-size=0.002_steps=1"]
+    assert d["step-size=0.02_steps=6"] > d["step-size=0.002_steps=6"]
+    recipe = read_recipe(cells / "step-size=0.02_steps=6.png")
+    assert recipe["config"]["step_size"] == 0.02 and recipe["config"]["steps"] == 6
+    # cells share the seed: every recipe has the same one
+    assert {read_recipe(p)["config"]["seed"] for p in cells.glob("*.png")} == {0}
+
+
+def test_interrupted_sweep_resumes_from_its_cells(run_cli, tmp_path):
+    args = ["sweep", "sample:coffee", "--vary", "steps=1,2,3", "-o", tmp_path / "s.png",
+            "--cells", tmp_path / "c", *SMALL[:-1]]  # fmt: skip
+    assert run_cli(*args).code == 0
+    (tmp_path / "c" / "steps=2.png").unlink()  # as if interrupted before this cell
+    r = run_cli(*args, "--force")
+    assert r.code == 0, r.err
+    assert r.err.count("reused") == 2 and r.err.count("dreamed") == 1
+    assert "cell 3/3" in r.err and "ETA" in r.err
+
+
+def test_three_varied_parameters_make_one_sheet_per_extra_value(run_cli, tmp_path):
+    r = run_cli("sweep", "noise", "--size", "48x48", "--vary", "steps=1,2", "--vary",
+                "jitter=0,4", "--vary", "seed=1,2", "-o", tmp_path / "s.png", *SMALL)  # fmt: skip
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["s.seed=1.png", "s.seed=2.png"]
+
+
+@pytest.mark.parametrize(
+    "vary, message",
+    [("stepz=1,2", "expected NAME=V1,V2"), ("steps=1,x", "bad value 'x'"),
+     ("steps=-1,2", "steps must be"), ("octave-scale=0", "octave_scale"), ("steps", "NAME=V1"),
+     ("layers=block9;nope", "unknown layer 'nope'")],
+)  # fmt: skip
+def test_bad_vary_exits_2_before_any_work(run_cli, tmp_path, vary, message):
+    r = run_cli("sweep", "sample:coffee", "--vary", vary, "-o", tmp_path / "s.png",
+                "--cells", tmp_path / "c", *SMALL)  # fmt: skip
+    assert r.code == 2 and message in r.err and len(r.err_lines) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atlas_and_channels(run_cli, tmp_path):
+    r = run_cli("atlas", "noise", "--size", "48x48", "--layers", "block3,block9", "-o",
+                tmp_path / "atlas.png", "--cells", tmp_path / "a", *SMALL)  # fmt: skip
+    assert r.code == 0, r.err
+    assert sorted(p.stem for p in (tmp_path / "a").glob("*.png")) == [
+        "layer_block3",
+        "layer_block9",
+    ]
+    assert read_recipe(tmp_path / "a" / "layer_block9.png")["config"]["layers"] == "block9=1"
+    r = run_cli("channels", "block9", "--channels", "3,17", "--size", "48x48", "-o",
+                tmp_path / "ch.png", "--cells", tmp_path / "c", "--steps", "2", *SMALL)  # fmt: skip
+    assert r.code == 0, r.err
+    cfg = read_recipe(tmp_path / "c" / "block9_17.png")["config"]
+    assert cfg["layers"] == "block9:17=1" and cfg["objective"] == "mean"
+    a = np.asarray(Image.open(tmp_path / "c" / "block9_3.png"), float)
+    b = np.asarray(Image.open(tmp_path / "c" / "block9_17.png"), float)
+    assert np.abs(a - b).mean() > 1  # different channels, different pictures
+    r = run_cli("channels", "block9", "--channels", "3,500", "-o", tmp_path / "x.png", *SMALL)
+    assert r.code == 2 and "channels 0..111" in r.err and not (tmp_path / "x.png").exists()
+    r = run_cli("atlas", "noise", "--layers", "blok9", "-o", tmp_path / "y.png", *SMALL)
+    assert r.code == 2 and "Did you mean 'block9'" in r.err
