@@ -99,8 +99,8 @@ class _Run:
 
 
 def _fixed_title(config: DreamConfig, skip: set[str], source: str) -> str:
-    keys = ("model", "layers", "objective", "steps", "step_size", "octaves", "octave_scale",
-            "detail", "max_loss", "jitter", "seed")  # fmt: skip
+    keys = ("model", "layers", "objective", "grad_norm", "steps", "step_size", "octaves",
+            "octave_scale", "detail", "max_loss", "jitter", "seed")  # fmt: skip
     parts = [f"{k.replace('_', '-')}={getattr(config, k)}" for k in keys if k not in skip]
     return f"{source}: " + " ".join(p for p in parts if not p.endswith("=None"))
 
@@ -132,9 +132,11 @@ def sweep(source: str, varies: tuple[str, ...], **opts: Any) -> None:
         pairs: list[tuple[str, Image.Image | None]] = [
             (c.label, im) for c, im in zip(cells, images)
         ]
-        if run.photo is not None:  # the source first, on a row of its own
+        if run.photo is not None and not row_labels:  # one row: the source first in it
+            pairs, columns = [("source", run.photo), *pairs], columns + 1
+        elif run.photo is not None:  # a grid: the source first, on a row of its own
             pairs = [("source", run.photo)] + [("", None)] * (columns - 1) + pairs
-            row_labels = [""] + row_labels if row_labels else row_labels
+            row_labels = ["", *row_labels]
         title = _fixed_title(run.config, skip, source) + ("  " + " ".join(extras) if extras else "")
         sheet = contact_sheet(pairs, columns, title, opts["cell_size"], row_labels or None)
         run.write(path, sheet, {"kind": "sweep", "vary": list(varies), "extra": extras})

@@ -28,15 +28,11 @@ def _wrap(text: str, font: ImageFont.ImageFont, width: int) -> list[str]:
 
 
 def fit(image: Image.Image, cell: int) -> Image.Image:
-    """The image scaled to fit a cell x cell square (aspect kept), centred on the background."""
+    """The image scaled so its long side is ``cell`` pixels (aspect kept)."""
     im = image.convert("RGB")
     k = cell / max(im.size)
-    im = im.resize(
-        (max(1, round(im.width * k)), max(1, round(im.height * k))), Image.Resampling.LANCZOS
-    )
-    box = Image.new("RGB", (cell, cell), BACKGROUND)
-    box.paste(im, ((cell - im.width) // 2, (cell - im.height) // 2))
-    return box
+    size = (max(1, round(im.width * k)), max(1, round(im.height * k)))
+    return im.resize(size, Image.Resampling.LANCZOS)
 
 
 def contact_sheet(
@@ -53,6 +49,12 @@ def contact_sheet(
     """
     columns = max(1, columns)
     rows = max(1, -(-len(cells) // columns))
+    fitted = [None if image is None else fit(image, cell) for _, image in cells]
+    # rows as tall as their tallest image, so labels sit right under the pictures
+    heights = [
+        max([im.height for im in fitted[r * columns : (r + 1) * columns] if im] or [cell // 4])
+        for r in range(rows)
+    ]
     font = _font(max(11, cell // 16))
     title_font = _font(max(12, cell // 13))
     label_h = max(16, cell // 12)
@@ -64,21 +66,21 @@ def contact_sheet(
     lines = _wrap(title, title_font, width - 2 * pad) if title else []
     line_h = max(14, cell // 11)
     top = len(lines) * line_h + 2 * pad if lines else pad
-    height = top + rows * (cell + label_h + pad) + pad
+    height = top + sum(h + label_h + pad for h in heights) + pad
     sheet = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     for i, line in enumerate(lines):
         draw.text((pad, pad + i * line_h), line, fill=INK, font=title_font)
-    for k, (label, image) in enumerate(cells):
+    row_top = [top + sum(h + label_h + pad for h in heights[:r]) for r in range(rows)]
+    for k, ((label, _), image) in enumerate(zip(cells, fitted)):
         r, c = divmod(k, columns)
-        x, y = left + pad + c * (cell + pad), top + r * (cell + label_h + pad)
+        x, y = left + pad + c * (cell + pad), row_top[r]
         if image is not None:
-            sheet.paste(fit(image, cell), (x, y))
+            sheet.paste(image, (x, y))
         text = label
         while text and font.getlength(text) > cell:
             text = text[:-2] + "…" if len(text) > 2 else ""
-        draw.text((x, y + cell + 2), text, fill=INK, font=font)
-    for r, text in enumerate(row_labels or []):
-        y = top + r * (cell + label_h + pad) + cell // 2
-        draw.text((pad, y), text, fill=INK, font=font)
+        draw.text((x, y + heights[r] + 2), text, fill=INK, font=font)
+    for r, text in enumerate((row_labels or [])[:rows]):
+        draw.text((pad, row_top[r] + heights[r] // 2), text, fill=INK, font=font)
     return sheet
