@@ -52,6 +52,12 @@ def test_interrupted_sweep_resumes_from_its_cells(run_cli, tmp_path):
     assert r.code == 0, r.err
     assert r.err.count("reused") == 2 and r.err.count("dreamed") == 1
     assert "cell 3/3" in r.err and "ETA" in r.err
+    # other settings make other cells: nothing stale is reused
+    r = run_cli(*args, "--force", "--jitter", "0")
+    assert r.code == 0 and r.err.count("dreamed") == 3 and "reused" not in r.err
+    (tmp_path / "c" / "steps=1.png").write_bytes(b"not ours")
+    r = run_cli(*args, "--force")
+    assert r.code == 2 and "not a cell written by inceptionism" in r.err
 
 
 def test_three_varied_parameters_make_one_sheet_per_extra_value(run_cli, tmp_path):

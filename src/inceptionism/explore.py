@@ -138,12 +138,20 @@ def run_cells(
         reused = False
         if path is not None and path.exists():
             try:
-                read_recipe(path)
+                found = read_recipe(path)
+            except ImageError:
+                raise ImageError(
+                    f"{path} exists and is not a cell written by inceptionism; "
+                    "choose another --cells folder"
+                ) from None
+            wanted = recipe(cell)
+            same = found.get("config") == wanted["config"] and found.get("source", {}).get(
+                "sha256"
+            ) == wanted["source"].get("sha256")
+            if same and found.get("source", {}).get("size") == wanted["source"].get("size"):
                 with Image.open(path) as im:
                     images.append(im.convert("RGB"))
                 reused = True
-            except (ImageError, OSError):
-                pass
         if not reused:
             out = dream_tensor(start, model, cell.config)
             image = LoadedImage(out.cpu()).to_pil()
