@@ -89,6 +89,13 @@ def test_atlas_and_channels(run_cli, tmp_path):
         "layer_block9",
     ]
     assert read_recipe(tmp_path / "a" / "layer_block9.png")["config"]["layers"] == "block9=1"
+    # a cell is a dream like any other: replay re-creates it, noise start included
+    r = run_cli("replay", tmp_path / "a" / "layer_block9.png", "-o", tmp_path / "again.png", "-q")
+    assert r.code == 0, r.err
+    assert np.array_equal(
+        np.asarray(Image.open(tmp_path / "again.png")),
+        np.asarray(Image.open(tmp_path / "a" / "layer_block9.png")),
+    )
     r = run_cli("channels", "block9", "--channels", "3,17", "--size", "48x48", "-o",
                 tmp_path / "ch.png", "--cells", tmp_path / "c", "--steps", "2", *SMALL)  # fmt: skip
     assert r.code == 0, r.err

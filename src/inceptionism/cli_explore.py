@@ -58,6 +58,7 @@ class _Run:
         self.device = device_for(opts["device"])
         self.max_size, self.label, self.path = opts["max_size"], source, None
         if source in STARTS:
+            self.config = self.config.replace(init=source)  # so each cell's recipe replays
             w, h = parse_size(opts["size"]) or (256, 256)
             self.start = start_image(source, h, w, self.config.seed)
             self.photo = None
