@@ -80,6 +80,13 @@ def test_bad_vary_exits_2_before_any_work(run_cli, tmp_path, vary, message):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_cells_must_be_a_folder(run_cli, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    r = run_cli("sweep", "sample:coffee", "--vary", "steps=1,2", "--cells", tmp_path / "afile",
+                "-o", tmp_path / "s.png", *SMALL)  # fmt: skip
+    assert r.code == 2 and "is not a folder" in r.err and not (tmp_path / "s.png").exists()
+
+
 def test_atlas_and_channels(run_cli, tmp_path):
     r = run_cli("atlas", "noise", "--size", "48x48", "--layers", "block3,block9", "-o",
                 tmp_path / "atlas.png", "--cells", tmp_path / "a", *SMALL)  # fmt: skip

@@ -53,6 +53,8 @@ class _Run:
             raise ImageError(f"{self.out}: sheets are written as .png")
         self.force, self.quiet = opts["force"], opts["quiet"]
         self.cells_dir = Path(opts["cells_dir"]) if opts["cells_dir"] else None
+        if self.cells_dir is not None and self.cells_dir.exists() and not self.cells_dir.is_dir():
+            raise ImageError(f"--cells {self.cells_dir}: exists and is not a folder")
         self.config = base or build_config(opts)
         resolve_objective(self.config.model, self.config)
         self.device = device_for(opts["device"])
