@@ -15,7 +15,7 @@ from .engine import resolve_objective
 from .errors import ConfigError, ImageError
 from .explore import Cell, parse_vary, run_cells, sweep_sheets
 from .image import DEFAULT_MAX_PIXELS, load_image, output_format, save_image
-from .models import DreamModel, get_model, layer_table
+from .models import DreamModel, get_model, layer_index, layer_table
 from .outputs import same_file
 from .recipe import make_recipe
 from .samples import is_sample, sample_path
@@ -149,7 +149,7 @@ def _layer_names(model_name: str, spec: str) -> list[tuple[str, int]]:
     table = layer_table(model_name)
     if spec.strip() == "all":
         return [(i.name, i.channels) for i in table if "." not in i.name and i.stride > 0]
-    by_name = {i.name: i for i in table}
+    by_name = layer_index(table)
     names = [n.strip() for n in spec.split(",") if n.strip()]
     if not names:
         raise ConfigError("--layers: name at least one layer, or 'all'")
@@ -200,7 +200,7 @@ def channels(layer: str, count: int, channel_list: str | None, **opts: Any) -> N
             opts[key] = value
     opts["layers"] = layer
     run = _Run("noise", opts)
-    info = {i.name: i for i in layer_table(run.config.model)}[layer]
+    info = layer_index(layer_table(run.config.model))[layer]
     if channel_list:
         try:
             picked = [int(c) for c in channel_list.split(",") if c.strip()]

@@ -21,7 +21,7 @@ from .ascent import ascent_step, objective_gradient, random_shift, tile_size
 from .config import DreamConfig
 from .errors import ConfigError, UnknownNameError
 from .gradients import gaussian_blur, smoothing_sigma, with_tv_penalty
-from .models import DreamModel, get_model, get_spec, layer_table
+from .models import DreamModel, get_model, get_spec, layer_index, layer_table
 from .objectives import Context, Objective, neuron_position
 from .octaves import octave_shapes, photo_detail, resize, successive_pyramid, successive_shapes
 from .techniques import guide_features, keep_colors, prepare_mask
@@ -62,7 +62,7 @@ def resolve_objective(model: DreamModel | str, config: DreamConfig) -> Objective
     else:
         spec = get_spec(model)
         name, defaults = spec.name, spec.default_layers
-        table = {info.name: info for info in layer_table(spec.name)}
+        table = layer_index(layer_table(spec.name))
     objective = Objective.of(config.layers if config.layers is not None else defaults)
     for term in objective.terms:
         info = table.get(term.layer)

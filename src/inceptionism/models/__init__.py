@@ -11,19 +11,23 @@ from .registry import (
     ModelSpec,
     get_model,
     get_spec,
+    layer_index,
     layer_table,
     list_models,
     parameter_count,
     register_model,
 )
-from .weights import PackagedWeights
+from .weights import PackagedWeights, RemoteWeights
 
 __all__ = [
     "DreamModel",
     "LayerInfo",
     "ModelSpec",
+    "PackagedWeights",
+    "RemoteWeights",
     "get_model",
     "get_spec",
+    "layer_index",
     "layer_table",
     "list_models",
     "parameter_count",

@@ -16,9 +16,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import UnknownNameError
+from ..errors import UnknownNameError, WeightsError
 from .fuse import fold_batchnorm
-from .weights import PackagedWeights, load_strict, read_state_dict, sha256_file
+from .weights import (
+    PackagedWeights,
+    RemoteWeights,
+    load_strict,
+    read_state_dict,
+    sha256_file,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,7 @@ class LayerInfo:
     module: str
     channels: int
     stride: int
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,14 +45,18 @@ class ModelSpec:
 
     name: str
     description: str
-    build: Callable[[], nn.Module]
-    weights: PackagedWeights
+    build: Callable[..., nn.Module]
+    weights: PackagedWeights | RemoteWeights | None
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     default_layers: tuple[tuple[str, float], ...]
     train_size: int = 224
     labels: str = "imagenet1k"
     aliases: tuple[str, ...] = field(default=())
+    # Parts a checkpoint may leave out as a whole (auxiliary heads, the classifier of a "notop"
+    # file): build keyword -> state-dict key prefixes. A file with none of a part's keys builds
+    # the net with that keyword False; a file with some but not all is refused by strict loading.
+    optional_parts: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -91,15 +102,20 @@ class DreamModel(nn.Module):
         layers: Sequence[LayerInfo],
         weights_path: Path | None = None,
         channels_last: bool = True,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
     ):
         super().__init__()
         self.spec = spec
         self.net = net.eval().requires_grad_(False)
-        self.layers = {info.name: info for info in layers}
+        self.layer_list = list(layers)
+        self.layers = layer_index(self.layer_list)
         self.weights_path = weights_path
         self.channels_last = channels_last
-        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
+        mean = spec.mean if mean is None else mean
+        std = spec.std if std is None else std
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
 
@@ -117,7 +133,8 @@ class DreamModel(nn.Module):
 
     def layer(self, name: str) -> LayerInfo:
         if name not in self.layers:
-            raise UnknownNameError("layer", name, list(self.layers), where=self.name)
+            choices = [info.name for info in self.layer_list]
+            raise UnknownNameError("layer", name, choices, where=self.name)
         return self.layers[name]
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
@@ -130,20 +147,22 @@ class DreamModel(nn.Module):
         Forward hooks are scoped to this call, and the pass stops as soon as the last of the
         requested layers has run.
         """
-        wanted = {self.layer(n).module: n for n in names}
+        wanted: dict[str, list[str]] = {}  # module path -> requested names (aliases share one)
+        for n in names:
+            wanted.setdefault(self.layer(n).module, []).append(n)
         found: dict[str, torch.Tensor] = {}
 
-        def make_hook(layer_name: str):
+        def make_hook(path: str):
             def hook(_module, _inputs, output):
-                found[layer_name] = output
+                if path not in found:  # a module called twice counts its first call
+                    found[path] = output
                 if len(found) == len(wanted):
                     raise _StopForward
 
             return hook
 
         handles = [
-            self.net.get_submodule(path).register_forward_hook(make_hook(n))
-            for path, n in wanted.items()
+            self.net.get_submodule(path).register_forward_hook(make_hook(path)) for path in wanted
         ]
         try:
             self.net(self.normalize(x))
@@ -152,10 +171,10 @@ class DreamModel(nn.Module):
         finally:
             for h in handles:
                 h.remove()
-        missing = [n for n in wanted.values() if n not in found]
+        missing = [ns[0] for path, ns in wanted.items() if path not in found]
         if missing:
             raise RuntimeError(f"layers {missing} did not run in {self.name}'s forward pass")
-        return {n: found[n] for n in names}
+        return {n: found[self.layer(n).module] for n in names}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits for images in [0, 1]."""
@@ -175,14 +194,56 @@ def get_model(
     and ``channels_last`` picks the faster memory layout; both leave the function unchanged.
     """
     spec = get_spec(name)
-    path = Path(weights) if weights is not None else spec.weights.path()
-    net = spec.build()
-    load_strict(net, read_state_dict(path), str(path))
+    if weights is not None:
+        path = Path(weights)
+    elif spec.weights is None:
+        raise WeightsError(f"{spec.name} has no published weights; pass --weights FILE")
+    else:
+        path = spec.weights.path()
+    state, norm = read_weights(path, spec)
+    net = spec.build(**parts_present(spec, state))
+    load_strict(net, state, str(path))
     if fuse and hasattr(net, "conv_bn_pairs"):
         fold_batchnorm(net, net.conv_bn_pairs())
     layers = [LayerInfo(*row) for row in net.layer_table()]
-    model = DreamModel(spec, net, layers, weights_path=path, channels_last=channels_last)
+    mean, std = norm if norm is not None else (None, None)
+    model = DreamModel(
+        spec, net, layers, weights_path=path, channels_last=channels_last, mean=mean, std=std
+    )
     return model.to(device)
+
+
+Normalization = tuple[tuple[float, ...], tuple[float, ...]]
+
+KERAS_SUFFIXES = (".h5", ".hdf5")
+
+
+def read_weights(
+    path: Path, spec: ModelSpec
+) -> tuple[dict[str, torch.Tensor], Normalization | None]:
+    """A state dict in the architecture's own key layout, and the input normalisation the file
+    was trained with when it differs from the spec's (None: the spec's)."""
+    if path.suffix.lower() in KERAS_SUFFIXES:
+        from .keras_weights import convert_keras_file
+
+        return convert_keras_file(path, spec.name)
+    return read_state_dict(path), None
+
+
+def parts_present(spec: ModelSpec, state: dict[str, torch.Tensor]) -> dict[str, bool]:
+    """Build keywords for the optional parts: False for each part the file has no key of."""
+    return {
+        kwarg: any(k.startswith(prefixes) for k in state) for kwarg, prefixes in spec.optional_parts
+    }
+
+
+def layer_index(layers: Sequence[LayerInfo]) -> dict[str, LayerInfo]:
+    """Look-up by name and by alias (``Mixed_5b`` finds ``mixed0``)."""
+    index = {}
+    for info in layers:
+        for key in (info.name, *info.aliases):
+            index.setdefault(key, info)
+    return index
 
 
 def parameter_count(name: str) -> int:

@@ -39,6 +39,121 @@ class PackagedWeights:
         return f"packaged ({self.package})"
 
 
+def cache_dir() -> Path:
+    """Where downloaded weights live: $INCEPTIONISM_CACHE, else the platform's user cache."""
+    env = os.environ.get("INCEPTIONISM_CACHE")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("inceptionism")) / "weights"
+
+
+# A base URL that replaces the canonical host's folder, for mirrors and air-gapped installs.
+MIRROR_ENV = "INCEPTIONISM_WEIGHTS_MIRROR"
+
+
+@dataclass(frozen=True)
+class RemoteWeights:
+    """A published checkpoint: found in the cache, else downloaded once, verified, cached.
+
+    ``sha256`` may be a prefix: torchvision's file names carry the first 8 hex digits of their
+    sha256, and that is what torch.hub checks too.
+    """
+
+    url: str
+    sha256: str
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+    def source_url(self) -> str:
+        mirror = os.environ.get(MIRROR_ENV)
+        return f"{mirror.rstrip('/')}/{self.filename}" if mirror else self.url
+
+    def cached(self) -> Path:
+        return cache_dir() / self.filename
+
+    def present(self) -> bool:
+        return self.cached().is_file()
+
+    def path(self) -> Path:
+        path = self.cached()
+        if not path.is_file():
+            download(self.source_url(), path, self.sha256)
+        return path
+
+    def describe(self) -> str:
+        return f"cached ({self.cached()})" if self.present() else f"not downloaded ({self.url})"
+
+
+def download(url: str, dest: Path, sha256: str, timeout: float = 30.0) -> None:
+    """Fetch ``url`` into ``dest`` atomically (a temporary file, renamed once its hash matches),
+    with a progress line on stderr. Any failure is one WeightsError naming what to do instead."""
+    import sys
+    import tempfile
+    import urllib.error
+    import urllib.request
+
+    def failed(reason: str) -> WeightsError:
+        return WeightsError(
+            f"cannot download {url} ({reason}). Download it on a connected machine and put "
+            f"{dest.name} in the cache folder {dest.parent}, or pass --weights FILE "
+            f"(set {MIRROR_ENV} to use a mirror)"
+        )
+
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise failed(f"cannot create the cache folder: {e.strerror or e}") from e
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                response = urllib.request.urlopen(url, timeout=timeout)
+            except urllib.error.HTTPError as e:
+                raise failed(f"HTTP {e.code} {e.reason}") from e
+            except (urllib.error.URLError, OSError) as e:
+                reason = getattr(e, "reason", None) or e
+                raise failed(f"no connection: {reason}") from e
+            with response:
+                total = int(response.headers.get("Content-Length") or 0)
+                done = 0
+                try:
+                    for chunk in iter(lambda: response.read(1 << 20), b""):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        done += len(chunk)
+                        _download_progress(sys.stderr, dest.name, done, total)
+                except OSError as e:
+                    raise failed(f"interrupted after {done} bytes: {e}") from e
+            if done:
+                sys.stderr.write("\n")
+        got = digest.hexdigest()
+        if not got.startswith(sha256.lower()):
+            raise WeightsError(
+                f"{url} has sha256 {got[: max(8, len(sha256))]}..., expected {sha256}...: "
+                "the download is corrupt or the file changed; nothing was cached"
+            )
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _download_progress(stream, name: str, done: int, total: int) -> None:
+    mb = done / 1e6
+    if total:
+        line = f"\rdownloading {name}: {mb:.1f}/{total / 1e6:.1f} MB ({100 * done / total:.0f}%)"
+    else:
+        line = f"\rdownloading {name}: {mb:.1f} MB"
+    stream.write(line)
+    stream.flush()
+
+
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
 
