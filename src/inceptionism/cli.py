@@ -27,6 +27,7 @@ from .image import (
     save_image,
 )
 from .models import DreamModel, get_model, get_spec, layer_table, list_models, parameter_count
+from .models.custom import DRY_SIZE, is_network, register_network
 from .models.weights import sha256_file
 from .outputs import Job, plan_jobs, same_file
 from .progress import ProgressBar
@@ -241,12 +242,23 @@ def replay(
     mask_file: str | None,
     weights: Path | None,
     device: str,
+    input_norm: str | None,
+    input_range: str | None,
     force: bool,
     quiet: bool,
 ) -> None:
     """Re-run the recipe stored in a PNG written by `inceptionism dream`."""
     recipe = read_recipe(recipe_png)
     config = config_from_recipe(recipe)
+    network = recipe.get("network") if isinstance(recipe.get("network"), dict) else None
+    if network is not None or input_norm is not None or input_range is not None:
+        network = network or {}
+        register_network(
+            config.model,
+            input_norm if input_norm is not None else network.get("input_norm"),
+            input_range if input_range is not None else network.get("input_range"),
+            int(network.get("size") or DRY_SIZE),
+        )
     src_info = recipe.get("source")
     if not isinstance(src_info, dict):
         raise ImageError(f"{recipe_png}: recipe has no 'source' section")
@@ -317,12 +329,28 @@ def models() -> None:
 
 @cli.command()
 @click.argument("model")
-def layers(model: str) -> None:
-    """List MODEL's targetable layers: name, channels, stride."""
-    name = get_spec(model).name
-    _table(
-        ("layer", "channels", "stride"), [(i.name, i.channels, i.stride) for i in layer_table(name)]
-    )
+@click.option(
+    "--size",
+    type=click.IntRange(16, 4096),
+    default=DRY_SIZE,
+    show_default=True,
+    help="Your network: the input size of the dry forward pass that finds channels and strides.",
+)
+def layers(model: str, size: int) -> None:
+    """List MODEL's targetable layers: name, channels, stride (and aliases).
+
+    MODEL may be your own network: a TorchScript file or package.module:factory.
+    """
+    if is_network(model) and model not in list_models():
+        name = register_network(model, size=size).name
+    else:
+        name = get_spec(model).name
+    table = layer_table(name)
+    if any(i.aliases for i in table):
+        rows = [(i.name, i.channels, i.stride, ", ".join(i.aliases)) for i in table]
+        _table(("layer", "channels", "stride", "aliases"), rows)
+    else:
+        _table(("layer", "channels", "stride"), [(i.name, i.channels, i.stride) for i in table])
 
 
 @cli.command()

@@ -11,7 +11,8 @@ import torch
 
 from .config import DEFAULT_MODEL, MAX_JITTER, MAX_SEED, PRESETS, DreamConfig
 from .errors import ConfigError
-from .models import get_spec, layer_table
+from .models import ModelSpec, get_spec, layer_table, list_models
+from .models.custom import is_network, register_network
 
 
 def _parse_max_loss(_ctx: Any, _param: Any, value: str | None) -> float | None | str:
@@ -156,6 +157,18 @@ def config_options(f: Callable) -> Callable:
 
 def model_options(f: Callable) -> Callable:
     f = click.option(
+        "--input-range",
+        default=None,
+        help="Your network (--model FILE.pt or pkg.mod:factory): the pixel range it takes, "
+        "e.g. 0,1 (default), 0,255 or -1,1.",
+    )(f)
+    f = click.option(
+        "--input-norm",
+        default=None,
+        help="Your network: none (default), imagenet, or MEAN/STD in --input-range units, "
+        "e.g. 0.485,0.456,0.406/0.229,0.224,0.225.",
+    )(f)
+    f = click.option(
         "--device",
         default="auto",
         show_default=True,
@@ -165,7 +178,8 @@ def model_options(f: Callable) -> Callable:
         "--weights",
         type=click.Path(path_type=Path),
         default=None,
-        help="Weights file instead of the packaged one.",
+        help="Weights file (.pth state dict, or a Keras .h5 for inception_v3/vgg16/vgg19) "
+        "instead of the packaged, cached or downloaded one.",
     )(f)
 
 
@@ -184,9 +198,23 @@ def device_for(name: str) -> torch.device:
     return device
 
 
+def network_spec(opts: dict[str, Any]) -> ModelSpec:
+    """The spec for --model: a registered name, or your own network (registered here with its
+    --input-norm/--input-range); those two options are refused for a registered model."""
+    name = opts.get("model") or DEFAULT_MODEL
+    norm, rng = opts.get("input_norm"), opts.get("input_range")
+    if is_network(name) and name not in list_models():
+        return register_network(name, norm, rng)
+    if norm is not None or rng is not None:
+        raise ConfigError(
+            f"--input-norm/--input-range are for your own network; {name} normalises its own input"
+        )
+    return get_spec(name)
+
+
 def build_config(opts: dict[str, Any]) -> DreamConfig:
     """Preset for the chosen model first, then every option given explicitly."""
-    model = get_spec(opts["model"] or DEFAULT_MODEL).name
+    model = network_spec(opts).name
     fields = {k: opts[k] for k in _FIELDS if opts.get(k) is not None}
     if opts["max_loss"] != "unset":
         fields["max_loss"] = opts["max_loss"]

@@ -31,7 +31,7 @@ from .errors import ConfigError
 STATISTICS = ("l2", "mean")  # "guide" too, when guide features are given
 
 _TERM = re.compile(
-    r"\s*(?P<layer>[A-Za-z_][\w.\-]*)"
+    r"\s*(?P<layer>\w[\w.\-/]*)"
     r"(?::(?P<channels>\d+(?:\+\d+)*)(?:@(?P<x>\d+),(?P<y>\d+))?)?"
     r"(?:\s*=\s*(?P<weight>[^,]*))?\s*(?:,|$)"
 )

@@ -35,6 +35,7 @@ def make_recipe(
         "weights_sha256": model.weights_sha256,
         "weights_file": str(Path(weights_file).resolve()) if weights_file else None,
         "device": str(model.device),
+        "network": model.spec.origin,  # your own network's input format; None for the zoo
         "config": config.replace(model=model.name, layers=layers).to_dict(),
         "source": {
             "input": source,

@@ -12,6 +12,7 @@ import fnmatch
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -46,7 +47,7 @@ class ModelSpec:
     name: str
     description: str
     build: Callable[..., nn.Module]
-    weights: PackagedWeights | RemoteWeights | None
+    weights: PackagedWeights | RemoteWeights | Any  # anything with path() and describe()
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     default_layers: tuple[tuple[str, float], ...]
@@ -57,6 +58,10 @@ class ModelSpec:
     # file): build keyword -> state-dict key prefixes. A file with none of a part's keys builds
     # the net with that keyword False; a file with some but not all is refused by strict loading.
     optional_parts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Layer table from a built net, for nets without a ``layer_table`` method (your own).
+    table: Callable[[nn.Module], list[tuple]] | None = None
+    # How a network given by the user was loaded (input format, dry-run size), for recipes.
+    origin: dict | None = None
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -150,6 +155,9 @@ class DreamModel(nn.Module):
         wanted: dict[str, list[str]] = {}  # module path -> requested names (aliases share one)
         for n in names:
             wanted.setdefault(self.layer(n).module, []).append(n)
+        if hasattr(self.net, "tap"):  # TorchScript: no hooks, a rewritten graph instead
+            found = self.net.tap(self.normalize(x), list(wanted))
+            return {n: found[self.layer(n).module] for n in names}
         found: dict[str, torch.Tensor] = {}
 
         def make_hook(path: str):
@@ -194,18 +202,21 @@ def get_model(
     and ``channels_last`` picks the faster memory layout; both leave the function unchanged.
     """
     spec = get_spec(name)
-    if weights is not None:
-        path = Path(weights)
-    elif spec.weights is None:
-        raise WeightsError(f"{spec.name} has no published weights; pass --weights FILE")
+    path = Path(weights) if weights is not None else spec.weights.path()
+    if path is None:  # weights inside the network itself (TorchScript) or its factory's own
+        net, norm = spec.build(), None
     else:
-        path = spec.weights.path()
-    state, norm = read_weights(path, spec)
-    net = spec.build(**parts_present(spec, state))
-    load_strict(net, state, str(path))
+        try:
+            state, norm = read_weights(path, spec)
+        except WeightsError as e:
+            if weights is None and isinstance(spec.weights, RemoteWeights):
+                raise WeightsError(f"{e} (the cached copy; delete it to download it again)") from e
+            raise
+        net = spec.build(**parts_present(spec, state))
+        load_strict(getattr(net, "script", net), state, str(path))
     if fuse and hasattr(net, "conv_bn_pairs"):
         fold_batchnorm(net, net.conv_bn_pairs())
-    layers = [LayerInfo(*row) for row in net.layer_table()]
+    layers = [LayerInfo(*row) for row in (spec.table or _own_table)(net)]
     mean, std = norm if norm is not None else (None, None)
     model = DreamModel(
         spec, net, layers, weights_path=path, channels_last=channels_last, mean=mean, std=std
@@ -253,4 +264,10 @@ def parameter_count(name: str) -> int:
 
 def layer_table(name: str) -> list[LayerInfo]:
     """A registered model's targetable layers, without loading weights."""
-    return [LayerInfo(*row) for row in get_spec(name).build().layer_table()]
+    spec = get_spec(name)
+    rows = spec.table(None) if spec.table else spec.build().layer_table()
+    return [LayerInfo(*row) for row in rows]
+
+
+def _own_table(net: nn.Module) -> list[tuple]:
+    return net.layer_table()

@@ -36,7 +36,7 @@ class PackagedWeights:
         return path
 
     def describe(self) -> str:
-        return f"packaged ({self.package})"
+        return f"present: packaged ({self.package})"
 
 
 def cache_dir() -> Path:
@@ -85,7 +85,9 @@ class RemoteWeights:
         return path
 
     def describe(self) -> str:
-        return f"cached ({self.cached()})" if self.present() else f"not downloaded ({self.url})"
+        if self.present():
+            return f"present: cached at {self.cached()}"
+        return f"missing: downloaded on first use from {self.source_url()} (or --weights FILE)"
 
 
 def download(url: str, dest: Path, sha256: str, timeout: float = 30.0) -> None:
