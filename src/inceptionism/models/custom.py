@@ -168,7 +168,7 @@ def load_torchscript(path: Path) -> ScriptedNet:
     if not path.is_file():
         raise ConfigError(f"--model {path}: no such file")
     try:
-        with warnings.catch_warnings():  # torch 2.10+ calls TorchScript deprecated; it still works
+        with warnings.catch_warnings():  # torch 2.13 calls TorchScript deprecated; it still works
             warnings.simplefilter("ignore", DeprecationWarning)
             script = torch.jit.load(str(path), map_location="cpu")
     except Exception as e:  # torch raises RuntimeError for files that are not TorchScript
