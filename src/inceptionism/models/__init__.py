@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from . import efficientnet_lite
+from . import efficientnet_lite, googlenet, inception, resnet, vgg
 from .registry import (
     DreamModel,
     LayerInfo,
@@ -69,5 +69,51 @@ for _name, (_w, _d, _size) in efficientnet_lite.VARIANTS.items():
             default_layers=_LITE_DEFAULT_LAYERS[_name],
             train_size=_size,
             aliases=(f"lite{_n}",),
+        )
+    )
+
+# The canonical DeepDream networks, in torchvision's key layout; their weights are downloaded once
+# from torchvision's host into the cache (weights.py). The sha256 prefixes are the ones in the
+# file names. googlenet and inception_v3 are TensorFlow ports that torchvision runs with
+# transform_input=True, i.e. on (x - 0.5) / 0.5; VGG and ResNet use ImageNet statistics.
+_TV = "https://download.pytorch.org/models/"
+_HALF = (0.5, 0.5, 0.5)
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+_ZOO = (
+    # Google's deepdream.ipynb dreams with inception_4c/output.
+    ("googlenet", "GoogLeNet (Inception v1), ImageNet-1k, torchvision", googlenet.build,
+     "googlenet-1378be20.pth", _HALF, (("inception4c", 1.0),), 224,
+     (("aux_logits", ("aux1.", "aux2.")), ("head", ("fc.",))), "google-classic"),
+    # The Keras deep_dream.py seed's layers and weights.
+    ("inception_v3", "Inception v3, ImageNet-1k, torchvision (or Keras weights)", inception.build,
+     "inception_v3_google-0cc3c7bd.pth", _HALF,
+     (("mixed2", 0.2), ("mixed3", 0.5), ("mixed4", 2.0), ("mixed5", 1.5)), 299,
+     (("aux_logits", ("AuxLogits.",)), ("head", ("fc.",))), "keras-classic"),
+    # VGG dreams in the literature mostly target the fourth and fifth blocks' last convolutions;
+    # not tuned by eye here (no real weights offline).
+    ("vgg16", "VGG16, ImageNet-1k, torchvision (or Keras weights)", partial(vgg.build),
+     "vgg16-397923af.pth", None, (("block4_conv3", 1.0), ("block5_conv3", 1.0)), 224,
+     (("head", ("classifier.",)),), "default"),
+    ("vgg19", "VGG19, ImageNet-1k, torchvision (or Keras weights)", partial(vgg.build),
+     "vgg19-dcbb9e9d.pth", None, (("block4_conv4", 1.0), ("block5_conv4", 1.0)), 224,
+     (("head", ("classifier.",)),), "default"),
+    # ResNet-50 dreams are usually made on layer3 (stride 16), the same depth as inception4c.
+    ("resnet50", "ResNet-50, ImageNet-1k, torchvision", resnet.build,
+     "resnet50-0676ba61.pth", None, (("layer3", 1.0),), 224, (("head", ("fc.",)),), "default"),
+)  # fmt: skip
+for _name, _desc, _build, _file, _mean, _layers, _size, _parts, _preset in _ZOO:
+    register_model(
+        ModelSpec(
+            name=_name,
+            description=_desc,
+            build=partial(_build, _name),
+            weights=RemoteWeights(url=_TV + _file, sha256=_file.rsplit("-", 1)[1][:8]),
+            mean=_mean or _IMAGENET_MEAN,
+            std=_HALF if _mean else _IMAGENET_STD,
+            default_layers=_layers,
+            train_size=_size,
+            optional_parts=_parts,
+            preset=_preset,
         )
     )

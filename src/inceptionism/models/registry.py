@@ -58,6 +58,8 @@ class ModelSpec:
     # file): build keyword -> state-dict key prefixes. A file with none of a part's keys builds
     # the net with that keyword False; a file with some but not all is refused by strict loading.
     optional_parts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The named recipe that suits this network best (`inceptionism models` shows it).
+    preset: str = "default"
     # Layer table from a built net, for nets without a ``layer_table`` method (your own).
     table: Callable[[nn.Module], list[tuple]] | None = None
     # How a network given by the user was loaded (input format, dry-run size), for recipes.

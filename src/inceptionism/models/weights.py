@@ -105,23 +105,23 @@ def download(url: str, dest: Path, sha256: str, timeout: float = 30.0) -> None:
             f"(set {MIRROR_ENV} to use a mirror)"
         )
 
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise failed(f"cannot create the cache folder: {e.strerror or e}") from e
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                response = urllib.request.urlopen(url, timeout=timeout)
-            except urllib.error.HTTPError as e:
-                raise failed(f"HTTP {e.code} {e.reason}") from e
-            except (urllib.error.URLError, OSError) as e:
-                reason = getattr(e, "reason", None) or e
-                raise failed(f"no connection: {reason}") from e
-            with response:
+    try:  # connect first: a machine without network gets its error before anything is written
+        response = urllib.request.urlopen(url, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        raise failed(f"HTTP {e.code} {e.reason}") from e
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise failed(f"no connection: {reason}") from e
+    with response:
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise failed(f"cannot create the cache folder: {e.strerror or e}") from e
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        tmp = Path(tmp_name)
+        digest = hashlib.sha256()
+        try:
+            with os.fdopen(fd, "wb") as out:
                 total = int(response.headers.get("Content-Length") or 0)
                 done = 0
                 try:
@@ -132,18 +132,18 @@ def download(url: str, dest: Path, sha256: str, timeout: float = 30.0) -> None:
                         _download_progress(sys.stderr, dest.name, done, total)
                 except OSError as e:
                     raise failed(f"interrupted after {done} bytes: {e}") from e
-            if done:
-                sys.stderr.write("\n")
-        got = digest.hexdigest()
-        if not got.startswith(sha256.lower()):
-            raise WeightsError(
-                f"{url} has sha256 {got[: max(8, len(sha256))]}..., expected {sha256}...: "
-                "the download is corrupt or the file changed; nothing was cached"
-            )
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+                if done:
+                    sys.stderr.write("\n")
+            got = digest.hexdigest()
+            if not got.startswith(sha256.lower()):
+                raise WeightsError(
+                    f"{url} has sha256 {got[: max(8, len(sha256))]}..., expected {sha256}...: "
+                    "the download is corrupt or the file changed; nothing was cached"
+                )
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def _download_progress(stream, name: str, done: int, total: int) -> None:
@@ -192,6 +192,12 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def load_strict(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """``load_state_dict(strict=True)`` with an error that names the keys and shapes that differ."""
     expected = module.state_dict()
+    # Checkpoints saved before BatchNorm counted its batches lack these counters; they do not
+    # affect inference, so they are filled in rather than reported.
+    state = dict(state)
+    for k, v in expected.items():
+        if k.endswith(".num_batches_tracked") and k not in state:
+            state[k] = torch.zeros_like(v)
     missing = [k for k in expected if k not in state]
     extra = [k for k in state if k not in expected]
     shapes = [

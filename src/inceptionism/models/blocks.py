@@ -1,0 +1,53 @@
+"""Building blocks shared by the torchvision-layout networks."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ConvBN(nn.Module):
+    """Convolution without bias, BatchNorm, ReLU: torchvision's ``BasicConv2d`` key layout
+    (``conv.weight``, ``bn.*``). The ReLU is a module of its own so that both the pre-ReLU
+    (``bn``) and the post-ReLU (the block itself) activations can be tapped."""
+
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        kernel: int | tuple[int, int],
+        stride: int = 1,
+        padding: int | tuple[int, int] = 0,
+        eps: float = 1e-3,
+    ):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, bias=False)
+        self.bn = nn.BatchNorm2d(cout, eps=eps)
+        self.relu = nn.ReLU()
+        self.out_channels = cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn(self.conv(x)))
+
+
+def convbn_pairs(net: nn.Module) -> list[tuple[str, str]]:
+    """(conv, bn) paths of every ConvBN inside ``net``, for BatchNorm folding."""
+    return [(f"{n}.conv", f"{n}.bn") for n, m in net.named_modules() if isinstance(m, ConvBN)]
+
+
+def init_random(net: nn.Module, generator: torch.Generator | None = None) -> nn.Module:
+    """He-initialised convolutions and non-trivial BatchNorm statistics: a random net whose
+    activations neither explode nor vanish, for tests and synthetic checkpoints."""
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d | nn.Linear):
+                fan_in = m.weight[0].numel()
+                m.weight.normal_(0, (2 / fan_in) ** 0.5, generator=generator)
+                if m.bias is not None:
+                    m.bias.normal_(0, 0.01, generator=generator)
+            elif isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5, generator=generator)
+                m.bias.normal_(0, 0.1, generator=generator)
+                m.running_mean.normal_(0, 0.1, generator=generator)
+                m.running_var.uniform_(0.5, 1.5, generator=generator)
+    return net
