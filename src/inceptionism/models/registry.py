@@ -209,12 +209,12 @@ def get_model(
         net, norm = spec.build(), None
     else:
         try:
-            state, norm = read_weights(path, spec)
+            state, norm, options = read_weights(path, spec)
         except WeightsError as e:
             if weights is None and isinstance(spec.weights, RemoteWeights):
                 raise WeightsError(f"{e} (the cached copy; delete it to download it again)") from e
             raise
-        net = spec.build(**parts_present(spec, state))
+        net = spec.build(**parts_present(spec, state), **options)
         load_strict(getattr(net, "script", net), state, str(path))
     if fuse and hasattr(net, "conv_bn_pairs"):
         fold_batchnorm(net, net.conv_bn_pairs())
@@ -233,14 +233,15 @@ KERAS_SUFFIXES = (".h5", ".hdf5")
 
 def read_weights(
     path: Path, spec: ModelSpec
-) -> tuple[dict[str, torch.Tensor], Normalization | None]:
-    """A state dict in the architecture's own key layout, and the input normalisation the file
-    was trained with when it differs from the spec's (None: the spec's)."""
+) -> tuple[dict[str, torch.Tensor], Normalization | None, dict[str, Any]]:
+    """A state dict in the architecture's own key layout, the input normalisation the file was
+    trained with when it differs from the spec's (None: the spec's), and build keywords the file
+    needs (Keras's pooling for a Keras InceptionV3)."""
     if path.suffix.lower() in KERAS_SUFFIXES:
         from .keras_weights import convert_keras_file
 
         return convert_keras_file(path, spec.name)
-    return read_state_dict(path), None
+    return read_state_dict(path), None, {}
 
 
 def parts_present(spec: ModelSpec, state: dict[str, torch.Tensor]) -> dict[str, bool]:
