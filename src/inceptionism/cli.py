@@ -323,8 +323,9 @@ def models() -> None:
     for name in list_models():
         spec = get_spec(name)
         layers = ",".join(f"{n}={w:g}" for n, w in spec.default_layers)
-        rows.append((name, f"{parameter_count(name) / 1e6:.1f}M", layers, spec.weights.describe()))
-    _table(("model", "params", "default layers", "weights"), rows)
+        params = f"{parameter_count(name) / 1e6:.1f}M"
+        rows.append((name, params, layers, spec.preset, spec.weights.describe()))
+    _table(("model", "params", "default layers", "preset", "weights"), rows)
 
 
 @cli.command()
