@@ -376,7 +376,8 @@ def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
-from . import cli_explore  # noqa: E402,F401  (registers sweep, atlas, channels)
+# the other commands register themselves on `cli`
+from . import cli_explore, cli_motion  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:
