@@ -377,7 +377,7 @@ def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
 
 
 # the other commands register themselves on `cli`
-from . import cli_explore, cli_motion  # noqa: E402,F401
+from . import cli_explore, cli_motion, cli_studio  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,41 @@
+"""The `serve` command: the web studio on a local port."""
+
+from __future__ import annotations
+
+import click
+
+from .cli import _note, cli
+from .cli_options import device_for
+from .errors import ConfigError
+from .studio import Limits, Studio
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; 0.0.0.0 exposes the studio to your network.")  # fmt: skip
+@click.option("--port", type=click.IntRange(0, 65535), default=7860, show_default=True)
+@click.option("--max-upload-mb", type=click.FloatRange(0.1, 1000), default=20.0,
+              show_default=True, help="Largest upload accepted.")  # fmt: skip
+@click.option("--max-pixels", type=click.IntRange(min=1024), default=16_000_000,
+              show_default=True, help="Largest decoded upload, in pixels.")  # fmt: skip
+@click.option("--max-side", type=click.IntRange(64, 8192), default=1024, show_default=True,
+              help="Largest dream (long side) the size slider allows.")  # fmt: skip
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
+def serve(host: str, port: int, max_upload_mb: float, max_pixels: int, max_side: int,
+          device: str) -> None:  # fmt: skip
+    """Open the web studio: upload or pick a photo, choose model, layers and recipe, watch the
+    dream grow octave by octave, download the PNG with its recipe. Needs the `web` extra."""
+    from .studio_app import import_gradio, launch
+
+    import_gradio()  # a missing extra fails before anything starts
+    studio = Studio(Limits(max_upload_mb, max_pixels, max_side), device=str(device_for(device)))
+    try:
+        app, url = launch(studio, host, port)
+    except OSError as e:
+        raise ConfigError(f"cannot serve on {host}:{port} ({e})") from e
+    _note(f"inceptionism studio on {url} (Ctrl-C stops it)")
+    try:
+        app.block_thread()
+    finally:
+        app.close()
+        studio.close()

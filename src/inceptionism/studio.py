@@ -1,0 +1,257 @@
+"""The web studio: a Gradio page over :func:`dream_tensor`.
+
+:class:`Studio` holds what the page needs and is usable without a browser (the tests call it
+directly): one loaded model per name, reused; one dream at a time (Gradio's queue, and a lock per
+model); previews at every octave's end; cancel; results written as PNGs with their recipe into a
+folder the studio owns and removes on exit; a recipe (pasted JSON or a dropped PNG) turned back
+into the controls' values. Uploads arrive as files in Gradio's own cache and are read with the
+project's loader and its pixel limit: no path from the browser is ever opened.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from .config import DEFAULT_MODEL, DreamConfig
+from .engine import Progress, dream_tensor, resolve_objective
+from .errors import InceptionismError
+from .image import LoadedImage, load_image, read_recipe, save_image
+from .models import DreamModel, get_model, get_spec, layer_table, list_models
+from .progress import format_seconds
+from .recipe import config_from_recipe, make_recipe
+from .samples import list_samples, sample_path
+from .techniques import start_image
+
+SOURCES = ("upload", "sample", "noise")
+RESULT_LIFETIME = 3600  # seconds a result file is kept for download
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_upload_mb: float = 20.0
+    max_pixels: int = 16_000_000  # decoded pixels of an upload
+    max_side: int = 1024  # the largest dream the sliders allow
+
+
+class Cancelled(Exception):
+    """Raised inside the dream by the progress callback once cancel was asked for."""
+
+
+@dataclass
+class Controls:
+    """Every value the page sends for a dream."""
+
+    source: str = "sample"
+    upload: str | None = None  # a file in Gradio's upload cache
+    sample: str = "sample:coffee"
+    model: str = DEFAULT_MODEL
+    layers: list[str] | None = None
+    objective: str = ""  # a full objective string (advanced); wins over ``layers`` when given
+    preset: str = "default"
+    step_size: float = 0.006
+    octaves: int = 4
+    steps: int = 20
+    octave_scale: float = 1.4
+    jitter: int = 32
+    seed: int = 0
+    size: int = 512  # long side of the dream
+
+
+class Studio:
+    def __init__(self, limits: Limits | None = None, device: str = "cpu"):
+        self.limits = limits or Limits()
+        self.device = device
+        self.models: dict[str, DreamModel] = {}
+        self.locks: dict[str, threading.Lock] = {}
+        self.registry_lock = threading.Lock()
+        self.workdir = Path(tempfile.mkdtemp(prefix="inceptionism-studio-"))
+        self.cancel_event = threading.Event()
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # --- what the controls offer -------------------------------------------------------------
+
+    def model_names(self) -> list[str]:
+        return list_models()
+
+    def layer_choices(self, model: str) -> tuple[list[str], list[str]]:
+        """(every layer, the model's default layers)."""
+        names = [i.name for i in layer_table(model) if i.stride]
+        return names, [n for n, _ in get_spec(model).default_layers]
+
+    def sample_names(self) -> list[str]:
+        return [f"sample:{n}" for n in list_samples()]
+
+    def preset_values(self, preset: str, model: str) -> dict[str, Any]:
+        c = DreamConfig.preset(preset, model=model)
+        return {"step_size": c.step_size, "octaves": c.octaves, "steps": c.steps,
+                "octave_scale": c.octave_scale, "jitter": c.jitter}  # fmt: skip
+
+    # --- a dream -----------------------------------------------------------------------------
+
+    def model(self, name: str) -> tuple[DreamModel, threading.Lock]:
+        with self.registry_lock:
+            if name not in self.models:
+                self.models[name] = get_model(name, device=self.device)
+                self.locks[name] = threading.Lock()
+            return self.models[name], self.locks[name]
+
+    def config(self, c: Controls) -> DreamConfig:
+        layers = c.objective.strip() or (",".join(c.layers) if c.layers else None)
+        init = "noise" if c.source == "noise" else "photo"
+        config = DreamConfig.preset(c.preset or "default", model=c.model).replace(
+            layers=layers, step_size=float(c.step_size), octaves=int(c.octaves),
+            steps=int(c.steps), octave_scale=float(c.octave_scale), jitter=int(c.jitter),
+            seed=int(c.seed), init=init,
+        )  # fmt: skip
+        resolve_objective(config.model, config)
+        return config
+
+    def source(self, c: Controls, config: DreamConfig) -> tuple[torch.Tensor, str, Path | None]:
+        side = max(16, min(int(c.size), self.limits.max_side))
+        if c.source == "noise":
+            return start_image("noise", side, side, config.seed), "noise", None
+        if c.source == "sample":
+            path = sample_path(c.sample)
+            label = c.sample
+        elif c.source == "upload":
+            if not c.upload:
+                raise InceptionismError("upload a photo first (or pick a sample or noise)")
+            path, label = Path(c.upload), "upload"
+            size = path.stat().st_size
+            if size > self.limits.max_upload_mb * 1e6:
+                limit = self.limits.max_upload_mb
+                raise InceptionismError(
+                    f"the upload is {size / 1e6:.1f} MB; the limit is {limit:g} MB"
+                )
+        else:
+            raise InceptionismError(f"unknown source {c.source!r}; use {', '.join(SOURCES)}")
+        image: LoadedImage = load_image(path, max_pixels=self.limits.max_pixels)
+        return image.resized_to_fit(side).rgb, label, path
+
+    def cancel(self) -> str:
+        self.cancel_event.set()
+        return "cancelling..."
+
+    def dream(self, c: Controls) -> Iterator[tuple[Image.Image | None, str, str | None]]:
+        """Yields (preview, status, None) at each octave's end, then (result, status, PNG)."""
+        self._forget_old_results()
+        config = self.config(c)
+        start, label, path = self.source(c, config)
+        model, lock = self.model(config.model)
+        self.cancel_event.clear()
+        updates: queue.Queue = queue.Queue()
+        outcome: dict[str, Any] = {}
+
+        def on_progress(p: Progress) -> None:
+            if self.cancel_event.is_set():
+                raise Cancelled
+            if p.octave_done and p.image is not None:
+                updates.put((p.image.detach().clone(), _status(p)))
+
+        def work() -> None:
+            try:
+                with lock:
+                    outcome["image"] = dream_tensor(start, model, config, on_progress=on_progress)
+            except BaseException as e:  # handed to the generator, which re-raises it
+                outcome["error"] = e
+            finally:
+                updates.put(None)
+
+        began = time.monotonic()
+        threading.Thread(target=work, daemon=True).start()
+        try:
+            while (item := updates.get()) is not None:
+                yield _pil(item[0]), item[1], None
+        finally:  # the page closed or cancelled the generator: stop the dream too
+            if "image" not in outcome and "error" not in outcome:
+                self.cancel_event.set()
+        if isinstance(outcome.get("error"), Cancelled):
+            yield None, "cancelled", None
+            return
+        if "error" in outcome:
+            raise outcome["error"]
+        result = _pil(outcome["image"])
+        recipe = make_recipe(config, model, label, path, int(c.size), self.limits.max_pixels)
+        if label == "upload":  # the upload's temporary path means nothing later; its hash does
+            recipe["source"]["path"] = None
+        out = self.workdir / f"dream-{uuid.uuid4().hex[:12]}.png"
+        save_image(result, out, recipe=recipe)
+        yield result, f"done in {time.monotonic() - began:.1f} s", str(out)
+
+    def _forget_old_results(self) -> None:
+        now = time.time()
+        for p in self.workdir.glob("dream-*.png"):
+            if now - p.stat().st_mtime > RESULT_LIFETIME:
+                p.unlink(missing_ok=True)
+
+    # --- replay ------------------------------------------------------------------------------
+
+    def controls_from_recipe(self, png: str | None, text: str | None) -> Controls:
+        """The controls that re-create a recipe: from a dropped PNG or pasted JSON."""
+        if png:
+            recipe = read_recipe(png)
+        elif text and text.strip():
+            try:
+                recipe = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise InceptionismError(f"the recipe is not valid JSON ({e.msg})") from e
+        else:
+            raise InceptionismError("drop a PNG made by inceptionism or paste its recipe")
+        config = config_from_recipe(recipe)
+        source = recipe.get("source") or {}
+        label = source.get("input") or ""
+        if config.init == "noise":
+            kind = "noise"
+        elif isinstance(label, str) and label.startswith("sample:"):
+            kind = "sample"
+        else:
+            kind = "upload"
+        size = source.get("max_size") or max(source.get("size") or [512])
+        return Controls(
+            source=kind, sample=label if kind == "sample" else "sample:coffee",
+            model=config.model, layers=_layer_names(config.layers),
+            objective=config.layers or "", preset="default",
+            step_size=config.step_size, octaves=config.octaves, steps=config.steps,
+            octave_scale=config.octave_scale, jitter=config.jitter, seed=config.seed,
+            size=int(size),
+        )  # fmt: skip
+
+
+def _layer_names(layers: str | None) -> list[str] | None:
+    if not layers:
+        return None
+    names = [term.split("=")[0].split(":")[0] for term in layers.split(",")]
+    return list(dict.fromkeys(names))
+
+
+def _status(p: Progress) -> str:
+    return (
+        f"octave {p.octave}/{p.octaves} ({p.shape[1]}x{p.shape[0]}) - "
+        f"{format_seconds(p.elapsed)} elapsed, ETA {format_seconds(p.eta)}"
+    )
+
+
+def _pil(x: torch.Tensor) -> Image.Image:
+    arr = (x[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(arr)
+
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
