@@ -23,11 +23,11 @@ def import_gradio():
     return gr
 
 
-def build_app(studio: Studio):
+def build_app(studio: Studio, defaults: Controls | None = None):
     """The page: source, model and layers, recipe sliders, Dream/Cancel, result and download,
     and a replay box that fills the controls from a PNG or a pasted recipe."""
     gr = import_gradio()
-    d = Controls()
+    d = defaults or Controls()
     layer_names, default_layers = studio.layer_choices(d.model)
     with gr.Blocks(title="inceptionism studio", analytics_enabled=False,
                    delete_cache=(3600, 3600)) as app:  # fmt: skip
@@ -36,7 +36,7 @@ def build_app(studio: Studio):
             with gr.Column(scale=1):
                 source = gr.Radio(list(SOURCES), value="upload", label="Start from")
                 upload = gr.Image(type="filepath", label="Photo", sources=["upload"],
-                                  elem_id="upload")  # fmt: skip
+                                  elem_id="upload", height=300)  # fmt: skip
                 sample = gr.Dropdown(studio.sample_names(), value=d.sample, label="Sample")
                 size = gr.Slider(64, studio.limits.max_side, value=d.size, step=16,
                                  label="Size (long side, px)")  # fmt: skip
@@ -59,7 +59,8 @@ def build_app(studio: Studio):
                     go = gr.Button("Dream", variant="primary", elem_id="dream")
                     stop = gr.Button("Cancel", elem_id="cancel")
                 status = gr.Textbox(label="Status", interactive=False, elem_id="status")
-                result = gr.Image(label="Dream", type="pil", interactive=False, elem_id="result")
+                result = gr.Image(label="Dream", type="pil", interactive=False, elem_id="result",
+                                  height=480, buttons=["download", "fullscreen"])  # fmt: skip
                 download = gr.File(label="PNG with its recipe", elem_id="download")
                 with gr.Accordion("Replay a recipe", open=False):
                     recipe_png = gr.File(label="A PNG made by inceptionism", file_types=[".png"])
@@ -113,11 +114,11 @@ def build_app(studio: Studio):
     return app
 
 
-def launch(studio: Studio, host: str, port: int | None):
+def launch(studio: Studio, host: str, port: int | None, defaults: Controls | None = None):
     """Start the server in the background (one dream at a time, queued); returns the app and
     its local URL. ``app.block_thread()`` waits until Ctrl-C."""
     import_gradio()
-    app = build_app(studio)
+    app = build_app(studio, defaults)
     app.queue(default_concurrency_limit=1)
     app.launch(
         server_name=host,

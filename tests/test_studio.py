@@ -1,0 +1,217 @@
+"""The web studio: its functions directly, its server through gradio_client, and the page in a
+real headless browser (Debian's chromium driven by Playwright)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("gradio")
+
+from inceptionism.errors import InceptionismError  # noqa: E402
+from inceptionism.image import read_recipe  # noqa: E402
+from inceptionism.studio import Controls, Limits, Studio  # noqa: E402
+
+FAST = dict(model="efficientnet_lite0", steps=2, octaves=2, size=64, seed=5)
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def studio():
+    s = Studio(Limits(max_upload_mb=5, max_pixels=4_000_000, max_side=512))
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    from inceptionism.samples import sample_path
+
+    path = tmp_path_factory.mktemp("studio") / "coffee.png"
+    Image.open(sample_path("sample:coffee")).convert("RGB").resize((96, 64)).save(path)
+    return path
+
+
+def test_dream_yields_previews_then_a_png_with_its_recipe(studio, photo):
+    c = Controls(source="upload", upload=str(photo), **FAST)
+    steps = list(studio.dream(c))
+    previews, (result, status, png) = steps[:-1], steps[-1]
+    assert len(previews) == 2 and all(p[2] is None for p in previews)
+    assert previews[0][0].size[0] < previews[1][0].size[0]  # the dream grows octave by octave
+    assert status.startswith("done") and result.size == (64, 43)
+    recipe = read_recipe(png)
+    assert recipe["model"] == "efficientnet_lite0" and recipe["config"]["steps"] == 2
+    assert recipe["source"]["input"] == "upload" and recipe["source"]["path"] is None
+    assert recipe["source"]["sha256"]  # the upload is identified by its hash
+    assert Path(png).parent == studio.workdir
+    before = np.asarray(Image.open(photo).resize(result.size)).astype(float)
+    assert np.abs(np.asarray(result).astype(float) - before).mean() > 2
+
+
+def test_samples_and_noise(studio):
+    *_, (result, _, png) = studio.dream(Controls(source="noise", **FAST))
+    assert result.size == (64, 64) and read_recipe(png)["config"]["init"] == "noise"
+    *_, (result, _, png) = studio.dream(Controls(source="sample", sample="sample:chelsea", **FAST))
+    assert read_recipe(png)["source"]["input"] == "sample:chelsea"
+
+
+def test_the_model_is_loaded_once(studio):
+    first = studio.model("efficientnet_lite0")[0]
+    list(studio.dream(Controls(source="noise", **FAST)))
+    assert studio.model("efficientnet_lite0")[0] is first
+
+
+def test_replay_fills_the_controls(studio):
+    c = Controls(source="sample", sample="sample:astronaut", layers=["block9"],
+                 objective="block9:3,block12=0.5", step_size=0.01, jitter=7, **FAST)  # fmt: skip
+    *_, (_, _, png) = studio.dream(c)
+    back = studio.controls_from_recipe(png, None)
+    assert (back.source, back.sample, back.model) == ("sample", "sample:astronaut", c.model)
+    assert (back.steps, back.octaves, back.seed, back.jitter) == (2, 2, 5, 7)
+    assert back.step_size == pytest.approx(0.01) and back.size == 64
+    assert back.objective == "block9:3=1,block12=0.5" and back.layers == ["block9", "block12"]
+    text = json.dumps(read_recipe(png))
+    assert studio.controls_from_recipe(None, text) == back
+    with pytest.raises(InceptionismError, match="JSON"):
+        studio.controls_from_recipe(None, "{not json")
+    with pytest.raises(InceptionismError, match="drop a PNG"):
+        studio.controls_from_recipe(None, "  ")
+
+
+def test_uploads_are_checked(studio, tmp_path, photo):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(InceptionismError, match="not"):
+        list(studio.dream(Controls(source="upload", upload=str(text), **FAST)))
+    small = Studio(Limits(max_upload_mb=5, max_pixels=2000))
+    with pytest.raises(InceptionismError, match="pixels"):
+        list(small.dream(Controls(source="upload", upload=str(photo), **FAST)))
+    tiny = Studio(Limits(max_upload_mb=0.001))
+    with pytest.raises(InceptionismError, match="MB"):
+        list(tiny.dream(Controls(source="upload", upload=str(photo), **FAST)))
+    with pytest.raises(InceptionismError, match="upload a photo"):
+        list(studio.dream(Controls(source="upload", upload=None, **FAST)))
+    for s in (small, tiny):
+        s.close()
+
+
+def test_cancel_stops_the_dream(studio):
+    c = Controls(source="noise", **{**FAST, "octaves": 4, "steps": 5, "size": 96})
+    gen = studio.dream(c)
+    first = next(gen)  # the first octave's preview
+    assert first[2] is None
+    studio.cancel()
+    rest = list(gen)
+    assert rest[-1] == (None, "cancelled", None)
+    assert len(rest) < 4  # it did not run to the end
+
+
+def test_results_are_removed_on_close(photo):
+    s = Studio()
+    *_, (_, _, png) = s.dream(Controls(source="noise", **FAST))
+    assert Path(png).is_file()
+    s.close()
+    assert not Path(png).exists() and not s.workdir.exists()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    from inceptionism.studio_app import launch
+
+    s = Studio(Limits(max_upload_mb=5, max_side=256))
+    app, url = launch(s, "127.0.0.1", free_port(), defaults=Controls(**FAST))
+    yield url
+    app.close()
+    s.close()
+
+
+def test_server_binds_to_localhost_and_a_real_client_dreams(server, photo, tmp_path):
+    from gradio_client import Client, handle_file
+
+    assert server.startswith("http://127.0.0.1:")
+    client = Client(server, verbose=False)
+    result, status, png = client.predict(
+        "upload", handle_file(str(photo)), "sample:coffee", "efficientnet_lite0", ["block9"],
+        "", "default", 0.006, 2, 2, 1.4, 16, 3, 64, api_name="/dream",
+    )  # fmt: skip
+    assert status.startswith("done")
+    recipe = read_recipe(png)  # downloaded by the client: the PNG carries its recipe
+    assert recipe["config"]["layers"] == "block9=1" and recipe["config"]["seed"] == 3
+    assert Image.open(png).size == (64, 43)
+    filled = client.predict(handle_file(png), "", api_name="/replay")
+    assert filled[3] == "efficientnet_lite0" and filled[12] == 3
+
+
+def test_serve_without_gradio_says_what_to_install(monkeypatch, run_cli):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_gradio(name, *args, **kwargs):
+        if name == "gradio":
+            raise ImportError("no gradio")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_gradio)
+    r = run_cli("serve")
+    assert r.code == 2 and "inceptionism[web]" in r.err
+
+
+def browser_available() -> bool:
+    return Path(CHROMIUM).is_file()
+
+
+@pytest.mark.skipif(
+    not browser_available() and os.environ.get("INCEPTIONISM_BROWSER_TEST") != "required",
+    reason=f"no {CHROMIUM} (apt-get install chromium); .ci/run installs it and requires this test",
+)
+def test_in_a_real_browser(server, photo):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],  # fmt: skip
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            page.goto(server, wait_until="domcontentloaded")
+            page.locator("#dream").wait_for(timeout=60_000)
+            page.locator("#upload input[type=file]").set_input_files(str(photo))
+            page.locator("#upload img").first.wait_for(timeout=30_000)
+            page.locator("#dream").click()
+            page.locator("#download a").first.wait_for(timeout=120_000)  # the finished PNG
+            src = page.locator("#result img").first.get_attribute("src")
+            assert src, "no result image on the page"
+            status = page.locator("#status textarea").input_value()
+            assert status.startswith("done"), status
+            page.screenshot(path=str(ARTIFACTS / "studio.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "studio.png").stat().st_size > 10_000
+    if os.environ.get("INCEPTIONISM_SCREENSHOT_TO"):
+        shutil.copy(ARTIFACTS / "studio.png", os.environ["INCEPTIONISM_SCREENSHOT_TO"])
