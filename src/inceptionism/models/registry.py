@@ -260,15 +260,22 @@ def layer_index(layers: Sequence[LayerInfo]) -> dict[str, LayerInfo]:
     return index
 
 
+def _skeleton(spec: ModelSpec) -> nn.Module:
+    """The architecture on the meta device: shapes and structure, no memory, no initialisation
+    (VGG's 138M parameters would otherwise take seconds to initialise for a listing)."""
+    with torch.device("meta"):
+        return spec.build()
+
+
 def parameter_count(name: str) -> int:
     """Parameters of a registered architecture (built without loading weights)."""
-    return sum(p.numel() for p in get_spec(name).build().parameters())
+    return sum(p.numel() for p in _skeleton(get_spec(name)).parameters())
 
 
 def layer_table(name: str) -> list[LayerInfo]:
     """A registered model's targetable layers, without loading weights."""
     spec = get_spec(name)
-    rows = spec.table(None) if spec.table else spec.build().layer_table()
+    rows = spec.table(None) if spec.table else _skeleton(spec).layer_table()
     return [LayerInfo(*row) for row in rows]
 
 
