@@ -172,8 +172,12 @@ def test_dream_with_own_network_and_replay(netdir, run_cli):
     recipe = read_recipe(out)
     assert recipe["model"] == "usernet:make"
     assert recipe["network"]["input_norm"] == "imagenet"
-    _REGISTRY.pop("usernet:make")  # replay must register the network again from the recipe
+    _REGISTRY.pop("usernet:make")
+    # a recipe never makes replay import code: the network is named on purpose with --model
     r = run_cli("replay", out, "-o", tmp / "again.png", "-q")
+    assert r.code == 2 and "--model usernet:make" in r.err and not (tmp / "again.png").exists()
+    r = run_cli("replay", out, "-o", tmp / "again.png", "-q", "--model", "usernet:make",
+                "--weights", "trained.pth")  # fmt: skip
     assert r.code == 0, r.err
     assert np.array_equal(np.asarray(Image.open(tmp / "again.png")), after.astype(np.uint8))
 

@@ -82,16 +82,16 @@ def test_interrupted_run_is_playable_and_resumes_like_an_uninterrupted_one(
     assert run_cli("video", clip, "-o", whole, "--blend", "0.5", *FAST).code == 0
 
     out = tmp_path / "resumed.mp4"
-    original = motion.FrameRun.save
+    original = motion.FrameRun.finished
     calls = []
 
-    def stop_after_three(self, k, rgb, seconds):
-        original(self, k, rgb, seconds)
+    def stop_after_three(self, k, seconds):
+        original(self, k, seconds)
         calls.append(k)
         if k == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(motion.FrameRun, "save", stop_after_three)
+    monkeypatch.setattr(motion.FrameRun, "finished", stop_after_three)
     r = run_cli("video", clip, "-o", out, "--blend", "0.5", *FAST)
     assert r.code == 130 and "interrupted after 3 of 6 frames" in r.err
     assert count_frames(out) == 3 and probe(out).has_audio  # a playable partial result

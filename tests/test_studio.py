@@ -49,8 +49,9 @@ def test_dream_yields_previews_then_a_png_with_its_recipe(studio, photo):
     assert status.startswith("done") and result.size == (64, 43)
     recipe = read_recipe(png)
     assert recipe["model"] == "efficientnet_lite0" and recipe["config"]["steps"] == 2
-    assert recipe["source"]["input"] == "upload" and recipe["source"]["path"] is None
-    assert recipe["source"]["sha256"]  # the upload is identified by its hash
+    assert recipe["start"]["source"]["input"] == "upload"
+    assert recipe["start"]["source"]["path"] == "upload"  # no server path in the recipe
+    assert recipe["start"]["source"]["sha256"]  # the upload is identified by its hash
     assert Path(png).parent == studio.workdir
     before = np.asarray(Image.open(photo).resize(result.size)).astype(float)
     assert np.abs(np.asarray(result).astype(float) - before).mean() > 2
@@ -60,7 +61,7 @@ def test_samples_and_noise(studio):
     *_, (result, _, png) = studio.dream(Controls(source="noise", **FAST))
     assert result.size == (64, 64) and read_recipe(png)["config"]["init"] == "noise"
     *_, (result, _, png) = studio.dream(Controls(source="sample", sample="sample:chelsea", **FAST))
-    assert read_recipe(png)["source"]["input"] == "sample:chelsea"
+    assert read_recipe(png)["start"]["source"]["input"] == "sample:chelsea"
 
 
 def test_the_model_is_loaded_once(studio):
@@ -202,7 +203,7 @@ def test_in_a_real_browser(server, photo):
             page.goto(server, wait_until="domcontentloaded")
             page.locator("#dream").wait_for(timeout=60_000)
             page.locator("#upload input[type=file]").set_input_files(str(photo))
-            page.locator("#upload img").first.wait_for(timeout=30_000)
+            page.locator("#upload").get_by_text(photo.name).first.wait_for(timeout=30_000)
             page.locator("#dream").click()
             page.locator("#download a").first.wait_for(timeout=120_000)  # the finished PNG
             src = page.locator("#result img").first.get_attribute("src")

@@ -1,28 +1,38 @@
-"""`inceptionism sweep`, `atlas` and `channels`: experiments as labelled contact sheets."""
+"""`inceptionism sweep`, `atlas` and `channels`: experiments as labelled contact sheets.
+
+Each cell is a job (kind ``cell``) on one start and one loaded model; every cell is built, and so
+checked, before the first is dreamed."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import click
 from PIL import Image
 
-from .cli import _note, cli
-from .cli_options import build_config, config_options, device_for, model_options, parse_size
+from .cli_options import (
+    command_config,
+    config_options,
+    load_run,
+    model_options,
+    note,
+    parse_size,
+    pixel_options,
+)
 from .config import DreamConfig
-from .engine import resolve_objective
-from .errors import ConfigError, ImageError
-from .explore import Cell, parse_vary, run_cells, sweep_sheets
-from .image import DEFAULT_MAX_PIXELS, load_image, output_format, save_image
-from .models import DreamModel, get_model, layer_index, layer_table
-from .outputs import same_file
-from .recipe import make_recipe
-from .samples import is_sample, sample_path
+from .errors import ConfigError, ImageError, UnknownNameError
+from .explore import Cell, cell_jobs, parse_vary, run_cells, sweep_sheets
+from .image import LoadedImage, save_image
+from .jobs import FileRef, Job, Start, blank_start, photo_start, start_tensor
+from .models import layer_index, layer_table
+from .outputs import check_outputs
 from .sheets import contact_sheet
-from .techniques import start_image
 
 STARTS = ("noise", "grey")
+CHANNEL_DEFAULTS = {"objective": "mean", "grad_norm": "laplacian", "step_size": 0.02,
+                    "steps": 30, "octaves": 3}  # fmt: skip
 
 
 def _explore_options(f: Any) -> Any:
@@ -30,9 +40,9 @@ def _explore_options(f: Any) -> Any:
         [
             click.option("--output", "-o", "out", required=True, help="Sheet file (.png)."),
             click.option("--cells", "cells_dir", default=None, help="Also keep each cell here."),
-            click.option("--max-size", type=click.IntRange(min=16), default=320,
-                         show_default=True, help="Long side of the photo for the cells."),
             click.option("--size", default=None, help="WxH of a noise/grey start (256x256)."),
+            click.option("--guide", default=None, help="Guide image (--objective guide)."),
+            click.option("--mask", default=None, help="Mask image: dream only where white."),
             click.option("--cell-size", type=click.IntRange(64, 1024), default=256,
                          show_default=True, help="Cell side on the sheet."),
             click.option("--force", "-f", is_flag=True, help="Overwrite an existing sheet."),
@@ -40,107 +50,99 @@ def _explore_options(f: Any) -> Any:
         ]
     ):  # fmt: skip
         f = option(f)
-    return model_options(config_options(f))
+    return pixel_options(max_size=320)(model_options(f))
 
 
 class _Run:
-    """What every explore command shares: the start image, the model, the sheet's output."""
+    """What every explore command shares: the start, the model, the sheet's outputs."""
 
-    def __init__(self, source: str, opts: dict[str, Any], base: DreamConfig | None = None):
+    def __init__(self, source: str, ctx: click.Context, opts: dict[str, Any], defaults=None):
         self.out = Path(opts["out"])
-        output_format(self.out)
         if self.out.suffix.lower() != ".png":
             raise ImageError(f"{self.out}: sheets are written as .png")
-        self.force, self.quiet = opts["force"], opts["quiet"]
+        self.opts, self.force, self.quiet = opts, opts["force"], opts["quiet"]
         self.cells_dir = Path(opts["cells_dir"]) if opts["cells_dir"] else None
         if self.cells_dir is not None and self.cells_dir.exists() and not self.cells_dir.is_dir():
             raise ImageError(f"--cells {self.cells_dir}: exists and is not a folder")
-        self.config = base or build_config(opts)
-        resolve_objective(self.config.model, self.config)
-        self.device = device_for(opts["device"])
-        self.max_size, self.label, self.path = opts["max_size"], source, None
+        self.config = command_config(ctx, opts, defaults, guide=opts.get("guide") is not None)
+        self.source = source
+        max_size = opts["max_size"]
         if source in STARTS:
-            self.config = self.config.replace(init=source)  # so each cell's recipe replays
-            w, h = parse_size(opts["size"]) or (256, 256)
-            self.start = start_image(source, h, w, self.config.seed)
-            self.photo = None
+            self.start: Start = blank_start(source, parse_size(opts["size"]) or (256, 256),
+                                            opts["max_pixels"])  # fmt: skip
         else:
             if opts["size"] is not None:
                 raise ImageError("--size is for noise or grey starts (the photo sets the size)")
-            self.path = sample_path(source) if is_sample(source) else Path(source)
-            image = load_image(self.path, max_pixels=DEFAULT_MAX_PIXELS).resized_to_fit(
-                self.max_size
-            )
-            self.start, self.photo = image.rgb, image.to_pil()
-        self.weights = opts["weights"]
-        self.model: DreamModel | None = None
+            self.start = photo_start(source, self.config.init, max_size, opts["max_pixels"])
+        self.refs = {k: FileRef.of(opts[k]) for k in ("guide", "mask") if opts.get(k)}
+        self.run = None
 
-    def check_output(self, path: Path) -> None:
-        if self.path is not None and same_file(self.path, path):
-            raise ImageError(f"{path} is an input; refusing to overwrite it, even with --force")
-        if path.exists() and not self.force:
-            raise ImageError(f"{path} exists; pass --force to overwrite it")
+    def jobs(self, cells: list[Cell]) -> list[Job]:
+        """Every cell as a job, checked (objective, guide, sizes) before any work."""
+        return cell_jobs(cells, self.start, self.cells_dir, self.refs)
 
-    def load_model(self) -> DreamModel:
-        if self.model is None:
-            self.model = get_model(self.config.model, weights=self.weights, device=self.device)
-        return self.model
+    def check(self, sheets: list[Path], jobs: list[Job]) -> None:
+        reads = [p for job in jobs[:1] for p in job.reads]
+        check_outputs(sheets, reads, self.force)
+        cells = [p for job in jobs for p in job.writes]
+        check_outputs(cells, [*reads, *sheets], force=True)
 
-    def recipe(self, cell: Cell) -> dict[str, Any]:
-        r = make_recipe(cell.config, self.load_model(), self.label, self.path, self.max_size)
-        r["source"]["size"] = [int(self.start.shape[-1]), int(self.start.shape[-2])]
-        return r
+    def dream(self, jobs: list[Job]) -> list[Image.Image]:
+        if self.run is None:
+            self.run = load_run(self.config, self.opts)
+        return run_cells(self.run, jobs, None if self.quiet else note, self.opts)
 
-    def cells(self, cells: list[Cell]) -> list[Image.Image]:
-        report = None if self.quiet else (lambda line: _note(line))
-        start = self.start.to(self.load_model().device)
-        return run_cells(self.model, start, cells, self.cells_dir, self.recipe, report)
+    def photo(self) -> Image.Image | None:
+        """The photo as the cells saw it (downscaled), for the sheet's first cell."""
+        if self.start.source is None:
+            return None
+        photo = dataclasses.replace(self.start, kind="photo")
+        return LoadedImage(start_tensor(photo, 0)[0]).to_pil()
 
     def write(self, path: Path, sheet: Image.Image, info: dict[str, Any]) -> None:
         save_image(sheet, path, {"sheet": info, "model": self.config.model})
-        _note(f"wrote {path}", self.quiet)
+        note(f"wrote {path}", self.quiet)
 
 
-def _fixed_title(config: DreamConfig, skip: set[str], source: str) -> str:
-    keys = ("model", "layers", "objective", "grad_norm", "steps", "step_size", "octaves",
-            "octave_scale", "detail", "max_loss", "jitter", "seed")  # fmt: skip
-    parts = [f"{k.replace('_', '-')}={getattr(config, k)}" for k in keys if k not in skip]
+def _title(config: DreamConfig, skip: set[str], source: str) -> str:
+    fields = dataclasses.fields(DreamConfig)
+    keys = [f.name for f in fields if f.metadata.get("title") and f.name not in skip]
+    parts = [f"{k.replace('_', '-')}={getattr(config, k)}" for k in keys]
     return f"{source}: " + " ".join(p for p in parts if not p.endswith("=None"))
 
 
-@cli.command()
+@click.command()
 @click.argument("source")
 @click.option("--vary", "varies", multiple=True, required=True,
-              help="NAME=V1,V2,... (any dream option; ';' separates layer specs).")  # fmt: skip
+              help="NAME=V1,V2,... (any config option; ';' separates layer specs).")  # fmt: skip
+@config_options()
 @_explore_options
-def sweep(source: str, varies: tuple[str, ...], **opts: Any) -> None:
+@click.pass_context
+def sweep(ctx: click.Context, source: str, varies: tuple[str, ...], **opts: Any) -> None:
     """Dream SOURCE (a photo, sample:NAME, noise or grey) once per combination of --vary
     values, as a labelled grid: one or two varied parameters make one sheet, more make one
     sheet per value of the extra ones (OUT.<name>=<value>.png)."""
-    run = _Run(source, opts)
+    run = _Run(source, ctx, opts)
     parsed = [parse_vary(v, run.config) for v in varies]
     sheets = sweep_sheets(run.config, parsed)
-    for _, _, cells, _, _ in sheets:  # every cell's objective is checked before any work
-        for cell in cells:
-            resolve_objective(cell.config.model, cell.config)
-    if len(sheets) > 1:
-        paths = [run.out.with_name(f"{run.out.stem}.{s[0]}{run.out.suffix}") for s in sheets]
-    else:
-        paths = [run.out]
-    for path in paths:
-        run.check_output(path)
+    out = run.out
+    paths = [out.with_name(f"{out.stem}.{s[0]}{out.suffix}") for s in sheets] if len(
+        sheets) > 1 else [out]  # fmt: skip
+    all_jobs = [run.jobs(cells) for _, _, cells, _, _ in sheets]
+    run.check(paths, [j for jobs in all_jobs for j in jobs])
+    photo = run.photo()
     skip = {f for f, _ in parsed}
-    for path, (_, extras, cells, columns, row_labels) in zip(paths, sheets):
-        images = run.cells(cells)
+    for path, (_, extras, cells, columns, row_labels), jobs in zip(paths, sheets, all_jobs):
+        images = run.dream(jobs)
         pairs: list[tuple[str, Image.Image | None]] = [
             (c.label, im) for c, im in zip(cells, images)
         ]
-        if run.photo is not None and not row_labels:  # one row: the source first in it
-            pairs, columns = [("source", run.photo), *pairs], columns + 1
-        elif run.photo is not None:  # a grid: the source first, on a row of its own
-            pairs = [("source", run.photo)] + [("", None)] * (columns - 1) + pairs
+        if photo is not None and not row_labels:  # one row: the source first in it
+            pairs, columns = [("source", photo), *pairs], columns + 1
+        elif photo is not None:  # a grid: the source first, on a row of its own
+            pairs = [("source", photo)] + [("", None)] * (columns - 1) + pairs
             row_labels = ["", *row_labels]
-        title = _fixed_title(run.config, skip, source) + ("  " + " ".join(extras) if extras else "")
+        title = _title(run.config, skip, source) + ("  " + " ".join(extras) if extras else "")
         sheet = contact_sheet(pairs, columns, title, opts["cell_size"], row_labels or None)
         run.write(path, sheet, {"kind": "sweep", "vary": list(varies), "extra": extras})
 
@@ -155,51 +157,51 @@ def _layer_names(model_name: str, spec: str) -> list[tuple[str, int]]:
         raise ConfigError("--layers: name at least one layer, or 'all'")
     for n in names:
         if n not in by_name:
-            from .errors import UnknownNameError
-
             raise UnknownNameError("layer", n, list(by_name), where=model_name)
     return [(n, by_name[n].channels) for n in names]
 
 
-@cli.command()
+@click.command()
 @click.argument("source")
+@config_options()
 @_explore_options
-def atlas(source: str, **opts: Any) -> None:
+@click.pass_context
+def atlas(ctx: click.Context, source: str, **opts: Any) -> None:
     """One cell per layer (--layers a,b,c or all): what each layer sees in SOURCE (a photo,
     sample:NAME, noise or grey). Labelled with the layer's name and channels."""
     spec = opts.pop("layers") or "all"
     opts["layers"] = None
-    run = _Run(source, opts)
+    run = _Run(source, ctx, opts)
     layers = _layer_names(run.config.model, spec)
-    run.check_output(run.out)
     cells = [Cell(f"{n} ({c} ch)", f"layer_{n}", run.config.replace(layers=n)) for n, c in layers]
-    images = run.cells(cells)
+    jobs = run.jobs(cells)
+    run.check([run.out], jobs)
+    images = run.dream(jobs)
     pairs = [(c.label, im) for c, im in zip(cells, images)]
-    if run.photo is not None:
-        pairs = [("source", run.photo), *pairs]
+    photo = run.photo()
+    if photo is not None:
+        pairs = [("source", photo), *pairs]
     columns = min(6, len(pairs))
-    title = _fixed_title(run.config, {"layers"}, source)
+    title = _title(run.config, {"layers"}, source)
     run.write(run.out, contact_sheet(pairs, columns, title, opts["cell_size"]),
               {"kind": "atlas", "layers": [n for n, _ in layers]})  # fmt: skip
 
 
-@cli.command()
+@click.command()
 @click.argument("layer")
 @click.option("--count", type=click.IntRange(1, 256), default=16, show_default=True,
               help="The first COUNT channels.")  # fmt: skip
 @click.option("--channels", "channel_list", default=None, help="Exactly these: 3,17,42.")
+@config_options(CHANNEL_DEFAULTS)
 @_explore_options
-def channels(layer: str, count: int, channel_list: str | None, **opts: Any) -> None:
+@click.pass_context
+def channels(ctx: click.Context, layer: str, count: int, channel_list: str | None,
+             **opts: Any) -> None:  # fmt: skip
     """Feature visualisation of LAYER's channels from noise: what makes each one fire."""
-    if opts["layers"] is not None:
+    if ctx.get_parameter_source("layers") == click.core.ParameterSource.COMMANDLINE:
         raise ConfigError("channels takes the layer as its argument, not --layers")
-    # feature-visualisation defaults, unless given: mean objective, Laplacian normalisation
-    for key, value in (("objective", "mean"), ("grad_norm", "laplacian"), ("step_size", 0.02),
-                       ("steps", 30), ("octaves", 3)):  # fmt: skip
-        if opts.get(key) is None:
-            opts[key] = value
-    opts["layers"] = layer
-    run = _Run("noise", opts)
+    run = _Run("noise", ctx, {**opts, "layers": layer}, CHANNEL_DEFAULTS)
+    run.config = run.config.replace(layers=layer)
     info = layer_index(layer_table(run.config.model))[layer]
     if channel_list:
         try:
@@ -215,14 +217,18 @@ def channels(layer: str, count: int, channel_list: str | None, **opts: Any) -> N
             )
     else:
         picked = list(range(min(count, info.channels)))
-    run.check_output(run.out)
     cells = [
         Cell(f"{layer}:{c}", f"{layer}_{c}", run.config.replace(layers=f"{layer}:{c}"))
         for c in picked
     ]
-    images = run.cells(cells)
+    jobs = run.jobs(cells)
+    run.check([run.out], jobs)
+    images = run.dream(jobs)
     columns = min(8, max(1, round(len(cells) ** 0.5 + 0.5)))
-    title = _fixed_title(run.config, {"layers"}, "noise")
+    title = _title(run.config, {"layers"}, "noise")
     pairs = list(zip([c.label for c in cells], images))
     sheet = contact_sheet(pairs, columns, title, opts["cell_size"])
     run.write(run.out, sheet, {"kind": "channels", "layer": layer})
+
+
+COMMANDS = [sweep, atlas, channels]

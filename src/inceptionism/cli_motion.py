@@ -8,31 +8,21 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
-from PIL import Image
 
-from .cli import _note, cli
-from .cli_options import build_config, config_options, device_for, model_options, parse_size
-from .config import DreamConfig
-from .engine import resolve_objective
-from .errors import ConfigError, ImageError
-from .image import DEFAULT_MAX_PIXELS, load_image
-from .models import get_model
-from .models.weights import sha256_file
-from .motion import (
-    MOTION_DEFAULTS,
-    FrameProgress,
-    FrameRun,
-    dream_video,
-    frame_config,
-    to_uint8,
-    zoom_loop,
+from .cli_options import (
+    command_config,
+    config_options,
+    load_run,
+    model_options,
+    note,
+    parse_size,
+    pixel_options,
 )
-from .outputs import same_file
-from .progress import format_seconds
-from .recipe import make_recipe
-from .samples import is_sample, sample_path
-from .techniques import start_image
+from .errors import ConfigError, ImageError, MissingExtraError
+from .jobs import FileRef, Job, Start, blank_start, photo_start
+from .motion import MOTION_DEFAULTS, FrameProgress, FrameRun, dream_video, frame_config, zoom_loop
+from .outputs import check_outputs, final_path
+from .progress import ProgressBar, format_seconds
 from .video import VIDEO_SUFFIXES, assemble, count_frames, ffmpeg_exe, probe, read_frames
 
 STARTS = ("noise", "grey")
@@ -45,19 +35,20 @@ class Target:
     def __init__(self, out: str, force: bool, inputs: list[Path]):
         path = Path(out)
         if out.endswith(("/", "\\")) or path.is_dir() or not path.suffix:
-            self.file, self.frames = None, path
+            self.file, self.frames = None, final_path(path)
         elif path.suffix.lower() in VIDEO_SUFFIXES:
-            self.file, self.frames = path, path.with_name(path.name + ".frames")
+            self.file = final_path(path)
+            self.frames = self.file.with_name(self.file.name + ".frames")
         else:
             raise ImageError(f"{out}: the output must be .mp4, .gif or a folder (OUT/)")
         if self.frames.exists() and not self.frames.is_dir():
             raise ImageError(f"{self.frames}: exists and is not a folder")
+        if any(final_path(p).parent == self.frames for p in inputs):
+            raise ImageError(f"{self.frames} holds an input; write the frames elsewhere")
+        check_outputs([self.frames / "frame_000001.png"], inputs, force=True)  # writable
         if self.file is not None:
-            if any(same_file(p, self.file) for p in inputs):
-                raise ImageError(f"{self.file} is an input; refusing to overwrite it")
             ffmpeg_exe()  # the video extra is needed before any work
-            if self.file.exists() and not force and not self.frames.is_dir():
-                raise ImageError(f"{self.file} exists; pass --force to overwrite it")
+            check_outputs([self.file], inputs, force or self.frames.is_dir())
         self.force = force
 
 
@@ -72,31 +63,23 @@ def _progress(quiet: bool):
     return show
 
 
-def _config(opts: dict[str, Any]) -> DreamConfig:
-    if not opts.get("preset"):  # motion's lighter per-frame recipe unless the user set it
-        opts = {**opts, **{k: v for k, v in MOTION_DEFAULTS.items() if opts.get(k) is None}}
-    config = build_config(opts)
-    resolve_objective(config.model, config)
-    return config
-
-
 def _finish(target: Target, run: FrameRun, fps: Fraction, quiet: bool, **audio: Any) -> None:
     done = target.file is not None and target.file.exists() and run.reused_all
     if done and not target.force and count_frames(target.file) == len(run.done):
-        _note(f"nothing to do: {target.file} is complete (use --force to redo)", quiet)
+        note(f"nothing to do: {target.file} is complete (use --force to redo)", quiet)
         return
     if target.file is not None and run.done:
         assemble(target.frames, len(run.done), target.file, fps, **audio)
-        _note(f"wrote {target.file} ({len(run.done)} frames at {fps} fps)", quiet)
+        note(f"wrote {target.file} ({len(run.done)} frames at {fps} fps)", quiet)
     else:
-        _note(f"wrote {len(run.done)} frames to {target.frames}", quiet)
+        note(f"wrote {len(run.done)} frames to {target.frames}", quiet)
 
 
 def _interrupted(target: Target, run: FrameRun, fps: Fraction, quiet: bool, **audio) -> None:
     """Ctrl-C: the frames so far become a playable partial result; a re-run resumes."""
     if target.file is not None and run.done:
         assemble(target.frames, len(run.done), target.file, fps, **audio)
-    _note(
+    note(
         f"interrupted after {len(run.done)} of {run.total} frames; the same command resumes",
         False,
     )
@@ -110,7 +93,7 @@ def _parse_shift(text: str) -> tuple[float, float]:
     return dx, dy
 
 
-@cli.command()
+@click.command()
 @click.argument("source")
 @click.option("--output", "-o", "out", required=True, help="OUT.mp4, OUT.gif or a folder OUT/.")
 @click.option("--frames", type=click.IntRange(1, 999_999), default=48, show_default=True)
@@ -121,76 +104,75 @@ def _parse_shift(text: str) -> tuple[float, float]:
 @click.option("--shift", default="0,0", show_default=True, help="DX,DY pixels per frame.")
 @click.option("--fps", type=click.FloatRange(0.1, 240), default=12.0, show_default=True)
 @click.option("--size", default=None, help="WxH for a noise or grey start (default 512x512).")
-@click.option("--max-size", type=click.IntRange(min=16), default=None,
-              help="Downscale the photo so its long side is at most this.")  # fmt: skip
-@config_options
+@click.option("--guide", default=None, help="Guide image (--objective guide).")
+@click.option("--mask", default=None, help="Mask image: dream only where it is white.")
+@config_options(MOTION_DEFAULTS)
 @model_options
+@pixel_options()
 @click.option("--force", "-f", is_flag=True, help="Start over, replacing frames and output.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-def zoom(source: str, out: str, frames: int, zoom_factor: float, rotate: float, shift: str,
-         fps: float, size: str | None, max_size: int | None, weights: Path | None,
-         device: str, force: bool, quiet: bool, **opts: Any) -> None:  # fmt: skip
+@click.pass_context
+def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: float,
+         rotate: float, shift: str, fps: float, size: str | None, guide: str | None,
+         mask: str | None, max_size: int | None, max_pixels: int, force: bool, quiet: bool,
+         **opts: Any) -> None:  # fmt: skip
     """An endless zoom: each frame dreamed from the last one, zoomed, rotated and shifted.
 
     SOURCE is a photo, sample:NAME, noise or grey. Frames are written as they finish, next to
     OUT (OUT.mp4.frames/); running the same command again resumes after the last one.
     """
     dxdy = _parse_shift(shift)
-    config = _config(opts)
-    device_for(device)
-    path = None
+    config = command_config(ctx, opts, MOTION_DEFAULTS, guide=guide is not None)
     if source in STARTS:
-        w, h = parse_size(size) or (512, 512)
-        start = to_uint8(start_image(source, h, w, config.seed))
+        first = blank_start(source, parse_size(size), max_pixels, quantize=True)
     else:
         if size is not None:
             raise ImageError("--size is for noise or grey starts (the photo sets the size)")
-        path = sample_path(source) if is_sample(source) else Path(source)
-        start = to_uint8(load_image(path, DEFAULT_MAX_PIXELS).resized_to_fit(max_size).rgb)
-    target = Target(out, force, [path] if path else [])
+        first = photo_start(source, config.init, max_size, max_pixels, quantize=True)
+    refs = _refs(guide, mask)
+    target = Target(out, force, [*first.reads, *(r.local() for r in refs.values())])
+    Job(frame_config(config, 1), first, None, "frame", **refs)  # checked before any work
     rate = Fraction(fps).limit_denominator(1001)
-    model = get_model(config.model, weights=weights, device=device_for(device))
+    run = load_run(config, opts)
     settings = {
-        "command": "zoom", "source": source, "source_sha256": sha256_file(path) if path else None,
-        "size": [start.shape[1], start.shape[0]], "zoom": zoom_factor, "rotate": rotate,
-        "shift": list(dxdy), "config": config.to_dict(), "model": model.name,
-        "weights_sha256": model.weights_sha256,
+        "command": "zoom", "source": source, "source_sha256": _sha(first.source),
+        "size": list(first.size or ()), "zoom": zoom_factor, "rotate": rotate,
+        "shift": list(dxdy), "config": config.to_dict(), "model": run.model.name,
+        "weights_sha256": run.model.weights_sha256,
     }  # fmt: skip
-
-    def recipe(k: int) -> dict[str, Any]:
-        return make_recipe(
-            frame_config(config, k), model, source, path, max_size, weights_file=weights
-        )
-
-    run = FrameRun(target.frames, frames, settings, recipe, _progress(quiet), force)
+    frame_run = FrameRun(target.frames, frames, settings, run, _progress(quiet), force,
+                         _live(quiet, frames), refs)  # fmt: skip
     try:
-        zoom_loop(model, config, start, run, zoom_factor, rotate, dxdy)
+        zoom_loop(first, config, frame_run, zoom_factor, rotate, dxdy)
     except KeyboardInterrupt:
-        _interrupted(target, run, rate, quiet)
+        _interrupted(target, frame_run, rate, quiet)
         raise
-    _finish(target, run, rate, quiet)
+    _finish(target, frame_run, rate, quiet)
 
 
-@cli.command()
+@click.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--output", "-o", "out", required=True, help="OUT.mp4, OUT.gif or a folder OUT/.")
 @click.option("--blend", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="How much of the previous dream goes into the next frame's start.")  # fmt: skip
 @click.option("--flow", is_flag=True,
               help="Carry the previous dream's detail along the optical flow.")  # fmt: skip
-@click.option("--start", "t_start", type=click.FloatRange(min=0), default=None,
+@click.option("--start", "t_start", type=click.FloatRange(0, 1e7), default=None,
               help="Start time in seconds.")  # fmt: skip
-@click.option("--end", "t_end", type=click.FloatRange(min=0), default=None,
+@click.option("--end", "t_end", type=click.FloatRange(0, 1e7), default=None,
               help="End time in seconds.")  # fmt: skip
-@click.option("--max-size", type=click.IntRange(min=16), default=None,
-              help="Downscale frames so the long side is at most this.")  # fmt: skip
-@config_options
+@click.option("--guide", default=None, help="Guide image (--objective guide).")
+@click.option("--mask", default=None, help="Mask image: dream only where it is white.")
+@config_options(MOTION_DEFAULTS)
 @model_options
+@pixel_options()
 @click.option("--force", "-f", is_flag=True, help="Start over, replacing frames and output.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-def video(source: Path, out: str, blend: float, flow: bool, t_start: float | None,
-          t_end: float | None, max_size: int | None, weights: Path | None, device: str,
-          force: bool, quiet: bool, **opts: Any) -> None:  # fmt: skip
+@click.pass_context
+def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
+          t_start: float | None, t_end: float | None, guide: str | None, mask: str | None,
+          max_size: int | None, max_pixels: int, force: bool, quiet: bool,
+          **opts: Any) -> None:  # fmt: skip
     """Dream a video frame by frame, keeping its frame rate, frame count and sound.
 
     Frames are written as they finish (OUT.mp4.frames/); running the same command again
@@ -202,39 +184,55 @@ def video(source: Path, out: str, blend: float, flow: bool, t_start: float | Non
         try:
             import cv2  # noqa: F401
         except ImportError:
-            raise ConfigError('--flow needs OpenCV: pip install "inceptionism[video]"') from None
-    config = _config(opts)
-    device_for(device)
+            raise MissingExtraError("--flow (OpenCV)", "video") from None
+    config = command_config(ctx, opts, MOTION_DEFAULTS, guide=guide is not None)
     info = probe(source)
-    target = Target(out, force, [source])
+    for name, t in (("--start", t_start), ("--end", t_end)):
+        if t is not None and info.duration is not None and t > info.duration:
+            raise ConfigError(f"{name} {t:g} is past the end of {source} ({info.duration:.2f} s)")
+    if info.width * info.height > max_pixels:
+        raise ImageError(f"{source}: {info.width}x{info.height} frames are over the limit of "
+                         f"{max_pixels} pixels (raise it with --max-pixels)")  # fmt: skip
+    refs = _refs(guide, mask)
+    target = Target(out, force, [source, *(r.local() for r in refs.values())])
     total = count_frames(source, t_start, t_end)
     if total == 0:
         raise ImageError(f"{source}: no frames in the chosen time range")
-    model = get_model(config.model, weights=weights, device=device_for(device))
+    ref = FileRef.of(source)
+    spec = {"max_size": max_size, "max_pixels": max_pixels, "t_start": t_start, "t_end": t_end,
+            "blend": blend, "flow": flow}  # fmt: skip
+    Job(config, Start("video", ref, frame=1, **spec), None, "frame", **refs)  # checked up front
+    run = load_run(config, opts)
     settings = {
-        "command": "video", "source": str(source), "source_sha256": sha256_file(source),
+        "command": "video", "source": str(source), "source_sha256": ref.sha256,
         "blend": blend, "flow": flow, "start": t_start, "end": t_end, "max_size": max_size,
-        "config": config.to_dict(), "model": model.name, "weights_sha256": model.weights_sha256,
+        "config": config.to_dict(), "model": run.model.name,
+        "weights_sha256": run.model.weights_sha256,
     }  # fmt: skip
-
-    def recipe(k: int) -> dict[str, Any]:
-        return make_recipe(
-            frame_config(config, k), model, str(source), None, max_size, weights_file=weights
-        )
-
-    def frames():
-        for rgb in read_frames(source, info, t_start, t_end):
-            if max_size and max(rgb.shape[:2]) > max_size:
-                im = Image.fromarray(rgb)
-                im.thumbnail((max_size, max_size), Image.Resampling.LANCZOS)
-                rgb = np.asarray(im)
-            yield rgb
-
     audio = {"audio_from": source if info.has_audio else None, "start": t_start, "end": t_end}
-    run = FrameRun(target.frames, total, settings, recipe, _progress(quiet), force)
+    frame_run = FrameRun(target.frames, total, settings, run, _progress(quiet), force,
+                         _live(quiet, total), refs)  # fmt: skip
     try:
-        dream_video(model, config, frames(), run, blend, flow)
+        dream_video(ref, read_frames(source, info, t_start, t_end), config, frame_run, spec)
     except KeyboardInterrupt:
-        _interrupted(target, run, info.fps, quiet, **audio)
+        _interrupted(target, frame_run, info.fps, quiet, **audio)
         raise
-    _finish(target, run, info.fps, quiet, **audio)
+    _finish(target, frame_run, info.fps, quiet, **audio)
+
+
+def _refs(guide: str | None, mask: str | None) -> dict[str, FileRef]:
+    return {k: FileRef.of(v) for k, v in (("guide", guide), ("mask", mask)) if v is not None}
+
+
+def _sha(ref: FileRef | None) -> str | None:
+    return ref.sha256 if ref is not None else None
+
+
+def _live(quiet: bool, total: int):
+    """The live step line inside each frame (on a terminal), as `dream` has."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    return lambda k: ProgressBar(label=f"frame {k}/{total} ")
+
+
+COMMANDS = [zoom, video]

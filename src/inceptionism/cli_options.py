@@ -2,157 +2,130 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 import torch
+from click.core import ParameterSource
 
-from .config import DEFAULT_MODEL, MAX_JITTER, MAX_SEED, PRESETS, DreamConfig
+from .config import DEFAULT_MODEL, PRESETS, DreamConfig
+from .engine import resolve_objective
 from .errors import ConfigError
-from .models import ModelSpec, get_spec, layer_table, list_models
+from .image import DEFAULT_MAX_PIXELS, PILLOW_MAX_PIXELS
+from .jobs import MAX_SIDE, RunContext
+from .models import ModelSpec, get_model, get_spec, layer_table, list_models
 from .models.custom import is_network, register_network
 
 
-def _parse_max_loss(_ctx: Any, _param: Any, value: str | None) -> float | None | str:
-    if value is None:
-        return "unset"
-    if value.lower() in ("none", "off", "inf"):
+def echo_error(message: str) -> None:
+    click.echo(f"inceptionism: error: {' '.join(str(message).split())}", err=True)
+
+
+def note(message: str, quiet: bool = False) -> None:
+    if not quiet:
+        click.echo(message, err=True)
+
+
+def parse_max_loss(text: str) -> float | None:
+    if text.strip().lower() in ("none", "off", "inf"):
         return None
     try:
-        return float(value)
+        return float(text)
     except ValueError:
-        raise click.BadParameter(f"expected a number or 'none', got {value!r}") from None
+        raise ConfigError(f"expected a number or 'none', got {text!r}") from None
 
 
-_CONFIG_OPTIONS: list[Callable] = [
-    click.option(
-        "--model",
-        "-m",
-        default=None,
-        help=f"Network (default {DEFAULT_MODEL}); see `inceptionism models`.",
-    ),
-    click.option("--preset", "-p", default=None, help=f"Named recipe: {', '.join(PRESETS)}."),
-    click.option(
-        "--layers",
-        "-l",
-        default=None,
-        help='Objective: "LAYER[:C[+C..][@X,Y]][=WEIGHT],..." e.g. "block12,block14:37=2".',
-    ),
-    click.option(
-        "--class",
-        "class_",
-        type=click.IntRange(min=0),
-        default=None,
-        help="Maximise class N's logit (the term logits:N), added to --layers if given.",
-    ),
-    click.option(
-        "--objective",
-        type=click.Choice(["l2", "mean", "guide"]),
-        default=None,
-        help="Per-layer statistic (guide: set by --guide).",
-    ),
-    click.option(
-        "--border",
-        type=click.IntRange(min=0),
-        default=None,
-        help="l2: activation pixels excluded at each edge.",
-    ),
-    click.option(
-        "--grad-norm",
-        type=click.Choice(["l1", "std", "laplacian"]),
-        default=None,
-        help="Gradient normalisation.",
-    ),
-    click.option(
-        "--lap-levels",
-        type=click.IntRange(1, 12),
-        default=None,
-        help="Laplacian pyramid levels for --grad-norm laplacian (default 4).",
-    ),
-    click.option(
-        "--smooth",
-        type=click.FloatRange(0, 1000),
-        default=None,
-        help="Gaussian smoothing of the gradient: sigma in pixels at the last octave.",
-    ),
-    click.option(
-        "--tv",
-        type=click.FloatRange(0, 1000),
-        default=None,
-        help="Total-variation penalty, relative to the objective gradient.",
-    ),
-    click.option(
-        "--step-size",
-        type=click.FloatRange(min=0),
-        default=None,
-        help="Pixel change per step ([0,1] units).",
-    ),
-    click.option(
-        "--steps", type=click.IntRange(min=0), default=None, help="Gradient steps per octave."
-    ),
-    click.option("--octaves", type=click.IntRange(min=1), default=None, help="Number of scales."),
-    click.option(
-        "--octave-scale",
-        type=click.FloatRange(min=0, min_open=True),
-        default=None,
-        help="Size ratio between scales.",
-    ),
-    click.option(
-        "--detail",
-        type=click.Choice(["photo", "dream"]),
-        default=None,
-        help="Detail carried between octaves.",
-    ),
-    click.option(
-        "--max-loss",
-        callback=_parse_max_loss,
-        default=None,
-        help="Stop an octave once the loss exceeds this ('none': never).",
-    ),
-    click.option(
-        "--jitter",
-        type=click.IntRange(0, MAX_JITTER),
-        default=None,
-        help="Random roll in pixels before each step.",
-    ),
-    click.option("--clip/--no-clip", default=None, help="Keep pixels in [0,1] after every step."),
-    click.option(
-        "--seed",
-        type=click.IntRange(0, MAX_SEED),
-        default=None,
-        help="Seed for every random choice.",
-    ),
-    click.option(
-        "--init",
-        type=click.Choice(["photo", "noise", "grey"]),
-        default=None,
-        help="Start image (noise: the seeds' grey noise). No INPUT needed for noise/grey.",
-    ),
-    click.option(
-        "--tile",
-        default=None,
-        help="Tile side in pixels for the gradient, 'auto' (large images only) or 0 (never).",
-    ),
-    click.option(
-        "--tile-overlap",
-        type=click.IntRange(0, 4096),
-        default=None,
-        help="Pixels shared by neighbouring tiles (blended).",
-    ),
-    click.option(
-        "--keep-colors/--no-keep-colors",
-        default=None,
-        help="Keep the photo's colours; dream in luminance only.",
-    ),
-]
+def parse_tile(text: str) -> int | str:
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"expected a number of pixels, 'auto' or 0, got {text!r}") from None
 
 
-def config_options(f: Callable) -> Callable:
-    for option in reversed(_CONFIG_OPTIONS):
-        f = option(f)
-    return f
+# Fields whose text needs more than a number or a choice (the CLI and --vary share these).
+PARSERS: dict[str, Callable[[str], Any]] = {"max_loss": parse_max_loss, "tile": parse_tile}
+
+
+def _callback(parse: Callable[[str], Any]) -> Callable:
+    def convert(_ctx: Any, param: Any, value: Any) -> Any:
+        if value is None or not isinstance(value, str):
+            return value
+        try:
+            return parse(value)
+        except ConfigError as e:
+            raise click.BadParameter(str(e), param=param) from None
+
+    return convert
+
+
+def _shown(value: Any) -> str:
+    return "none" if value is None else str(value)
+
+
+def config_option(f: dataclasses.Field, default: Any) -> Callable:
+    """The click option of one DreamConfig field, from its metadata (help, choices, range,
+    spelling); ``default`` is the command's own default, shown in --help."""
+    meta = f.metadata
+    flag = meta.get("flag") or "--" + f.name.replace("_", "-")
+    decls = [flag] + ([meta["short"]] if meta.get("short") else []) + [f.name]
+    kw: dict[str, Any] = {"default": default, "help": meta["help"], "show_default": _shown(default)}
+    if f.name in PARSERS:
+        kw["callback"] = _callback(PARSERS[f.name])
+        kw["type"] = str
+        kw["default"] = None if default is None else str(default)
+    elif meta.get("choices"):
+        kw["type"] = click.Choice(meta["choices"])
+    elif isinstance(default, bool):
+        pass  # an on/off pair, spelled in the metadata
+    elif meta.get("lo") is not None:
+        lo, hi = meta["lo"], meta["hi"]
+        kw["type"] = click.IntRange(lo, hi) if meta["integer"] else click.FloatRange(lo, hi)
+        kw["metavar"] = (
+            f"{'N' if meta['integer'] else 'X'} ({lo:g}-{hi:g})"
+            if hi < 1e15
+            else (f"N (>= {lo:g})")
+        )
+    return click.option(*decls, **kw)
+
+
+CLI_FIELDS = tuple(f for f in dataclasses.fields(DreamConfig) if f.metadata.get("help"))
+
+
+def config_options(defaults: dict[str, Any] | None = None) -> Callable:
+    """Decorator: every DreamConfig field as an option, with ``--preset`` and ``--class``;
+    ``defaults`` are the command's own defaults (used when no --preset is given)."""
+    base = DreamConfig().to_dict() | (defaults or {})
+
+    def decorate(f: Callable) -> Callable:
+        for field in reversed(CLI_FIELDS):
+            f = config_option(field, base[field.name])(f)
+        f = click.option(
+            "--preset", "-p", default=None, help=f"Named recipe: {', '.join(PRESETS)}."
+        )(f)
+        f = click.option(
+            "--class", "class_", type=click.IntRange(min=0), default=None,
+            help="Maximise class N's logit (the term logits:N), added to --layers if given.",
+        )(f)  # fmt: skip
+        f.__dict__["command_defaults"] = defaults or {}
+        return f
+
+    return decorate
+
+
+def given(ctx: click.Context, name: str) -> bool:
+    """Whether the user set option ``name`` (not its default): click's parameter source."""
+    source = ctx.get_parameter_source(name)
+    return source not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+
+
+def explicit_fields(ctx: click.Context, opts: dict[str, Any]) -> dict[str, Any]:
+    """The DreamConfig fields the user set on the command line."""
+    return {f.name: opts[f.name] for f in CLI_FIELDS if f.name in opts and given(ctx, f.name)}
 
 
 def model_options(f: Callable) -> Callable:
@@ -201,7 +174,11 @@ def device_for(name: str) -> torch.device:
 def network_spec(opts: dict[str, Any]) -> ModelSpec:
     """The spec for --model: a registered name, or your own network (registered here with its
     --input-norm/--input-range); those two options are refused for a registered model."""
-    name = opts.get("model") or DEFAULT_MODEL
+    name = opts.get("model")
+    if name is None:
+        name = DEFAULT_MODEL
+    if not str(name).strip():
+        raise ConfigError("--model: empty name; see `inceptionism models`")
     norm, rng = opts.get("input_norm"), opts.get("input_range")
     if is_network(name) and name not in list_models():
         return register_network(name, norm, rng)
@@ -212,51 +189,40 @@ def network_spec(opts: dict[str, Any]) -> ModelSpec:
     return get_spec(name)
 
 
-def build_config(opts: dict[str, Any]) -> DreamConfig:
-    """Preset for the chosen model first, then every option given explicitly."""
-    model = network_spec(opts).name
-    fields = {k: opts[k] for k in _FIELDS if opts.get(k) is not None}
-    if opts["max_loss"] != "unset":
-        fields["max_loss"] = opts["max_loss"]
-    if opts["tile"] is not None:
-        fields["tile"] = _parse_tile(opts["tile"])
-    if opts.get("guide") is not None:
+def build_config(
+    opts: dict[str, Any],
+    explicit: dict[str, Any] | None = None,
+    defaults: dict[str, Any] | None = None,
+    guide: bool = False,
+) -> DreamConfig:
+    """The preset for the chosen model (or the command's ``defaults`` when none is named),
+    then every option the user gave explicitly (``explicit``, by click's parameter source).
+
+    ``opts`` holds preset, class_, model, input_norm and input_range; ``explicit`` defaults to
+    every config field present in ``opts`` (the API)."""
+    if explicit is None:
+        explicit = {f.name: opts[f.name] for f in CLI_FIELDS if opts.get(f.name) is not None}
+    model = network_spec({**opts, "model": explicit.get("model", opts.get("model"))}).name
+    fields = {k: v for k, v in explicit.items() if k != "model"}
+    if guide:
         if fields.get("objective", "guide") != "guide":
             raise ConfigError(f"--guide needs --objective guide, not {fields['objective']}")
         fields["objective"] = "guide"
-    config = (
-        DreamConfig.preset(opts["preset"], model=model, **fields)
-        if opts["preset"]
-        else DreamConfig(model=model, **fields)
-    )
-    if opts["class_"] is not None:
+    if opts.get("preset"):
+        config = DreamConfig.preset(opts["preset"], model=model, **fields)
+    else:
+        config = DreamConfig(**{**(defaults or {}), "model": model, **fields})
+    class_ = opts.get("class_")
+    if class_ is not None:
         info = {i.name: i for i in layer_table(model)}.get("logits")
         if info is None:
             raise ConfigError(f"--class: {model} has no class head (no 'logits' layer)")
-        if opts["class_"] >= info.channels:
-            raise ConfigError(f"--class {opts['class_']}: {model} has {info.channels} classes")
+        if class_ >= info.channels:
+            raise ConfigError(f"--class {class_}: {model} has {info.channels} classes")
         base = config.layers  # explicit --layers, or the preset's; None: the class alone
-        term = f"logits:{opts['class_']}"
+        term = f"logits:{class_}"
         config = config.replace(layers=f"{base},{term}" if base else term)
     return config
-
-
-_FIELDS = (
-    "layers", "objective", "border", "grad_norm", "lap_levels", "smooth", "tv", "step_size",
-    "steps", "octaves", "octave_scale", "detail", "jitter", "clip", "seed", "init",
-    "tile_overlap", "keep_colors",
-)  # fmt: skip
-
-
-def _parse_tile(text: str) -> int | str:
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        return int(text)
-    except ValueError:
-        raise click.BadParameter(
-            f"expected a number of pixels, 'auto' or 0, got {text!r}", param_hint="'--tile'"
-        ) from None
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:
@@ -269,3 +235,40 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
             f"expected WxH of at least 16x16, e.g. 512x384; got {text!r}", param_hint="'--size'"
         )
     return int(w), int(h)
+
+
+def pixel_options(max_size: int | None = None) -> Callable:
+    """--max-size and --max-pixels: how large a photo may be, and how it is downscaled."""
+
+    def decorate(f: Callable) -> Callable:
+        f = click.option(
+            "--max-pixels", type=click.IntRange(1, PILLOW_MAX_PIXELS), default=DEFAULT_MAX_PIXELS,
+            show_default=f"{DEFAULT_MAX_PIXELS / 1e6:.1f} M", metavar="N",
+            help="Refuse inputs with more pixels (decompression bombs).",
+        )(f)  # fmt: skip
+        return click.option(
+            "--max-size", type=click.IntRange(16, MAX_SIDE), default=max_size, metavar="PX",
+            show_default=max_size is not None, help="Downscale so the long side is at most PX.",
+        )(f)  # fmt: skip
+
+    return decorate
+
+
+def command_config(
+    ctx: click.Context,
+    opts: dict[str, Any],
+    defaults: dict[str, Any] | None = None,
+    guide: bool = False,
+) -> DreamConfig:
+    """A command's DreamConfig from its options, checked against the model's layer table and the
+    device, all before any file is read or written."""
+    config = build_config(opts, explicit_fields(ctx, opts), defaults, guide)
+    resolve_objective(config.model, config)
+    device_for(opts["device"])
+    return config
+
+
+def load_run(config: DreamConfig, opts: dict[str, Any]) -> RunContext:
+    """The model (loaded once per command) and what its jobs share."""
+    model = get_model(config.model, weights=opts.get("weights"), device=device_for(opts["device"]))
+    return RunContext(model, opts.get("weights"))

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+
 import click
 
-from .cli import _note, cli
-from .cli_options import device_for
+from .cli_options import device_for, note
 from .errors import ConfigError
 from .studio import Limits, Studio
 
 
-@cli.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind; 0.0.0.0 exposes the studio to your network.")  # fmt: skip
 @click.option("--port", type=click.IntRange(0, 65535), default=7860, show_default=True)
@@ -33,9 +34,17 @@ def serve(host: str, port: int, max_upload_mb: float, max_pixels: int, max_side:
         app, url = launch(studio, host, port)
     except OSError as e:
         raise ConfigError(f"cannot serve on {host}:{port} ({e})") from e
-    _note(f"inceptionism studio on {url} (Ctrl-C stops it)")
+    note(f"inceptionism studio on {url} (Ctrl-C stops it)")
+
+    def on_term(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM ends the studio as Ctrl-C does: results removed
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         app.block_thread()
     finally:
         app.close()
         studio.close()
+
+
+COMMANDS = [serve]

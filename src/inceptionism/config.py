@@ -21,80 +21,151 @@ OBJECTIVES = (*STATISTICS, "guide")
 DETAIL_MODES = ("photo", "dream")
 MAX_SEED = 2**63 - 1  # torch.Generator's range
 MAX_JITTER = 100_000
+MAX_STEPS = 10_000  # per octave; far beyond any recipe (the seeds use 10-100)
+MAX_OCTAVES = 32  # levels under 16 px are dropped anyway; 1.4**32 is a 47,000x shrink
 AUTO_TILE = 512  # tile="auto" size: at 2048x1536 a step took 2.4 s with 512, 5.1 s with 1024
 AUTO_TILE_ABOVE = 1280  # ... used for levels whose long side exceeds this
 MIN_TILE = 64
+MAX_TILE = 1 << 16
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    lo: float | None = None,
+    hi: float | None = None,
+    integer: bool = False,
+    flag: str | None = None,
+    short: str | None = None,
+    vary: bool = True,
+    title: bool = False,
+) -> Any:
+    """A DreamConfig field with the metadata every shell derives its controls from: the help
+    text, choices or a numeric range, the CLI spelling (``--step-size`` unless ``flag``), whether
+    ``--vary`` may vary it and whether sheet titles show it. Ranges are checked on every config."""
+    meta = {"help": help, "choices": choices, "lo": lo, "hi": hi, "integer": integer,
+            "flag": flag, "short": short, "vary": vary, "title": title}  # fmt: skip
+    return dataclasses.field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class DreamConfig:
     """Every parameter of a dream. Defaults are the curated recipe for the default model."""
 
-    model: str = DEFAULT_MODEL
+    model: str = option(
+        DEFAULT_MODEL, "Network; see `inceptionism models` (or your own: FILE.pt, pkg.mod:fn).",
+        short="-m", title=True,
+    )  # fmt: skip
     # Objective spec "layer=w,layer:channel=w,layer:c@x,y=w" (see objectives.py); None means
     # the model's curated default layers. Stored in canonical form.
-    layers: str | None = None
+    layers: str | None = option(
+        None, 'Objective: "LAYER[:C[+C..][@X,Y]][=WEIGHT],..." e.g. "block12,block14:37=2" '
+        "(default: the model's curated layers).", short="-l", title=True,
+    )  # fmt: skip
     # Per-layer statistic: "l2" (Keras: sum of squares, border excluded, / size), "mean", or
     # "guide" (Google: each activation vector towards its best-matching guide-image vector).
-    objective: str = "l2"
+    objective: str = option(
+        "l2", "Per-layer statistic (guide: needs --guide).", choices=OBJECTIVES, title=True
+    )
     # Activation pixels excluded at each edge by the l2 statistic (the Keras seed uses 2).
-    border: int = 2
+    border: int = option(
+        2, "l2: activation pixels excluded at each edge.", lo=0, hi=1024, integer=True
+    )
     # Gradient normalisation: "l1" divides by mean |g| (Keras, Google), "std" by its std (TF),
     # "laplacian" normalises each band of a Laplacian pyramid (TF notebook's lap_normalize).
-    grad_norm: str = "l1"
+    grad_norm: str = option("l1", "Gradient normalisation.", choices=GRAD_NORMS, title=True)
     # Levels of the Laplacian pyramid for grad_norm="laplacian" (TF notebook: 4).
-    lap_levels: int = 4
+    lap_levels: int = option(
+        4, "Laplacian pyramid levels for --grad-norm laplacian.", lo=1, hi=12, integer=True
+    )
     # Gaussian smoothing of the gradient: sigma in pixels at the last octave, growing from
     # sigma/octaves at the first. 0: off.
-    smooth: float = 0.0
+    smooth: float = option(
+        0.0, "Gaussian smoothing of the gradient: sigma in pixels at the last octave.",
+        lo=0.0, hi=1000.0,
+    )  # fmt: skip
     # Total-variation penalty, as a share of the objective gradient's size. 0: off.
-    tv: float = 0.0
+    tv: float = option(
+        0.0, "Total-variation penalty, relative to the objective gradient.", lo=0.0, hi=1000.0
+    )
     # Pixel change per step, in [0, 1] units after normalisation.
-    step_size: float = 0.006
+    step_size: float = option(
+        0.006, "Pixel change per step ([0,1] units).", lo=0.0, hi=100.0, title=True
+    )
     # Gradient steps per octave.
-    steps: int = 20
+    steps: int = option(20, "Gradient steps per octave.", lo=0, hi=MAX_STEPS, integer=True,
+                        title=True)  # fmt: skip
     # Number of scales; the first is the smallest (original / octave_scale**(octaves-1)).
-    octaves: int = 4
-    octave_scale: float = 1.4
+    octaves: int = option(4, "Number of scales.", lo=1, hi=MAX_OCTAVES, integer=True, title=True)
+    octave_scale: float = option(
+        1.4, "Size ratio between scales (below 1: levels larger than the photo).",
+        lo=0.1, hi=100.0, title=True,
+    )  # fmt: skip
     # Detail carried between octaves: "photo" re-injects the photo's detail lost by shrinking
     # (Keras seed, levels sized from the original); "dream" carries the dream's own detail up
     # to the next scale (Google, each level zoomed from the previous one).
-    detail: str = "dream"
+    detail: str = option(
+        "dream", "Detail carried between octaves.", choices=DETAIL_MODES, title=True
+    )
     # Stop an octave early once the objective exceeds this (Keras seed: 10). None: never.
-    max_loss: float | None = None
+    max_loss: float | None = option(
+        None, "Stop an octave once the loss exceeds this ('none': never).", title=True
+    )
     # Random circular shift of up to this many pixels before each gradient (Google: 32).
-    jitter: int = 32
+    jitter: int = option(
+        32, "Random roll in pixels before each step.", lo=0, hi=MAX_JITTER, integer=True,
+        title=True,
+    )  # fmt: skip
     # Keep pixels inside [0, 1] after every step.
-    clip: bool = True
+    clip: bool = option(True, "Keep pixels in [0,1] after every step.", flag="--clip/--no-clip")
     # Seeds every random choice (the jitter, the noise start).
-    seed: int = 0
+    seed: int = option(0, "Seed for every random choice.", lo=0, hi=MAX_SEED, integer=True,
+                       title=True)  # fmt: skip
     # Start image: "photo" (the input), "noise" (the seeds' grey noise: uniform(0,1)+100 on
     # 0-255), or "grey" (flat mid-grey).
-    init: str = "photo"
+    init: str = option(
+        "photo", "Start image (noise: the seeds' grey noise). No INPUT needed for noise/grey.",
+        choices=INITS,
+    )  # fmt: skip
     # Compute gradients tile by tile, tiles of at most this many pixels a side: memory is then
     # bounded by the tile, not the image. "auto": 512 for levels over 1280 px, else untiled.
     # 0: never tile.
-    tile: int | str = "auto"
+    tile: int | str = option(
+        "auto", "Tile side in pixels for the gradient, 'auto' (large images only) or 0 (never)."
+    )
     # Pixels shared by neighbouring tiles, blended linearly so there are no seams.
-    tile_overlap: int = 64
+    tile_overlap: int = option(
+        64, "Pixels shared by neighbouring tiles (blended).", lo=0, hi=4096, integer=True
+    )
     # Keep the photo's colours: the result takes the dream's luminance only.
-    keep_colors: bool = False
+    keep_colors: bool = option(
+        False, "Keep the photo's colours; dream in luminance only.",
+        flag="--keep-colors/--no-keep-colors",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ConfigError("model must be a non-empty name")
         if self.layers is not None:
+            if not isinstance(self.layers, (str, tuple, list, dict)):
+                raise ConfigError(f"layers must be a spec string, got {self.layers!r}")
             object.__setattr__(self, "layers", str(Objective.of(self.layers)))
             if not self.layers:
                 raise ConfigError("layers must name at least one layer")
-        _check_choice("objective", self.objective, OBJECTIVES)
-        _check_choice("grad_norm", self.grad_norm, GRAD_NORMS)
-        _check_choice("detail", self.detail, DETAIL_MODES)
-        _check_choice("init", self.init, INITS)
-        _check_range("lap_levels", self.lap_levels, lo=1, hi=12, integer=True)
-        _check_range("smooth", self.smooth, lo=0.0, hi=1000.0)
-        _check_range("tv", self.tv, lo=0.0, hi=1000.0)
-        _check_range("tile_overlap", self.tile_overlap, lo=0, hi=4096, integer=True)
+        for f in dataclasses.fields(self):
+            meta, value = f.metadata, getattr(self, f.name)
+            if meta.get("choices"):
+                _check_choice(f.name, value, meta["choices"])
+            elif meta.get("lo") is not None:
+                _check_range(f.name, value, lo=meta["lo"], hi=meta["hi"] or math.inf,
+                             integer=meta["integer"])  # fmt: skip
+        for name in ("clip", "keep_colors"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.tile != "auto":
-            _check_range("tile", self.tile, lo=0, hi=1 << 16, integer=True)
+            _check_range("tile", self.tile, lo=0, hi=MAX_TILE, integer=True)
             if 0 < self.tile < MIN_TILE:
                 raise ConfigError(f"tile must be 0, 'auto' or at least {MIN_TILE}; got {self.tile}")
         size = AUTO_TILE if self.tile == "auto" else self.tile
@@ -103,16 +174,13 @@ class DreamConfig:
                 f"tile ({size}{' for auto' if self.tile == 'auto' else ''}) must be more than "
                 f"twice tile_overlap ({self.tile_overlap})"
             )
-        _check_range("steps", self.steps, lo=0, integer=True)
-        _check_range("octaves", self.octaves, lo=1, integer=True)
-        _check_range("border", self.border, lo=0, integer=True)
-        _check_range("jitter", self.jitter, lo=0, hi=MAX_JITTER, integer=True)
-        _check_range("seed", self.seed, lo=0, hi=MAX_SEED, integer=True)
-        _check_range("step_size", self.step_size, lo=0.0)
-        if not (math.isfinite(self.octave_scale) and self.octave_scale > 0):
-            raise ConfigError(f"octave_scale must be a positive number, got {self.octave_scale}")
-        if self.max_loss is not None and not math.isfinite(self.max_loss):
-            raise ConfigError(f"max_loss must be finite or None, got {self.max_loss}")
+        if self.max_loss is not None:
+            _check_range("max_loss", self.max_loss, lo=-math.inf, hi=math.inf)
+
+    @property
+    def largest_level_factor(self) -> float:
+        """How much larger than the start the largest octave is (octave_scale < 1 enlarges)."""
+        return max(1.0, (1.0 / self.octave_scale) ** (self.octaves - 1))
 
     def replace(self, **changes: Any) -> DreamConfig:
         return dataclasses.replace(self, **changes)
@@ -142,7 +210,7 @@ class DreamConfig:
 
 
 def _check_choice(field: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise ConfigError(f"{field} must be one of {', '.join(choices)}; got {value!r}")
 
 
@@ -153,8 +221,10 @@ def _check_range(
     if isinstance(value, bool) or not ok_type:
         kind = "an integer" if integer else "a number"
         raise ConfigError(f"{field} must be {kind}, got {value!r}")
-    if not (lo <= value <= hi and math.isfinite(value)):
-        bound = f"between {lo} and {hi}" if hi != math.inf else f">= {lo}"
+    if not (math.isfinite(value) and lo <= value <= hi):
+        if lo == -math.inf:
+            raise ConfigError(f"{field} must be a finite number, got {value}")
+        bound = f"between {lo:g} and {hi:g}" if hi != math.inf else f">= {lo:g}"
         raise ConfigError(f"{field} must be {bound}, got {value}")
 
 

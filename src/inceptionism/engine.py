@@ -7,6 +7,7 @@ it, on (1, 3, H, W) tensors in [0, 1]. The CLI and every other shell call one of
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -170,6 +171,11 @@ def dream_tensor(
                 model, x, objective, config.objective, config.border, shift,
                 tile, config.tile_overlap, full_size, guide_feats,
             )  # fmt: skip
+            if not math.isfinite(loss):
+                raise ConfigError(
+                    f"the objective became {loss} at octave {i + 1}, step {step}: the weights "
+                    "or activations hold NaN or infinite values (a broken weights file?)"
+                )
             if config.max_loss is not None and loss > config.max_loss:
                 stopped, step = True, step - 1  # the Keras seed stops before applying this step
                 break

@@ -46,3 +46,16 @@ def unknown_name_message(
     )
     where = f" of {where}" if where else ""
     return f"unknown {kind} {name!r}{where}.{hint} Valid: {shown}"
+
+
+class MissingExtraError(InceptionismError):
+    """An optional part that is not installed; the message names the extra to install."""
+
+    def __init__(self, what: str, extra: str):
+        super().__init__(f'{what} needs the {extra} extra: pip install "inceptionism[{extra}]"')
+
+
+class ToolError(InceptionismError):
+    """An outside tool failed (ffmpeg crashing): not the user's input, so exit code 1."""
+
+    exit_code = 1

@@ -15,18 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from PIL import Image
 
 from .config import DreamConfig
-from .engine import dream_tensor
-from .errors import ConfigError, ImageError
-from .image import LoadedImage, read_recipe, save_image
-from .models import DreamModel
+from .engine import Progress, resolve_objective
+from .errors import ConfigError, ImageError, InceptionismError
+from .image import read_recipe
+from .jobs import FileRef, Job, RunContext, Start, run_job
+from .progress import ProgressBar
+from .recipes import job_recipe, same_work
 
-# --vary names: the CLI's option names for every config field but the model.
+# --vary names: the CLI spelling of every config field marked as variable, and the model.
 VARIABLES = {
-    f.name.replace("_", "-"): f.name for f in dataclasses.fields(DreamConfig) if f.name != "model"
+    f.name.replace("_", "-"): f.name
+    for f in dataclasses.fields(DreamConfig)
+    if f.metadata.get("vary", True) and f.metadata.get("help")
 }
 
 
@@ -38,19 +41,21 @@ class Cell:
 
 
 def _convert(field: str, text: str) -> Any:
+    """A --vary value as the field's type, parsed as the CLI option parses it."""
+    from .cli_options import PARSERS
+
+    meta = next(f for f in dataclasses.fields(DreamConfig) if f.name == field).metadata
     default = getattr(DreamConfig(), field)
     text = text.strip()
-    if field == "max_loss":
-        return None if text.lower() in ("none", "off") else float(text)
-    if field == "tile":
-        return "auto" if text == "auto" else int(text)
+    if field in PARSERS:
+        return PARSERS[field](text)
     if isinstance(default, bool):
         if text.lower() in ("1", "true", "yes", "on"):
             return True
         if text.lower() in ("0", "false", "no", "off"):
             return False
         raise ValueError(f"expected true or false, got {text!r}")
-    if isinstance(default, int):
+    if meta.get("integer"):
         return int(text)
     if isinstance(default, float):
         return float(text)
@@ -75,7 +80,10 @@ def parse_vary(spec: str, base: DreamConfig) -> tuple[str, list[Any]]:
             value = _convert(field, text)
         except ValueError as e:
             raise ConfigError(f"--vary {name}: bad value {text.strip()!r} ({e})") from None
-        base.replace(**{field: value})  # raises ConfigError for out-of-range values
+        try:
+            base.replace(**{field: value})
+        except ConfigError as e:
+            raise ConfigError(f"--vary {name}={text.strip()}: {e}") from None
         out.append(value)
     return field, out
 
@@ -122,47 +130,78 @@ def sweep_sheets(
     return sheets
 
 
-def run_cells(
-    model: DreamModel,
-    start: torch.Tensor,
-    cells: list[Cell],
-    cells_dir: Path | None,
-    recipe: Callable[[Cell], dict[str, Any]],
-    report: Callable[[str], None] | None = None,
-) -> list[Image.Image]:
-    """Dream every cell from ``start`` (reusing cells already in ``cells_dir``)."""
-    images: list[Image.Image] = []
-    t0, done_new = time.perf_counter(), 0
+def cell_jobs(
+    cells: list[Cell], start: Start, cells_dir: Path | None, refs: dict[str, FileRef]
+) -> list[Job]:
+    """Every cell as a job: built (so checked: objective, guide, sizes) before any work."""
+    jobs = []
     for k, cell in enumerate(cells, 1):
-        path = cells_dir / f"{cell.key}.png" if cells_dir else None
-        reused = False
+        try:
+            resolve_objective(cell.config.model, cell.config)
+            jobs.append(
+                Job(cell.config, start, cells_dir / f"{cell.key}.png" if cells_dir else None,
+                    "cell", refs.get("guide"), refs.get("mask"), label=cell.label, index=k)
+            )  # fmt: skip
+        except ConfigError as e:
+            raise ConfigError(f"cell {cell.label}: {e}") from None
+    return jobs
+
+
+def job_work(job: Job) -> float:
+    """A job's work: steps times the pixels of every octave (what progress is weighted by)."""
+    w, h = job.start.size or (512, 512)
+    c = job.config
+    shapes = [(h / c.octave_scale**i) * (w / c.octave_scale**i) for i in range(c.octaves)]
+    return float(max(c.steps, 1) * sum(max(s, 256.0) for s in shapes))
+
+
+def run_cells(
+    run: RunContext,
+    jobs: list[Job],
+    report: Callable[[str], None] | None = None,
+    opts: dict[str, Any] | None = None,
+) -> list[Image.Image]:
+    """Dream every cell job (reusing cells an earlier run left in the cells folder when their
+    recipe describes the same work); progress is weighted by each cell's work."""
+    images: list[Image.Image] = []
+    work = [job_work(j) for j in jobs]
+    total, done, dreamed_work, t0 = sum(work), 0.0, 0.0, time.perf_counter()
+    for k, job in enumerate(jobs, 1):
+        path = job.output
+        image = None
         if path is not None and path.exists():
             try:
                 found = read_recipe(path)
-            except ImageError:
+            except InceptionismError:
                 raise ImageError(
                     f"{path} exists and is not a cell written by inceptionism; "
                     "choose another --cells folder"
                 ) from None
-            wanted = recipe(cell)
-            same = found.get("config") == wanted["config"] and found.get("source", {}).get(
-                "sha256"
-            ) == wanted["source"].get("sha256")
-            if same and found.get("source", {}).get("size") == wanted["source"].get("size"):
+            if same_work(found, job_recipe(job, run.model, run.weights_file)):
                 with Image.open(path) as im:
-                    images.append(im.convert("RGB"))
-                reused = True
-        if not reused:
-            out = dream_tensor(start, model, cell.config)
-            image = LoadedImage(out.cpu()).to_pil()
-            if path is not None:
-                save_image(image, path, recipe(cell))
-            images.append(image)
-            done_new += 1
+                    image = im.convert("RGB")
+        prefix = f"cell {k}/{len(jobs)} {job.label}: "  # the live step line inside the cell
+        if image is None:
+            bar = ProgressBar(label=prefix) if report is not None else None
+
+            def on_progress(
+                p: Progress, bar: Any = bar, base: float = done, share: float = work[k - 1]
+            ) -> None:
+                if bar is not None:
+                    elapsed = time.perf_counter() - t0
+                    fraction = (base + p.fraction * share) / total
+                    bar(dataclasses.replace(p, elapsed=elapsed, fraction=fraction))
+
+            image = run_job(job, run, on_progress).to_pil().convert("RGB")
+            state = "dreamed"
+        else:
+            state = "reused"
+        done += work[k - 1]
+        dreamed_work += work[k - 1] if state == "dreamed" else 0.0
+        images.append(image)
         if report is not None:
             elapsed = time.perf_counter() - t0
-            left = len(cells) - k
-            eta = f"{elapsed / done_new * left:.0f}s" if done_new else "--"
-            state = "reused" if reused else "dreamed"
-            report(f"cell {k}/{len(cells)} {state}: {cell.label}  elapsed {elapsed:.0f}s ETA {eta}")
+            eta = elapsed / dreamed_work * (total - done) if dreamed_work else None
+            shown = "--" if eta is None else f"{eta:.0f}s"
+            report(f"cell {k}/{len(jobs)} {state}: {job.label}  elapsed {elapsed:.0f}s ETA {shown}")
     return images

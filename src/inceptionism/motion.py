@@ -19,13 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from .config import DreamConfig
-from .engine import dream_tensor
-from .errors import ImageError
-from .image import read_recipe, save_image
-from .models import DreamModel
+from .engine import Progress
+from .errors import ImageError, InceptionismError
+from .image import read_recipe, to_uint8
+from .jobs import FileRef, Job, RunContext, Start, fit_frame, run_job
 from .video import FRAME_NAME, frame_numbers
 
 # Per-frame recipe unless the user says otherwise: a frame is one step of a long walk, so it
@@ -70,19 +69,6 @@ def flow_warp(detail: np.ndarray, prev_frame: np.ndarray, frame: np.ndarray) -> 
                      interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)  # fmt: skip
 
 
-def to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.array(rgb, dtype=np.float32)).permute(2, 0, 1)[None] / 255
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    return (x[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-
-
-def load_frame(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 @dataclass
 class FrameProgress:
     """One finished (or reused) frame: number k of n, seconds it took, ETA for the rest."""
@@ -96,19 +82,22 @@ class FrameProgress:
 
 class FrameRun:
     """A frames folder being filled: checks that frames already there were made with the same
-    settings (so a re-run resumes), writes new ones with their recipes, reports progress."""
+    settings (so a re-run resumes), runs each frame's job, reports progress."""
 
     def __init__(
         self,
         folder: Path,
         total: int,
         settings: dict[str, Any],
-        recipe: Callable[[int], dict[str, Any]],
+        run: RunContext,
         on_frame: Callable[[FrameProgress], None] | None = None,
         force: bool = False,
+        live: Callable[[int], Callable[[Progress], Any] | None] | None = None,
+        refs: dict[str, FileRef] | None = None,
     ):
         self.folder, self.total, self.settings = folder, total, settings
-        self.recipe, self.on_frame = recipe, on_frame
+        self.refs = refs or {}
+        self.run, self.on_frame, self.live = run, on_frame, live
         self.times: list[float] = []
         existing = frame_numbers(folder)
         if existing and force:
@@ -126,11 +115,14 @@ class FrameRun:
         last = self.folder / FRAME_NAME.format(existing[-1])
         try:
             recorded = read_recipe(last).get("motion")
-        except ImageError:
-            recorded = None
+        except InceptionismError as e:
+            raise ImageError(
+                f"{last} is not a complete frame written by inceptionism ({e}); "
+                "delete it to resume, or use --force to start over"
+            ) from None
         if recorded != self.settings:
             raise ImageError(
-                f"{self.folder} holds frames made with other settings (or not by this command); "
+                f"{self.folder} holds frames made with other settings; "
                 "use the same options to resume, another output, or --force to start over"
             )
 
@@ -145,19 +137,32 @@ class FrameRun:
     def is_done(self, k: int) -> bool:
         return k <= len(self.done)
 
-    def reuse(self, k: int) -> np.ndarray:
+    def reuse(self, k: int) -> None:
         if self.on_frame:
             self.on_frame(FrameProgress(k, self.total, 0.0, self._eta(k), reused=True))
-        return load_frame(self.path(k))
 
-    def save(self, k: int, rgb: np.ndarray, seconds: float) -> None:
-        recipe = self.recipe(k)
-        recipe["motion"] = self.settings
-        save_image(Image.fromarray(rgb), self.path(k), recipe=recipe)
+    def dream(self, k: int, config: DreamConfig, start: Start) -> None:
+        """Frame ``k``: its job (start, the frame's seed) dreamed and written with its recipe;
+        the 8-bit frame as saved is what the next frame starts from."""
+        began = time.monotonic()
+        job = Job(frame_config(config, k), start, self.path(k), "frame", label=f"frame {k}",
+                  index=k, motion=self.settings, **self.refs)  # fmt: skip
+        result = run_job(job, self.run, self.live(k) if self.live else None)
+        self.run.frames.dreams[str(self.path(k).resolve())] = to_uint8(result.rgb)
+        self.finished(k, time.monotonic() - began)
+
+    def finished(self, k: int, seconds: float) -> None:
         self.done.append(k)
         self.times.append(seconds)
         if self.on_frame:
             self.on_frame(FrameProgress(k, self.total, seconds, self._eta(k), reused=False))
+
+    def previous(self, k: int) -> FileRef:
+        """Frame ``k - 1`` as the file frame ``k`` starts from (by path and hash)."""
+        self.run.frames.dreams = {  # keep one earlier dream in memory, not the whole clip
+            p: v for p, v in self.run.frames.dreams.items() if p == str(self.path(k - 1).resolve())
+        }
+        return FileRef.of(self.path(k - 1))
 
     def _eta(self, k: int) -> float | None:
         if not self.times:
@@ -171,57 +176,47 @@ def frame_config(config: DreamConfig, k: int) -> DreamConfig:
 
 
 def zoom_loop(
-    model: DreamModel,
+    first: Start,
     config: DreamConfig,
-    start: np.ndarray,
     run: FrameRun,
     zoom: float,
     rotate: float,
     shift: tuple[float, float],
 ) -> None:
     """Frame 1 is the start dreamed; frame k+1 is frame k transformed, then dreamed."""
-    state = start
     for k in range(1, run.total + 1):
         if run.is_done(k):
-            state = run.reuse(k)
+            run.reuse(k)
             continue
-        began = time.monotonic()
-        x = to_tensor(state)
-        if k > 1:
-            x = transform(x, zoom, rotate, shift)
-        out = to_uint8(dream_tensor(x, model, frame_config(config, k)))
-        run.save(k, out, time.monotonic() - began)
-        state = out
+        if k == 1:
+            start = first
+        else:
+            start = Start("zoom", previous=run.previous(k), max_pixels=first.max_pixels,
+                          quantize=True, zoom=zoom, rotate=rotate, shift=shift)  # fmt: skip
+        run.dream(k, config, start)
 
 
 def dream_video(
-    model: DreamModel,
-    config: DreamConfig,
+    source: FileRef,
     frames: Iterable[np.ndarray],
+    config: DreamConfig,
     run: FrameRun,
-    blend: float,
-    flow: bool,
+    video: dict[str, Any],
 ) -> None:
     """Each source frame dreamed; the start mixes in the previous dream (``blend``): plainly,
     (1 - blend) * frame + blend * previous dream, or with ``flow`` as frame + blend * the
-    previous dream's detail (dream - its source frame) moved along the optical flow."""
-    prev_src: np.ndarray | None = None
-    prev_dream: np.ndarray | None = None
-    for k, src in enumerate(frames, 1):
+    previous dream's detail (dream - its source frame) moved along the optical flow.
+    ``video`` holds the start's fields: max_size, max_pixels, t_start, t_end, blend, flow."""
+    cache = run.run.frames.video
+    for k, rgb in enumerate(frames, 1):
         if k > run.total:
             break
+        cache[(source.path, k)] = fit_frame(rgb, video["max_size"])
+        cache.pop((source.path, k - 2), None)  # the frame before is kept for the flow
         if run.is_done(k):
-            prev_src, prev_dream = src, run.reuse(k)
+            run.reuse(k)
             continue
-        began = time.monotonic()
-        start = src.astype(np.float32)
-        if prev_dream is not None and blend > 0:
-            if flow:
-                detail = prev_dream.astype(np.float32) - prev_src.astype(np.float32)
-                start = start + blend * flow_warp(detail, prev_src, src)
-            else:
-                start = (1 - blend) * start + blend * prev_dream.astype(np.float32)
-        x = torch.from_numpy(np.clip(start, 0, 255) / 255).permute(2, 0, 1)[None].float()
-        out = to_uint8(dream_tensor(x, model, frame_config(config, k)))
-        run.save(k, out, time.monotonic() - began)
-        prev_src, prev_dream = src, out
+        previous = run.previous(k) if k > 1 and video["blend"] > 0 else None
+        h, w = cache[(source.path, k)].shape[:2]
+        start = Start("video", source, (w, h), frame=k, previous=previous, **video)
+        run.dream(k, config, start)

@@ -1,35 +1,58 @@
 """Planning a run's files before any work: which images go in, which files come out, and every
-refusal (an input about to be overwritten, an existing output without --force, two inputs
-writing one file, an output folder that cannot be written)."""
+refusal (an input about to be overwritten, an existing output without --force, two jobs writing
+one file, an output folder that cannot be written).
+
+Every path is compared the way the final rename will see it: made absolute, symlinks resolved
+and ``..`` taken after the folders that do not exist yet (``photos/new/../in.png`` *is*
+``photos/in.png``), and an existing file also by its inode (hard links). The planned paths are
+the resolved ones, so what was checked is what is written.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ImageError
-from .image import INPUT_SUFFIXES, OUTPUT_FORMATS, output_format, read_recipe
+from .image import INPUT_SUFFIXES, OUTPUT_FORMATS, output_format
 from .samples import is_sample, sample_path
 
-_IMAGE_SUFFIXES = {*INPUT_SUFFIXES, *OUTPUT_FORMATS, ".gif", ".avif", ".heic", ".jxl"}
+_IMAGE_SUFFIXES = {*INPUT_SUFFIXES, *OUTPUT_FORMATS, ".gif", ".avif", ".heic", ".jxl", ".mp4"}
 
 
-@dataclass
-class Job:
-    label: str  # what the user wrote (a path or sample:NAME), or the start ("noise")
-    src: Path | None  # None: no photo, the dream starts from noise or grey
-    dst: Path
-    octave_files: list[Path] = field(default_factory=list)  # dst.octave1.png, ...
+def final_path(path: str | os.PathLike) -> Path:
+    """Where a write to ``path`` lands once its missing folders are created and it is renamed
+    into place: absolute, symlinks resolved, ``..`` applied after the missing folders."""
+    return Path(os.path.realpath(os.path.abspath(path)))
 
 
-def expand_inputs(inputs: tuple[str, ...]) -> tuple[list[tuple[str, Path]], list[Path], bool]:
-    """[(label, path)], the input folders, and whether the run is a batch."""
-    found: list[tuple[str, Path]] = []
+def _same_inode(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def is_same(a: Path, b: Path) -> bool:
+    return final_path(a) == final_path(b) or _same_inode(a, b)
+
+
+@dataclass(frozen=True)
+class Source:
+    label: str  # what the user wrote (a path or sample:NAME)
+    path: Path
+
+
+def expand_inputs(inputs: Iterable[str]) -> tuple[list[Source], list[Path], bool]:
+    """The images named (folders listed), the input folders, and whether the run is a batch."""
+    inputs = list(inputs)
+    found: list[Source] = []
     folders: list[Path] = []
     for text in inputs:
         if is_sample(text):
-            found.append((text, sample_path(text)))
+            found.append(Source(text, sample_path(text)))
             continue
         path = Path(text)
         if path.is_dir():
@@ -39,28 +62,21 @@ def expand_inputs(inputs: tuple[str, ...]) -> tuple[list[tuple[str, Path]], list
             )
             if not images:
                 raise ImageError(f"{path}: folder holds no images ({', '.join(INPUT_SUFFIXES)})")
-            found += [(str(p), p) for p in images]
+            found += [Source(str(p), p) for p in images]
         elif not path.exists():
             raise ImageError(f"{path}: no such file")
         else:
-            found.append((text, path))
+            found.append(Source(text, path))
     return found, folders, len(inputs) > 1 or bool(folders)
-
-
-def same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and a.samefile(b)
-    except OSError:
-        return False
 
 
 def octave_file(dst: Path, k: int) -> Path:
     return dst.with_name(f"{dst.stem}.octave{k}{dst.suffix}")
 
 
-def _check_writable(path: Path) -> None:
+def check_writable(path: Path) -> None:
     """The first existing ancestor of ``path``'s folder must be a folder we may write into."""
-    folder = path.parent
+    folder = final_path(path).parent
     while not folder.exists():
         if folder.parent == folder:
             break
@@ -71,16 +87,44 @@ def _check_writable(path: Path) -> None:
         raise ImageError(f"cannot write {path}: no permission to write in {folder}")
 
 
-def _is_ours(path: Path) -> bool:
-    """A file this tool wrote (it carries a recipe): a by-product of an earlier run."""
-    try:
-        read_recipe(path)
-        return True
-    except ImageError:
-        return False
+def check_outputs(
+    writes: Iterable[Path],
+    reads: Iterable[Path],
+    force: bool,
+    reusable: Callable[[Path], bool] | None = None,
+) -> list[Path]:
+    """Refuse, before any work, a plan that would write an input (never, even with --force),
+    write one file twice, replace an existing file without ``force`` (unless ``reusable`` says
+    it is our own by-product), or write where it cannot. Returns the resolved paths."""
+    reads = [Path(p) for p in reads]
+    read_keys = {final_path(p): p for p in reads}
+    seen: dict[Path, Path] = {}
+    planned = []
+    for path in writes:
+        key = final_path(path)
+        if key in seen:
+            raise ImageError(f"{seen[key]} and {path} are the same file; each output needs its own")
+        seen[key] = Path(path)
+        if key in read_keys or any(_same_inode(key, r) for r in reads):
+            raise ImageError(f"{path} is an input; refusing to overwrite it, even with --force")
+        if key.is_dir():
+            raise ImageError(f"{path}: is a folder")
+        check_writable(key)
+        if key.exists() and not force and not (reusable and reusable(key)):
+            raise ImageError(f"{path} exists; pass --force to overwrite it")
+        planned.append(key)
+    return planned
 
 
-def plan_jobs(
+@dataclass
+class Planned:
+    label: str
+    src: Path | None  # None: the dream starts from noise or grey
+    dst: Path
+    octave_files: list[Path]
+
+
+def plan_batch(
     inputs: tuple[str, ...],
     out: str,
     fmt_suffix: str,
@@ -89,58 +133,58 @@ def plan_jobs(
     force: bool,
     start: str = "noise",
     protected: tuple[Path, ...] = (),
-) -> tuple[list[Job], list[str]]:
-    """The jobs to run, and notes on inputs skipped because their output exists (batches).
+    is_ours: Callable[[Path], bool] | None = None,
+) -> tuple[list[Planned], list[str]]:
+    """The outputs of ``dream``, and notes on inputs skipped because their output exists.
 
     One input: ``out`` is the output file (or a folder to put ``<stem><suffix>`` in). Several
     inputs or a folder: ``out`` is a folder. No input: one dream from ``start`` (noise, grey).
-    ``protected`` are other files the run reads (guide, mask): never written either.
-    Raises :class:`ImageError` for every refusal.
+    ``protected`` are other files the run reads (guide, mask): never written either. A batch
+    skips an input whose output exists (so a re-run resumes); a single dream refuses.
     """
     sources, folders, batch = expand_inputs(inputs)
     out_path = Path(out)
     as_folder = batch or out_path.is_dir() or out.endswith(("/", os.sep))
-    if not sources:
-        jobs = [Job(start, None, out_path / f"{start}{fmt_suffix}" if as_folder else out_path)]
-        if not as_folder:
-            output_format(out_path)
-    elif not as_folder:
-        output_format(out_path)
-        jobs = [Job(sources[0][0], sources[0][1], out_path)]
-    else:
+    if as_folder:
         if out_path.exists() and not out_path.is_dir():
             raise ImageError(f"{out_path}: exists and is not a folder")
-        if not out_path.exists() and out_path.suffix.lower() in _IMAGE_SUFFIXES:
+        if not out_path.exists() and out_path.suffix.lower() in _IMAGE_SUFFIXES and batch:
             raise ImageError(f"{out_path}: several inputs need an output folder, not a file name")
         for folder in folders:
-            if same_file(folder, out_path):
-                raise ImageError(f"{out_path}: is an input folder; write the dreams elsewhere")
-        jobs = [Job(label, src, out_path / (src.stem + fmt_suffix)) for label, src in sources]
-    if save_octaves:
-        for job in jobs:
-            job.octave_files = [octave_file(job.dst, k) for k in range(1, octaves)]
+            if is_same(folder, out_path):
+                raise ImageError(f"{out}: is an input folder; write the dreams elsewhere")
+    else:
+        output_format(out_path)
+    if not sources:
+        plans = [Planned(start, None, out_path / f"{start}{fmt_suffix}" if as_folder else out_path,
+                         [])]  # fmt: skip
+    elif not as_folder:
+        plans = [Planned(sources[0].label, sources[0].path, out_path, [])]
+    else:
+        plans = [Planned(s.label, s.path, out_path / (s.path.stem + fmt_suffix), [])
+                 for s in sources]  # fmt: skip
+    for plan in plans:
+        output_format(plan.dst)
+        if save_octaves:
+            plan.octave_files = [octave_file(plan.dst, k) for k in range(1, octaves)]
 
-    writers: dict[Path, Path] = {}
-    for job in jobs:
-        for path in (job.dst, *job.octave_files):
-            key = Path(os.path.abspath(path))
-            if key in writers:
-                raise ImageError(f"{writers[key]} and {job.src} would both be written to {path}")
-            writers[key] = job.src
-            if any(same_file(src, path) for src in [*(p for _, p in sources), *protected]):
-                raise ImageError(f"{path} is an input; refusing to overwrite it, even with --force")
-            _check_writable(path)
-
+    reads = [*(s.path for s in sources), *protected]
     todo, notes = [], []
-    for job in jobs:
-        blocked = []
-        if job.dst.exists() and not force:
-            blocked.append(job.dst)
-        blocked += [p for p in job.octave_files if p.exists() and not force and not _is_ours(p)]
+    for plan in plans:
+        # nothing exists-related yet: inputs, duplicates, writability for every plan first
+        resolved = check_outputs([plan.dst, *plan.octave_files], reads, force=True)
+        plan.dst, plan.octave_files = resolved[0], resolved[1:]
+    check_outputs([p for plan in plans for p in (plan.dst, *plan.octave_files)], reads, True)
+    for plan in plans:
+        blocked = [] if force or not plan.dst.exists() else [plan.dst]
+        blocked += [
+            p for p in plan.octave_files
+            if p.exists() and not force and not (is_ours and is_ours(p))
+        ]  # fmt: skip
         if not blocked:
-            todo.append(job)
+            todo.append(plan)
         elif not batch:
             raise ImageError(f"{blocked[0]} exists; pass --force to overwrite it")
         else:
-            notes.append(f"skip {job.label}: {blocked[0]} exists")
+            notes.append(f"skip {plan.label}: its output exists")
     return todo, notes

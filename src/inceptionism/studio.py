@@ -14,6 +14,7 @@ import atexit
 import json
 import os
 import queue
+import re
 import shutil
 import tempfile
 import threading
@@ -24,18 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from PIL import Image
 
 from .config import DEFAULT_MODEL, DreamConfig
-from .engine import Progress, dream_tensor, resolve_objective
+from .engine import Progress, resolve_objective
 from .errors import InceptionismError
-from .image import LoadedImage, load_image, read_recipe, save_image
+from .image import MAX_RECIPE_BYTES, LoadedImage, read_recipe, save_image
+from .jobs import Job, RunContext, Start, blank_start, dream_job, photo_start
 from .models import DreamModel, get_model, get_spec, layer_table, list_models
+from .objectives import Objective
 from .progress import format_seconds
-from .recipe import config_from_recipe, make_recipe
-from .samples import list_samples, sample_path
-from .techniques import start_image
+from .recipes import job_recipe, read_job
+from .samples import list_samples
 
 SOURCES = ("upload", "sample", "noise")
 RESULT_LIFETIME = 3600  # seconds a result file is kept for download
@@ -80,7 +81,7 @@ class Studio:
         self.locks: dict[str, threading.Lock] = {}
         self.registry_lock = threading.Lock()
         self.workdir = Path(tempfile.mkdtemp(prefix="inceptionism-studio-"))
-        self.cancel_event = threading.Event()
+        self.cancel_events: dict[str, threading.Event] = {}
         atexit.register(self.close)
 
     def close(self) -> None:
@@ -114,7 +115,8 @@ class Studio:
             return self.models[name], self.locks[name]
 
     def config(self, c: Controls) -> DreamConfig:
-        layers = c.objective.strip() or (",".join(c.layers) if c.layers else None)
+        objective = (c.objective or "").strip()
+        layers = objective or (",".join(c.layers) if c.layers else None)
         init = "noise" if c.source == "noise" else "photo"
         config = DreamConfig.preset(c.preset or "default", model=c.model).replace(
             layers=layers, step_size=float(c.step_size), octaves=int(c.octaves),
@@ -124,44 +126,52 @@ class Studio:
         resolve_objective(config.model, config)
         return config
 
-    def source(self, c: Controls, config: DreamConfig) -> tuple[torch.Tensor, str, Path | None]:
+    def start(self, c: Controls, config: DreamConfig) -> tuple[Start, str]:
+        """The job's start: the upload or sample checked on its header (never decoded before
+        the pixel limit is applied), or noise; and the label the recipe records."""
         side = max(16, min(int(c.size), self.limits.max_side))
         if c.source == "noise":
-            return start_image("noise", side, side, config.seed), "noise", None
+            return blank_start("noise", (side, side), self.limits.max_pixels), "noise"
         if c.source == "sample":
-            path = sample_path(c.sample)
-            label = c.sample
-        elif c.source == "upload":
-            if not c.upload:
-                raise InceptionismError("upload a photo first (or pick a sample or noise)")
-            path, label = Path(c.upload), "upload"
-            size = path.stat().st_size
-            if size > self.limits.max_upload_mb * 1e6:
-                limit = self.limits.max_upload_mb
-                raise InceptionismError(
-                    f"the upload is {size / 1e6:.1f} MB; the limit is {limit:g} MB"
-                )
-        else:
+            return photo_start(c.sample, "photo", side, self.limits.max_pixels), c.sample
+        if c.source != "upload":
             raise InceptionismError(f"unknown source {c.source!r}; use {', '.join(SOURCES)}")
-        image: LoadedImage = load_image(path, max_pixels=self.limits.max_pixels)
-        return image.resized_to_fit(side).rgb, label, path
+        if not c.upload:
+            raise InceptionismError("upload a photo first (or pick a sample or noise)")
+        size = Path(c.upload).stat().st_size
+        if size > self.limits.max_upload_mb * 1e6:
+            limit = self.limits.max_upload_mb
+            raise InceptionismError(f"the upload is {size / 1e6:.1f} MB; the limit is {limit:g} MB")
+        try:
+            return photo_start(c.upload, "photo", side, self.limits.max_pixels), "upload"
+        except InceptionismError as e:
+            raise InceptionismError(f"the upload: {public(str(e), c.upload)}") from None
 
-    def cancel(self) -> str:
-        self.cancel_event.set()
+    def cancel(self, session: str = "") -> str:
+        """Cancel the dream of this visitor (``session``) only."""
+        self._event(session).set()
         return "cancelling..."
 
-    def dream(self, c: Controls) -> Iterator[tuple[Image.Image | None, str, str | None]]:
+    def _event(self, session: str) -> threading.Event:
+        with self.registry_lock:
+            return self.cancel_events.setdefault(session, threading.Event())
+
+    def dream(
+        self, c: Controls, session: str = ""
+    ) -> Iterator[tuple[Image.Image | None, str, str | None]]:
         """Yields (preview, status, None) at each octave's end, then (result, status, PNG)."""
         self._forget_old_results()
         config = self.config(c)
-        start, label, path = self.source(c, config)
+        start, label = self.start(c, config)
+        job = Job(config, start, None, label=label)
         model, lock = self.model(config.model)
-        self.cancel_event.clear()
+        cancel = self._event(session)
+        cancel.clear()
         updates: queue.Queue = queue.Queue()
         outcome: dict[str, Any] = {}
 
         def on_progress(p: Progress) -> None:
-            if self.cancel_event.is_set():
+            if cancel.is_set():
                 raise Cancelled
             if p.octave_done and p.image is not None:
                 updates.put((p.image.detach().clone(), _status(p)))
@@ -169,7 +179,7 @@ class Studio:
         def work() -> None:
             try:
                 with lock:
-                    outcome["image"] = dream_tensor(start, model, config, on_progress=on_progress)
+                    outcome["image"] = dream_job(job, RunContext(model), on_progress)
             except BaseException as e:  # handed to the generator, which re-raises it
                 outcome["error"] = e
             finally:
@@ -179,22 +189,22 @@ class Studio:
         threading.Thread(target=work, daemon=True).start()
         try:
             while (item := updates.get()) is not None:
-                yield _pil(item[0]), item[1], None
+                yield LoadedImage(item[0]).to_pil(), item[1], None
         finally:  # the page closed or cancelled the generator: stop the dream too
             if "image" not in outcome and "error" not in outcome:
-                self.cancel_event.set()
+                cancel.set()
         if isinstance(outcome.get("error"), Cancelled):
             yield None, "cancelled", None
             return
         if "error" in outcome:
             raise outcome["error"]
-        result = _pil(outcome["image"])
-        recipe = make_recipe(config, model, label, path, int(c.size), self.limits.max_pixels)
+        result = outcome["image"]
+        recipe = job_recipe(job, model)
         if label == "upload":  # the upload's temporary path means nothing later; its hash does
-            recipe["source"]["path"] = None
+            recipe["start"]["source"].update(input="upload", path="upload")
         out = self.workdir / f"dream-{uuid.uuid4().hex[:12]}.png"
         save_image(result, out, recipe=recipe)
-        yield result, f"done in {time.monotonic() - began:.1f} s", str(out)
+        yield result.to_pil(), f"done in {time.monotonic() - began:.1f} s", str(out)
 
     def _forget_old_results(self) -> None:
         now = time.time()
@@ -205,41 +215,61 @@ class Studio:
     # --- replay ------------------------------------------------------------------------------
 
     def controls_from_recipe(self, png: str | None, text: str | None) -> Controls:
-        """The controls that re-create a recipe: from a dropped PNG or pasted JSON."""
+        """The controls that re-create a recipe: from a dropped PNG or pasted JSON, checked
+        against the recipe schema (a recipe never names code the studio would run)."""
         if png:
-            recipe = read_recipe(png)
-        elif text and text.strip():
             try:
-                recipe = json.loads(text)
+                data = read_recipe(png)
+            except InceptionismError as e:
+                raise InceptionismError(public(str(e), png)) from None
+        elif text and text.strip():
+            if len(text) > MAX_RECIPE_BYTES:
+                raise InceptionismError("the recipe is too long")
+            try:
+                data = json.loads(text)
+            except RecursionError:
+                raise InceptionismError("the recipe is nested too deeply") from None
             except json.JSONDecodeError as e:
-                raise InceptionismError(f"the recipe is not valid JSON ({e.msg})") from e
+                raise InceptionismError(f"the recipe is not valid JSON ({e.msg})") from None
         else:
             raise InceptionismError("drop a PNG made by inceptionism or paste its recipe")
-        config = config_from_recipe(recipe)
-        source = recipe.get("source") or {}
-        label = source.get("input") or ""
-        if config.init == "noise":
+        recipe = read_job(data)
+        if recipe.model not in list_models() or recipe.network is not None:
+            raise InceptionismError(
+                f"the recipe names the network {recipe.model!r}, which the studio does not have"
+            )
+        config, start = recipe.job.config, recipe.job.start
+        label = start.source.input if start.source is not None else ""
+        if start.kind == "noise":
             kind = "noise"
-        elif isinstance(label, str) and label.startswith("sample:"):
+        elif label.startswith("sample:"):
             kind = "sample"
         else:
             kind = "upload"
-        size = source.get("max_size") or max(source.get("size") or [512])
+        size = start.max_size or max(start.size or (512,))
         return Controls(
             source=kind, sample=label if kind == "sample" else "sample:coffee",
             model=config.model, layers=_layer_names(config.layers),
             objective=config.layers or "", preset="default",
             step_size=config.step_size, octaves=config.octaves, steps=config.steps,
             octave_scale=config.octave_scale, jitter=config.jitter, seed=config.seed,
-            size=int(size),
+            size=int(min(size, self.limits.max_side)),
         )  # fmt: skip
 
 
+def public(message: str, *paths: str | None) -> str:
+    """A message for the page: the server's file paths replaced by their names."""
+    for path in [*paths, tempfile.gettempdir()]:
+        if path:
+            message = message.replace(str(Path(path).parent) + os.sep, "")
+    return re.sub(r"(/[^\s/:]+)+/([^\s/:]+)", r"\2", message)
+
+
 def _layer_names(layers: str | None) -> list[str] | None:
+    """The layers an objective spec names (its terms' layers, in order)."""
     if not layers:
         return None
-    names = [term.split("=")[0].split(":")[0] for term in layers.split(",")]
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(term.layer for term in Objective.of(layers).terms))
 
 
 def _status(p: Progress) -> str:
@@ -247,11 +277,6 @@ def _status(p: Progress) -> str:
         f"octave {p.octave}/{p.octaves} ({p.shape[1]}x{p.shape[0]}) - "
         f"{format_seconds(p.elapsed)} elapsed, ETA {format_seconds(p.eta)}"
     )
-
-
-def _pil(x: torch.Tensor) -> Image.Image:
-    arr = (x[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(arr)
 
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

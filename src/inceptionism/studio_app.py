@@ -1,14 +1,13 @@
 """The Gradio page of the web studio (needs the `web` extra); the logic lives in studio.py."""
 
-from __future__ import annotations
-
+# no `from __future__ import annotations`: Gradio finds gr.Request parameters by annotation
 import os
 from dataclasses import asdict
 from typing import Any
 
 from .config import PRESETS
-from .errors import InceptionismError
-from .studio import SOURCES, Controls, Studio
+from .errors import InceptionismError, MissingExtraError
+from .studio import SOURCES, Controls, Studio, public
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -17,9 +16,7 @@ def import_gradio():
     try:
         import gradio as gr
     except ImportError:
-        raise InceptionismError(
-            'the web studio needs Gradio: pip install "inceptionism[web]"'
-        ) from None
+        raise MissingExtraError("the web studio (Gradio)", "web") from None
     return gr
 
 
@@ -35,8 +32,9 @@ def build_app(studio: Studio, defaults: Controls | None = None):
         with gr.Row():
             with gr.Column(scale=1):
                 source = gr.Radio(list(SOURCES), value="upload", label="Start from")
-                upload = gr.Image(type="filepath", label="Photo", sources=["upload"],
-                                  elem_id="upload", height=300)  # fmt: skip
+                # a file, not an Image: Gradio would decode an upload before our pixel limit
+                upload = gr.File(type="filepath", label="Photo", file_types=["image"],
+                                 elem_id="upload", height=120)  # fmt: skip
                 sample = gr.Dropdown(studio.sample_names(), value=d.sample, label="Sample")
                 size = gr.Slider(64, studio.limits.max_side, value=d.size, step=16,
                                  label="Size (long side, px)")  # fmt: skip
@@ -73,12 +71,20 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                  "step_size", "octaves", "steps", "octave_scale", "jitter", "seed",
                  "size"]  # fmt: skip
 
-        def run(*values: Any):
+        def run(source, upload, sample, model, layers, objective, preset, step_size, octaves,
+                steps, octave_scale, jitter, seed, size, request: gr.Request):  # fmt: skip
+            values = (source, upload, sample, model, layers, objective, preset, step_size,
+                      octaves, steps, octave_scale, jitter, seed, size)  # fmt: skip
             c = Controls(**dict(zip(order, values)))
             try:
-                yield from studio.dream(c)
+                yield from studio.dream(c, _session(request))
             except InceptionismError as e:
-                raise gr.Error(str(e)) from None
+                raise gr.Error(public(str(e), c.upload)) from None
+            except Exception as e:  # a bug: one line on the page, no server paths
+                raise gr.Error(public(f"the dream failed: {type(e).__name__}: {e}")) from None
+
+        def stop_dream(request: gr.Request) -> str:
+            return studio.cancel(_session(request))
 
         def on_model(name: str):
             names, defaults = studio.layer_choices(name)
@@ -92,7 +98,7 @@ def build_app(studio: Studio, defaults: Controls | None = None):
             try:
                 c = studio.controls_from_recipe(png, text)
             except InceptionismError as e:
-                raise gr.Error(str(e)) from None
+                raise gr.Error(public(str(e), png)) from None
             values = asdict(c)
             out = []
             for name in order:
@@ -109,9 +115,14 @@ def build_app(studio: Studio, defaults: Controls | None = None):
         preset.change(on_preset, [preset, model], [step_size, octaves, steps, octave_scale,
                       jitter], api_visibility="private")  # fmt: skip
         job = go.click(run, controls, [result, status, download], api_name="dream")
-        stop.click(studio.cancel, None, status, cancels=[job], api_visibility="private")
+        stop.click(stop_dream, None, status, cancels=[job], api_visibility="private")
         load.click(on_load, [recipe_png, recipe_text], controls, api_name="replay")
     return app
+
+
+def _session(request: Any) -> str:
+    """The visitor's session: Cancel stops this visitor's dream, not another's."""
+    return str(getattr(request, "session_hash", "") or "")
 
 
 def launch(studio: Studio, host: str, port: int | None, defaults: Controls | None = None):

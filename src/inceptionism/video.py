@@ -5,10 +5,13 @@ pipes; nothing here holds more than one frame in memory."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageError, InceptionismError
+from .errors import ImageError, MissingExtraError, ToolError
 
 FRAME_NAME = "frame_{:06d}.png"
 _FRAME_RE = re.compile(r"^frame_(\d+)\.png$")
@@ -31,9 +34,7 @@ def ffmpeg_exe() -> str:
     try:
         import imageio_ffmpeg
     except ImportError:
-        raise InceptionismError(
-            'video needs the ffmpeg that imageio-ffmpeg ships: pip install "inceptionism[video]"'
-        ) from None
+        raise MissingExtraError("zoom and video (the ffmpeg of imageio-ffmpeg)", "video") from None
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
@@ -137,12 +138,19 @@ def assemble(
     file's audio in the same time range, copied (re-encoded to AAC only if the copy fails)."""
     if count <= 0:
         return
-    pattern = str(frames / "frame_%06d.png")
+    pattern = str(frames).replace("%", "%%") + os.sep + "frame_%06d.png"  # a % in the name
     inputs = ["-framerate", str(fps), "-start_number", "1", "-i", pattern]
     limit = ["-frames:v", str(count)]
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{out.name}.{os.getpid()}.", suffix=".part" + out.suffix, dir=out.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
+    with _interrupt_after():
+        _assemble(inputs, limit, tmp, out, fps, count, audio_from, start, end)
+
+
+def _assemble(inputs, limit, tmp, out, fps, count, audio_from, start, end) -> None:
     try:
         if out.suffix.lower() == ".gif":
             graph = "split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse"
@@ -157,7 +165,7 @@ def assemble(
                 span = ["-t", f"{float(count / fps):.6f}", "-movflags", "+faststart", str(tmp)]
                 try:
                     _run([*inputs, *audio_in, *maps, *video, "-c:a", "copy", *span])
-                except InceptionismError:
+                except ToolError:
                     _run([*inputs, *audio_in, *maps, *video, "-c:a", "aac", *span])
             else:
                 _run([*inputs, *video, "-movflags", "+faststart", str(tmp)])
@@ -173,9 +181,26 @@ def _umask() -> int:
     return mask
 
 
+@contextlib.contextmanager
+def _interrupt_after():
+    """Ctrl-C while the video is assembled is held until the file is complete (ffmpeg runs in
+    its own session, so the terminal's SIGINT does not reach it either); then it is raised."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    old = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if caught:
+        raise KeyboardInterrupt
+
+
 def _run(args: list[str]) -> None:
     cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    result = subprocess.run(cmd, capture_output=True, text=True, start_new_session=True)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
-        raise InceptionismError(f"ffmpeg failed: {last[:200]}")
+        raise ToolError(f"ffmpeg failed: {last[:200]}")

@@ -1,0 +1,383 @@
+"""The unit of work under every command: a :class:`Job` says how a dream starts, its whole
+config, the guide and mask it reads (by path and hash), where it is written and the recipe it
+writes. Jobs are plain values: they serialise to the recipe (recipes.py) and back, so a job can
+be replayed from any output, or shipped to another process, and give the same pixels.
+
+Three functions do the work every shell used to do on its own: :func:`start_tensor` resolves a
+start, :func:`outputs.check_outputs` plans the files, :func:`run_job` dreams and writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import DreamConfig
+from .engine import Progress, dream_tensor
+from .errors import ConfigError, ImageError
+from .image import (
+    DEFAULT_MAX_PIXELS,
+    LoadedImage,
+    from_uint8,
+    image_size,
+    load_image,
+    save_image,
+    to_uint8,
+)
+from .models import DreamModel
+from .models.weights import sha256_file
+from .samples import is_sample, sample_path
+from .techniques import start_image
+
+START_KINDS = ("photo", "noise", "grey", "video", "zoom")
+JOB_KINDS = ("dream", "cell", "frame")
+DEFAULT_SIZE = (512, 512)  # (width, height) of a dream without a photo
+MAX_SIDE = 1 << 16
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A file a job reads: as the user wrote it (a path or ``sample:NAME``), where it was, and
+    its sha256 when it was read (None: not hashed, e.g. a video too large to hash per frame)."""
+
+    input: str
+    path: str
+    sha256: str | None = None
+
+    @classmethod
+    def of(cls, text: str | Path, hashed: bool = True) -> FileRef:
+        text = str(text)
+        path = sample_path(text) if is_sample(text) else Path(text)
+        if not path.exists():
+            raise ImageError(f"{path}: no such file")
+        if not path.is_file():
+            raise ImageError(f"{path}: not a file")
+        return cls(text, str(path.resolve()), sha256_file(path) if hashed else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def local(self) -> Path:
+        return Path(self.path)
+
+
+@dataclass(frozen=True)
+class Start:
+    """How a dream starts.
+
+    ``photo``: ``source`` read, downscaled to ``max_size``; ``noise``/``grey``: of ``size``
+    (w, h), noise seeded by the config's seed; ``zoom``: the previous frame ``previous``
+    transformed by ``zoom``/``rotate``/``shift``; ``video``: frame ``frame`` (1-based, counted
+    from ``t_start``) of the video ``source``, mixed with the previous dream ``previous`` by
+    ``blend`` (along the optical flow with ``flow``). ``quantize`` rounds the start to 8 bits
+    (motion frames are carried as the 8-bit frames they are saved as).
+    """
+
+    kind: str
+    source: FileRef | None = None
+    size: tuple[int, int] | None = None  # (width, height) of the start, once resolved
+    max_size: int | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    quantize: bool = False
+    previous: FileRef | None = None
+    frame: int | None = None
+    t_start: float | None = None
+    t_end: float | None = None
+    blend: float = 0.0
+    flow: bool = False
+    zoom: float = 1.0
+    rotate: float = 0.0
+    shift: tuple[float, float] = (0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        if self.kind not in START_KINDS:
+            raise ConfigError(f"start must be one of {', '.join(START_KINDS)}; got {self.kind!r}")
+        if self.kind in ("photo", "video") and self.source is None:
+            raise ConfigError(f"a {self.kind} start needs a source file")
+        if self.kind == "zoom" and self.previous is None:
+            raise ConfigError("a zoom start needs the previous frame")
+        if self.kind == "video" and (self.frame is None or self.frame < 1):
+            raise ConfigError("a video start needs a frame number (from 1)")
+        if self.size is not None:
+            w, h = self.size
+            if w * h > self.max_pixels:
+                raise ImageError(
+                    f"a {w}x{h} start is {w * h} pixels, over the limit of {self.max_pixels} "
+                    "(raise it with --max-pixels)"
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["size"] = list(self.size) if self.size else None
+        d["shift"] = list(self.shift)
+        return d
+
+    @property
+    def reads(self) -> list[Path]:
+        return [r.local() for r in (self.source, self.previous) if r is not None]
+
+
+def photo_start(
+    text: str,
+    init: str = "photo",
+    max_size: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    quantize: bool = False,
+) -> Start:
+    """The start for a photo (a path or sample:NAME): checked on its header, not decoded. With
+    ``init`` noise or grey, a start of that kind at the photo's (downscaled) size."""
+    ref = FileRef.of(text)
+    w, h = image_size(ref.local(), max_pixels)
+    if max_size and max(w, h) > max_size:
+        k = max_size / max(w, h)
+        w, h = max(1, round(w * k)), max(1, round(h * k))
+    kind = init if init in ("noise", "grey") else "photo"
+    return Start(kind, ref, (w, h), max_size, max_pixels, quantize)
+
+
+def blank_start(
+    kind: str,
+    size: tuple[int, int] | None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    quantize: bool = False,
+) -> Start:
+    """A noise or grey start of ``size`` (width, height), default 512x512."""
+    if kind not in ("noise", "grey"):
+        raise ImageError("no INPUT given; name a photo, or start from --init noise or grey")
+    return Start(kind, None, tuple(size or DEFAULT_SIZE), None, max_pixels, quantize)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One dream: start, config, guide and mask, output files; ``kind`` says what the output is
+    (a still ``dream``, a sheet's ``cell``, a motion ``frame``), ``label`` and ``index`` which
+    one. ``motion`` holds the settings shared by every frame of a zoom or video run."""
+
+    config: DreamConfig
+    start: Start
+    output: Path | None = None
+    kind: str = "dream"
+    guide: FileRef | None = None
+    mask: FileRef | None = None
+    octave_files: tuple[Path, ...] = ()
+    label: str = ""
+    index: int | None = None
+    motion: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in JOB_KINDS:
+            raise ConfigError(f"job kind must be one of {', '.join(JOB_KINDS)}; got {self.kind!r}")
+        init = self.start.kind if self.start.kind in ("noise", "grey") else "photo"
+        if self.config.init != init:  # the start is the truth; the config agrees with it
+            object.__setattr__(self, "config", self.config.replace(init=init))
+        if self.config.objective == "guide" and self.guide is None:
+            raise ConfigError("the 'guide' objective needs a guide image (--guide IMAGE)")
+        if self.guide is not None and self.config.objective != "guide":
+            raise ConfigError("a guide image needs --objective guide")
+        if self.config.keep_colors and init != "photo":
+            raise ConfigError("--keep-colors needs a photo to take the colours from")
+        check_work(self.config, self.start)
+
+    def replace(self, **changes: Any) -> Job:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def reads(self) -> list[Path]:
+        """Every file the job reads (never to be written by any job)."""
+        refs = [r.local() for r in (self.guide, self.mask) if r is not None]
+        return [*self.start.reads, *refs]
+
+    @property
+    def writes(self) -> list[Path]:
+        return [p for p in (self.output, *self.octave_files) if p is not None]
+
+
+def check_work(config: DreamConfig, start: Start) -> None:
+    """Refuse a dream whose largest octave would exceed the pixel limit (octave_scale < 1
+    enlarges) before anything is allocated."""
+    if start.size is None:
+        return
+    w, h = start.size
+    factor = config.largest_level_factor
+    big = math.log(w) + math.log(h) + 2 * math.log(factor) > math.log(start.max_pixels)
+    if big:
+        raise ConfigError(
+            f"octave-scale {config.octave_scale:g} with {config.octaves} octaves makes the largest "
+            f"level {factor:.3g}x the {w}x{h} start, over the limit of {start.max_pixels} pixels"
+        )
+
+
+# --- resolving a start ---------------------------------------------------------------------------
+
+
+class Frames:
+    """Decoded source frames and earlier dreams a run already holds, so that a job does not read
+    them again (the video command decodes each frame once). Replay starts with an empty one."""
+
+    def __init__(self) -> None:
+        self.video: dict[tuple[str, int], np.ndarray] = {}
+        self.dreams: dict[str, np.ndarray] = {}
+
+    def source_frame(self, start: Start, k: int) -> np.ndarray:
+        assert start.source is not None
+        key = (start.source.path, k)
+        if key not in self.video:
+            self.video[key] = decode_frame(start, k)
+        return self.video[key]
+
+    def dream(self, ref: FileRef) -> np.ndarray:
+        if ref.path not in self.dreams:
+            self.dreams[ref.path] = to_uint8(load_image(ref.local()).rgb)
+        return self.dreams[ref.path]
+
+
+def decode_frame(start: Start, k: int) -> np.ndarray:
+    """Frame ``k`` (1-based from ``t_start``) of the start's video, downscaled as recorded."""
+    from .video import probe, read_frames
+
+    assert start.source is not None
+    path = start.source.local()
+    info = probe(path)
+    if info.width * info.height > start.max_pixels:
+        raise ImageError(
+            f"{path}: {info.width}x{info.height} frames are over the limit of {start.max_pixels} "
+            "pixels (raise it with --max-pixels)"
+        )
+    for i, rgb in enumerate(read_frames(path, info, start.t_start, start.t_end), 1):
+        if i == k:
+            return fit_frame(rgb, start.max_size)
+    raise ImageError(f"{path}: has no frame {k} in the recorded time range")
+
+
+def fit_frame(rgb: np.ndarray, max_size: int | None) -> np.ndarray:
+    """A decoded frame downscaled like every photo (area averaging), as 8-bit."""
+    if not max_size or max(rgb.shape[:2]) <= max_size:
+        return rgb
+    return to_uint8(LoadedImage(from_uint8(rgb)).resized_to_fit(max_size).rgb)
+
+
+def start_tensor(
+    start: Start, seed: int, frames: Frames | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The (1, 3, H, W) start in [0, 1] and the alpha plane to give the result (or None)."""
+    frames = frames or Frames()
+    alpha = None
+    if start.kind == "photo":
+        assert start.source is not None
+        loaded = load_image(start.source.local(), start.max_pixels).resized_to_fit(start.max_size)
+        x, alpha = loaded.rgb, loaded.alpha
+    elif start.kind in ("noise", "grey"):
+        w, h = start.size or DEFAULT_SIZE
+        x = start_image(start.kind, h, w, seed)
+    elif start.kind == "zoom":
+        from .motion import transform
+
+        assert start.previous is not None
+        x = transform(from_uint8(frames.dream(start.previous)), start.zoom, start.rotate,
+                      start.shift)  # fmt: skip
+    else:
+        x = video_start(start, frames)
+    if start.quantize:
+        x = from_uint8(to_uint8(x))
+    return x, alpha
+
+
+def video_start(start: Start, frames: Frames) -> torch.Tensor:
+    """(1 - A) * frame + A * previous dream, or with flow frame + A * the previous dream's
+    detail moved along the optical flow (all on 8-bit values, as the frames are saved)."""
+    from .motion import flow_warp
+
+    assert start.frame is not None
+    src = frames.source_frame(start, start.frame)
+    mixed = src.astype(np.float32)
+    if start.previous is not None and start.blend > 0:
+        prev = frames.dream(start.previous).astype(np.float32)
+        if prev.shape != mixed.shape:
+            raise ImageError(f"{start.previous.path}: not the size of the video's frames")
+        if start.flow:
+            prev_src = frames.source_frame(start, start.frame - 1)
+            detail = prev - prev_src.astype(np.float32)
+            mixed = mixed + start.blend * flow_warp(detail, prev_src, src)
+        else:
+            mixed = (1 - start.blend) * mixed + start.blend * prev
+    return torch.from_numpy(np.clip(mixed, 0, 255) / 255).permute(2, 0, 1)[None].float()
+
+
+# --- running -------------------------------------------------------------------------------------
+
+
+class Steering:
+    """Guide and mask images loaded once per run, shared by every job that names them."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str], torch.Tensor] = {}
+
+    def get(self, ref: FileRef | None, kind: str, max_pixels: int) -> torch.Tensor | None:
+        if ref is None:
+            return None
+        key = (kind, ref.path)
+        if key not in self._cache:
+            image = load_image(ref.local(), max_pixels=max_pixels)
+            self._cache[key] = image.as_mask() if kind == "mask" else image.rgb
+        return self._cache[key]
+
+
+@dataclass
+class RunContext:
+    """What a run shares between its jobs: the model, loaded inputs, the recipe's extras."""
+
+    model: DreamModel
+    weights_file: Path | None = None
+    frames: Frames = field(default_factory=Frames)
+    steering: Steering = field(default_factory=Steering)
+
+
+def dream_job(
+    job: Job,
+    ctx: RunContext,
+    on_progress: Callable[[Progress], Any] | None = None,
+    on_octave: Callable[[int, LoadedImage], Any] | None = None,
+) -> LoadedImage:
+    """Dream one job: resolve its start, run the engine. The result is not written here (a
+    remote worker hands it back to the driver, which writes it); ``on_octave(k, image)`` gets
+    each finished octave's picture."""
+    x, alpha = start_tensor(job.start, job.config.seed, ctx.frames)
+    max_pixels = job.start.max_pixels
+    guide = ctx.steering.get(job.guide, "guide", max_pixels)
+    mask = ctx.steering.get(job.mask, "mask", max_pixels)
+
+    def progress(p: Progress) -> None:
+        if on_progress is not None:
+            on_progress(p)
+        if on_octave is not None and p.octave_done and p.image is not None:
+            on_octave(p.octave, LoadedImage(p.image.clamp(0, 1).cpu(), alpha).with_alpha_fitted())
+
+    out = dream_tensor(x, ctx.model, job.config, progress, guide=guide, mask=mask)
+    return LoadedImage(out.cpu(), alpha)
+
+
+def run_job(
+    job: Job,
+    ctx: RunContext,
+    on_progress: Callable[[Progress], Any] | None = None,
+) -> LoadedImage:
+    """Dream ``job`` and write its output (and octave files) atomically with its recipe."""
+    from .recipes import job_recipe
+
+    recipe = job_recipe(job, ctx.model, ctx.weights_file)
+
+    def octave(k: int, image: LoadedImage) -> None:
+        if k <= len(job.octave_files):
+            save_image(image, job.octave_files[k - 1], {**recipe, "octave": k})
+
+    result = dream_job(job, ctx, on_progress, octave)
+    if job.output is not None:
+        save_image(result, job.output, recipe=recipe)
+    return result
