@@ -18,7 +18,10 @@ DEFAULT_MODEL = "efficientnet_lite2"
 GRAD_NORMS = ("l1", "std", "laplacian")
 INITS = ("photo", "noise", "grey")
 OBJECTIVES = (*STATISTICS, "guide")
-DETAIL_MODES = ("photo", "dream")
+DETAIL_MODES = ("photo", "dream", "none")
+# pixel_range names -> (low, high): the units a recipe's step size and epsilon are given in.
+PIXEL_RANGES = {"unit": (0.0, 1.0), "signed": (-1.0, 1.0), "byte": (0.0, 255.0)}
+OCTAVE_RESIZES = ("corners", "half-pixel", "tf1")
 MAX_SEED = 2**63 - 1  # torch.Generator's range
 MAX_JITTER = 100_000
 AUTO_TILE = 512  # tile="auto" size: at 2048x1536 a step took 2.4 s with 512, 5.1 s with 1024
@@ -58,7 +61,8 @@ class DreamConfig:
     octave_scale: float = 1.4
     # Detail carried between octaves: "photo" re-injects the photo's detail lost by shrinking
     # (Keras seed, levels sized from the original); "dream" carries the dream's own detail up
-    # to the next scale (Google, each level zoomed from the previous one).
+    # to the next scale (Google, each level zoomed from the previous one); "none" resizes the
+    # dream itself to the next level (TF2 tutorial; levels int(side * scale**n) in float32).
     detail: str = "dream"
     # Stop an octave early once the objective exceeds this (Keras seed: 10). None: never.
     max_loss: float | None = None
@@ -79,6 +83,23 @@ class DreamConfig:
     tile_overlap: int = 64
     # Keep the photo's colours: the result takes the dream's luminance only.
     keep_colors: bool = False
+    # Units of step_size and grad_eps, the pixel range of the recipe reproduced: "unit" [0, 1]
+    # (here), "signed" [-1, 1] (Keras and TF2 InceptionV3 inputs), "byte" 0-255 (Google, TF1).
+    # The gradient is taken and normalised in these units; clipping stays the valid range.
+    pixel_range: str = "unit"
+    # Floor of the l1 normalisation, max(mean |g|, eps), or epsilon of std, std(g) + eps, in
+    # pixel_range units (Keras: 1e-7, TF: 1e-8). 0: the normalisation's own (1e-7, 1e-8).
+    grad_eps: float = 0.0
+    # Resize between octaves: "corners" (scipy.ndimage.zoom order=1, corner pixels to corners),
+    # "half-pixel" (tf.image.resize, keras.ops.image.resize: bilinear, no antialias), "tf1"
+    # (TF1's tf.image.resize_bilinear: output pixel i samples input i * in/out).
+    octave_resize: str = "corners"
+    # Octaves above the original size with detail "none" (the TF2 tutorial's range(-2, 3) is
+    # octaves=3 and this 2); the result is resized back to the original size.
+    octaves_above: int = 0
+    # A layer map too small to lose its l2 border counts whole (True), or not at all (False:
+    # the Keras seed's a[:, 2:-2, 2:-2] is empty there).
+    keep_small_maps: bool = True
 
     def __post_init__(self) -> None:
         if self.layers is not None:
@@ -89,6 +110,12 @@ class DreamConfig:
         _check_choice("grad_norm", self.grad_norm, GRAD_NORMS)
         _check_choice("detail", self.detail, DETAIL_MODES)
         _check_choice("init", self.init, INITS)
+        _check_choice("pixel_range", self.pixel_range, tuple(PIXEL_RANGES))
+        _check_choice("octave_resize", self.octave_resize, OCTAVE_RESIZES)
+        _check_range("grad_eps", self.grad_eps, lo=0.0, hi=1.0)
+        _check_range("octaves_above", self.octaves_above, lo=0, hi=8, integer=True)
+        if self.octaves_above and self.detail != "none":
+            raise ConfigError("octaves_above needs detail='none' (levels above the original)")
         _check_range("lap_levels", self.lap_levels, lo=1, hi=12, integer=True)
         _check_range("smooth", self.smooth, lo=0.0, hi=1000.0)
         _check_range("tv", self.tv, lo=0.0, hi=1000.0)
