@@ -37,8 +37,11 @@ def test_from_dict_refuses_unknown_fields():
 
 def test_keras_classic_carries_the_seed_parameters(monkeypatch):
     cfg = DreamConfig.preset("keras-classic", model="efficientnet_lite2")
-    assert (cfg.step_size, cfg.steps, cfg.octaves, cfg.octave_scale) == (0.005, 20, 3, 1.4)
+    assert (cfg.step_size, cfg.steps, cfg.octaves, cfg.octave_scale) == (0.01, 20, 3, 1.4)
     assert (cfg.detail, cfg.objective, cfg.border, cfg.grad_norm) == ("photo", "l2", 2, "l1")
+    # the step and the 1e-7 floor are in the seed's own [-1, 1] pixels
+    assert (cfg.pixel_range, cfg.grad_eps, cfg.keep_small_maps) == ("signed", 1e-7, False)
+    assert cfg.octave_resize == "half-pixel"
     # max_loss 10 is in InceptionV3's activation units: off on other networks unless asked
     assert cfg.max_loss is None
     assert (

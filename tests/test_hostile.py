@@ -264,7 +264,8 @@ def test_replay_onto_its_own_source_through_a_missing_folder(tmp_path, photos):
 def test_unwritable_sheet_location_is_refused_before_any_cell(tmp_path, photos):
     (tmp_path / "afile").write_text("a file where the sheet's folder should be")
     code, err, _ = run_child("sweep", "photos/in.png", "--vary", "steps=1,2", "-o",
-                             "afile/sheet.png", "--cells", "cells", *FAST, cwd=tmp_path)  # fmt: skip
+                             "afile/sheet.png", "--cells", "cells", *FAST,
+                             cwd=tmp_path)  # fmt: skip
     assert code == 2 and one_line(err) and "not a folder" in err, err
     assert not (tmp_path / "cells").exists()  # no cell was dreamed
 

@@ -53,6 +53,7 @@ def objective_gradient(
     overlap: int = 64,
     full_size: tuple[int, int] | None = None,
     guide: Mapping[str, torch.Tensor] | None = None,
+    keep_small_maps: bool = True,
 ) -> tuple[float, torch.Tensor]:
     """The objective's value and its gradient w.r.t. ``x``, evaluated on ``x`` rolled by ``shift``.
 
@@ -62,13 +63,16 @@ def objective_gradient(
     with linear ramps across the overlaps. Layer statistics are weighted by each tile's share
     of the pixels, so the value (the sum over tiles) is on the untiled scale; the l2 border is
     cut only at the image's edges; a neuron counts in one tile only. The gradient comes back
-    un-rolled, aligned with ``x``. Only the image gets a gradient.
+    un-rolled, aligned with ``x``. Only the image gets a gradient. ``keep_small_maps``: see
+    :func:`~inceptionism.objectives.layer_statistic`.
     """
     dy, dx = shift
     rolled = torch.roll(x, (dy, dx), dims=(-2, -1)) if (dy or dx) else x
     h, w = rolled.shape[-2:]
     strides = {name: model.layer(name).stride for name in objective.layers}
-    context = Context(shift, strides, full_size, (h, w), (0, 0), guide)
+    context = Context(
+        shift, strides, full_size, (h, w), (0, 0), guide, keep_small_maps=keep_small_maps
+    )
     align = max([s for s in strides.values() if s > 0], default=1)
     rows, cols = tile_spans(h, tile, overlap, align), tile_spans(w, tile, overlap, align)
     if len(rows) == 1 and len(cols) == 1:
@@ -108,9 +112,20 @@ def ascent_step(
     clip: bool,
     lap_levels: int = 4,
     mask: torch.Tensor | None = None,
+    span: float = 1.0,
+    eps: float = 0.0,
 ) -> torch.Tensor:
-    """``x + step_size * normalise(g)`` (times ``mask`` where given), clipped when asked."""
-    update = normalize_gradient(g, grad_norm, lap_levels).mul_(step_size)
+    """``x + step_size * normalise(g)`` (times ``mask`` where given), clipped when asked.
+
+    ``span``: the width of the pixel range ``step_size`` and ``eps`` are given in (2 for
+    [-1, 1], 255 for 0-255). The gradient is then the one w.r.t. those pixels, ``g / span``,
+    normalised with ``eps`` there, and the step is taken there: ``x += step_size / span * n``.
+    So a recipe's floor binds exactly where it binds in the recipe's own units.
+    """
+    if span != 1.0:
+        update = normalize_gradient(g / span, grad_norm, lap_levels, eps).mul_(step_size / span)
+    else:
+        update = normalize_gradient(g, grad_norm, lap_levels, eps).mul_(step_size)
     if mask is not None:
         update.mul_(mask)
     x = x + update

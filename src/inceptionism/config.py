@@ -18,7 +18,10 @@ DEFAULT_MODEL = "efficientnet_lite2"
 GRAD_NORMS = ("l1", "std", "laplacian")
 INITS = ("photo", "noise", "grey")
 OBJECTIVES = (*STATISTICS, "guide")
-DETAIL_MODES = ("photo", "dream")
+DETAIL_MODES = ("photo", "dream", "none")
+# pixel_range names -> (low, high): the units a recipe's step size and epsilon are given in.
+PIXEL_RANGES = {"unit": (0.0, 1.0), "signed": (-1.0, 1.0), "byte": (0.0, 255.0)}
+OCTAVE_RESIZES = ("corners", "half-pixel", "tf1")
 MAX_SEED = 2**63 - 1  # torch.Generator's range
 MAX_JITTER = 100_000
 MAX_STEPS = 10_000  # per octave; far beyond any recipe (the seeds use 10-100)
@@ -105,10 +108,12 @@ class DreamConfig:
     )  # fmt: skip
     # Detail carried between octaves: "photo" re-injects the photo's detail lost by shrinking
     # (Keras seed, levels sized from the original); "dream" carries the dream's own detail up
-    # to the next scale (Google, each level zoomed from the previous one).
+    # to the next scale (Google, each level zoomed from the previous one); "none" resizes the
+    # dream itself to the next level (TF2 tutorial; levels int(side * scale**n) in float32).
     detail: str = option(
-        "dream", "Detail carried between octaves.", choices=DETAIL_MODES, title=True
-    )
+        "dream", "Detail carried between octaves (none: the dream itself resized, TF2).",
+        choices=DETAIL_MODES, title=True,
+    )  # fmt: skip
     # Stop an octave early once the objective exceeds this (Keras seed: 10). None: never.
     max_loss: float | None = option(
         None, "Stop an octave once the loss exceeds this ('none': never).", title=True
@@ -144,6 +149,38 @@ class DreamConfig:
         False, "Keep the photo's colours; dream in luminance only.",
         flag="--keep-colors/--no-keep-colors",
     )  # fmt: skip
+    # Units of step_size and grad_eps, the pixel range of the recipe reproduced: "unit" [0, 1]
+    # (here), "signed" [-1, 1] (Keras and TF2 InceptionV3 inputs), "byte" 0-255 (Google, TF1).
+    # The gradient is taken and normalised in these units; clipping stays the valid range.
+    pixel_range: str = option(
+        "unit", "Units of --step-size and --grad-eps: unit [0,1], signed [-1,1], byte 0-255.",
+        choices=tuple(PIXEL_RANGES),
+    )  # fmt: skip
+    # Floor of the l1 normalisation, max(mean |g|, eps), or epsilon of std, std(g) + eps, in
+    # pixel_range units (Keras: 1e-7, TF: 1e-8). 0: the normalisation's own (1e-7, 1e-8).
+    grad_eps: float = option(
+        0.0, "Floor of l1 / epsilon of std normalisation, in --pixel-range units (0: default).",
+        lo=0.0, hi=1.0,
+    )  # fmt: skip
+    # Resize between octaves: "corners" (scipy.ndimage.zoom order=1, corner pixels to corners),
+    # "half-pixel" (tf.image.resize, keras.ops.image.resize: bilinear, no antialias), "tf1"
+    # (TF1's tf.image.resize_bilinear: output pixel i samples input i * in/out).
+    octave_resize: str = option(
+        "corners", "Resize between octaves: corners (scipy zoom), half-pixel (tf/keras), tf1.",
+        choices=OCTAVE_RESIZES,
+    )  # fmt: skip
+    # Octaves above the original size with detail "none" (the TF2 tutorial's range(-2, 3) is
+    # octaves=3 and this 2); the result is resized back to the original size.
+    octaves_above: int = option(
+        0, "Octaves above the original size (with --detail none; TF2 tutorial: 2).",
+        lo=0, hi=8, integer=True,
+    )  # fmt: skip
+    # A layer map too small to lose its l2 border counts whole (True), or not at all (False:
+    # the Keras seed's a[:, 2:-2, 2:-2] is empty there).
+    keep_small_maps: bool = option(
+        True, "l2: a map too small to lose its border counts whole (or, off, not at all).",
+        flag="--keep-small-maps/--drop-small-maps",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -161,9 +198,11 @@ class DreamConfig:
             elif meta.get("lo") is not None:
                 _check_range(f.name, value, lo=meta["lo"], hi=meta["hi"] or math.inf,
                              integer=meta["integer"])  # fmt: skip
-        for name in ("clip", "keep_colors"):
+        for name in ("clip", "keep_colors", "keep_small_maps"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.octaves_above and self.detail != "none":
+            raise ConfigError("octaves_above needs detail='none' (levels above the original)")
         if self.tile != "auto":
             _check_range("tile", self.tile, lo=0, hi=MAX_TILE, integer=True)
             if 0 < self.tile < MIN_TILE:
@@ -180,7 +219,8 @@ class DreamConfig:
     @property
     def largest_level_factor(self) -> float:
         """How much larger than the start the largest octave is (octave_scale < 1 enlarges)."""
-        return max(1.0, (1.0 / self.octave_scale) ** (self.octaves - 1))
+        below = max(1.0, (1.0 / self.octave_scale) ** (self.octaves - 1))
+        return below * self.octave_scale ** max(0, self.octaves_above)
 
     def replace(self, **changes: Any) -> DreamConfig:
         return dataclasses.replace(self, **changes)
@@ -262,10 +302,13 @@ class Preset:
     seed_layers: tuple[tuple[str, float], ...] = ()
     seed_blocks: tuple[str, ...] = ()
     loss_scale_model: str | None = None  # the network whose activation scale max_loss assumes
+    native: tuple[str, str] | None = None  # (model, layers): the seed's exact target there
 
     def make(self, model: str) -> dict[str, Any]:
         params = dict(self.params)
-        if self.seed_layers:
+        if self.native and model == self.native[0]:
+            params["layers"] = self.native[1]
+        elif self.seed_layers:
             blocks = list(self.seed_blocks)
             mapped: dict[str, float] = {}
             for layer, w in self.seed_layers:
@@ -279,40 +322,137 @@ class Preset:
         return params
 
 
+# The Keras seed's loop (keras/examples/deep_dream.py, and the book's notebook): its units are
+# InceptionV3's [-1, 1] input, where the step is 0.01 and K.epsilon() = 1e-7 floors mean |g|.
+_KERAS = dict(
+    objective="l2",
+    border=2,
+    keep_small_maps=False,
+    grad_norm="l1",
+    pixel_range="signed",
+    grad_eps=1e-7,
+    step_size=0.01,
+    steps=20,
+    octaves=3,
+    octave_scale=1.4,
+    detail="photo",
+    max_loss=10.0,
+    jitter=0,
+    clip=False,
+)
+
 PRESETS: dict[str, Preset] = {
     "default": Preset(
         "curated recipe: the model's default layers, 4 octaves x 1.4, dream detail, jitter",
         {},
     ),
     "keras-classic": Preset(
-        "Keras deep_dream.py: mixed2=0.2,mixed3=0.5,mixed4=2,mixed5=1.5, l2 with border 2, "
-        "step 0.01 in [-1,1], 20 steps, 3 octaves x 1.4, photo detail, max_loss 10 (InceptionV3 "
-        "only), no jitter",
-        dict(
-            objective="l2",
-            border=2,
-            grad_norm="l1",
-            step_size=0.005,
-            steps=20,
-            octaves=3,
-            octave_scale=1.4,
-            detail="photo",
-            max_loss=10.0,
-            jitter=0,
-            clip=False,
-        ),
+        "Keras deep_dream.py: mixed2=0.2,mixed3=0.5,mixed4=2,mixed5=1.5, l2 with border 2 (maps "
+        "of 4x4 or less count 0), step 0.01 and floor max(mean|g|, 1e-7) in [-1,1] units, 20 "
+        "steps, 3 octaves x 1.4 resized half-pixel (keras.ops.image.resize), photo detail, "
+        "max_loss 10 (InceptionV3 only), no jitter",
+        dict(_KERAS, octave_resize="half-pixel"),
         seed_layers=(("mixed2", 0.2), ("mixed3", 0.5), ("mixed4", 2.0), ("mixed5", 1.5)),
         seed_blocks=tuple(_INCEPTION_V3_BLOCKS),
         loss_scale_model="inception_v3",
-    ),  # fmt: skip
+    ),
+    "dlwp": Preset(
+        "Deep Learning with Python (1st ed.) notebook 8.2: mixed2=0.2,mixed3=3,mixed4=2,"
+        "mixed5=1.5, otherwise keras-classic, resized with scipy.ndimage.zoom(order=1) "
+        "(corners), units [-1,1], max_loss 10 (InceptionV3 only)",
+        dict(_KERAS, octave_resize="corners"),
+        seed_layers=(("mixed2", 0.2), ("mixed3", 3.0), ("mixed4", 2.0), ("mixed5", 1.5)),
+        seed_blocks=tuple(_INCEPTION_V3_BLOCKS),
+        loss_scale_model="inception_v3",
+    ),
+    "tf-tutorial": Preset(
+        "TF2 DeepDream tutorial: mean of mixed3 + mixed5, g / (std(g) + 1e-8) and step 0.01 in "
+        "[-1,1] units, clipped, 100 steps per octave, octaves range(-2, 3) x 1.3 (two above "
+        "the original) resized half-pixel (tf.image.resize) and back, random roll up to 512, "
+        "tiles of 512",
+        dict(
+            objective="mean",
+            grad_norm="std",
+            grad_eps=1e-8,
+            pixel_range="signed",
+            step_size=0.01,
+            steps=100,
+            octaves=3,
+            octaves_above=2,
+            octave_scale=1.3,
+            detail="none",
+            octave_resize="half-pixel",
+            max_loss=None,
+            jitter=512,
+            tile=512,
+            tile_overlap=0,
+            clip=True,
+        ),
+        seed_layers=(("mixed3", 1.0), ("mixed5", 1.0)),
+        seed_blocks=tuple(_INCEPTION_V3_BLOCKS),
+    ),
+    "tf1-naive": Preset(
+        "TF1 deepdream notebook's render_naive: mean of Inception5h "
+        "mixed4d_3x3_bottleneck_pre_relu channel 139 (on googlenet; the block at that depth "
+        "elsewhere), from grey noise, 20 "
+        "steps of 1.0 in 0-255 units with g / (std(g) + 1e-8), one scale, no jitter, unclipped",
+        dict(
+            objective="mean",
+            grad_norm="std",
+            grad_eps=1e-8,
+            pixel_range="byte",
+            step_size=1.0,
+            steps=20,
+            octaves=1,
+            max_loss=None,
+            jitter=0,
+            tile=0,
+            clip=False,
+            init="noise",
+        ),
+        seed_layers=(("inception4d", 1.0),),
+        seed_blocks=tuple(_GOOGLENET_BLOCKS),
+        native=("googlenet", "mixed4d_3x3_bottleneck_pre_relu:139"),
+    ),
+    "tf1-lapnorm": Preset(
+        "TF1 deepdream notebook's render_lapnorm, approximately: mean of Inception5h "
+        "mixed4d_3x3_bottleneck_pre_relu channel 65 from grey noise, Laplacian-pyramid "
+        "normalised gradient (4 levels), steps of 1.0 in 0-255 units, 10 steps x 3 octaves x "
+        "1.4 resized as TF1's resize_bilinear, random roll, tiles of 512, unclipped (levels are "
+        "taken below the output size, not grown from the start)",
+        dict(
+            objective="mean",
+            grad_norm="laplacian",
+            lap_levels=4,
+            pixel_range="byte",
+            step_size=1.0,
+            steps=10,
+            octaves=3,
+            octave_scale=1.4,
+            detail="none",
+            octave_resize="tf1",
+            max_loss=None,
+            jitter=256,
+            tile=512,
+            tile_overlap=0,
+            clip=False,
+            init="noise",
+        ),
+        seed_layers=(("inception4d", 1.0),),
+        seed_blocks=tuple(_GOOGLENET_BLOCKS),
+        native=("googlenet", "mixed4d_3x3_bottleneck_pre_relu:65"),
+    ),
     "google-classic": Preset(
-        "Google's deepdream.ipynb: inception_4c/output, step 1.5 in 0-255, 10 steps, "
-        "4 octaves x 1.4, dream detail, jitter 32, clipped",
+        "Google's deepdream.ipynb: inception_4c/output, step 1.5 / mean|g| (no floor) in 0-255 "
+        "units, 10 steps, 4 octaves x 1.4 resized with scipy.ndimage.zoom(order=1) (corners), "
+        "dream detail, jitter 32, clipped",
         dict(
             objective="l2",
             border=0,
             grad_norm="l1",
-            step_size=1.5 / 255,
+            pixel_range="byte",
+            grad_eps=1e-30,  # the notebook divides by mean |g| unfloored; this only guards 0
+            step_size=1.5,
             steps=10,
             octaves=4,
             octave_scale=1.4,

@@ -19,12 +19,19 @@ import torch
 from PIL import Image
 
 from .ascent import ascent_step, objective_gradient, random_shift, tile_size
-from .config import DreamConfig
+from .config import PIXEL_RANGES, DreamConfig
 from .errors import ConfigError, UnknownNameError
 from .gradients import gaussian_blur, smoothing_sigma, with_tv_penalty
 from .models import DreamModel, get_model, get_spec, layer_index, layer_table
 from .objectives import Context, Objective, neuron_position
-from .octaves import octave_shapes, photo_detail, resize, successive_pyramid, successive_shapes
+from .octaves import (
+    octave_shapes,
+    photo_detail,
+    resize,
+    scaled_shapes,
+    successive_pyramid,
+    successive_shapes,
+)
 from .techniques import guide_features, keep_colors, prepare_mask
 
 
@@ -130,12 +137,20 @@ def dream_tensor(
     weight = None if mask is None else prepare_mask(mask.to(original), *full_size)
     generator = torch.Generator().manual_seed(config.seed)
     # Each detail flavour comes with its seed's own pyramid: Keras sizes every level from the
-    # original; Google zooms each level from the previous one.
+    # original; Google zooms each level from the previous one; the TF2 tutorial scales the
+    # original's size by scale**n, levels above the original included.
+    how = config.octave_resize
     if config.detail == "photo":
         shapes = octave_shapes(*full_size, config.octaves, config.octave_scale)
+    elif config.detail == "none":
+        shapes = scaled_shapes(
+            *full_size, config.octaves - 1, config.octaves_above, config.octave_scale
+        )
     else:
         shapes = successive_shapes(*full_size, config.octaves, config.octave_scale)
-        bases = successive_pyramid(original, shapes)
+        bases = successive_pyramid(original, shapes, how)
+    low, high = PIXEL_RANGES[config.pixel_range]
+    span = high - low
     work = [config.steps * h * w for h, w in shapes]
     total_work, done_work = float(sum(work)) or 1.0, 0.0
     start = time.perf_counter()
@@ -152,15 +167,15 @@ def dream_tensor(
                 )
             )
 
-    x = resize(original, shapes[0])
+    x = resize(original, shapes[0], how)
     detail = torch.zeros_like(x)
     for i, shape in enumerate(shapes):
         if config.detail == "dream":
             base = bases[i]
-            x = base + resize(detail, shape)
+            x = base + resize(detail, shape, how)
             del detail  # one full-size tensor less while the largest level runs
         else:
-            x = resize(x, shape)
+            x = resize(x, shape, how)
         level_mask = None if weight is None else resize(weight, shape)
         sigma = smoothing_sigma(config.smooth, i, len(shapes))
         tile = tile_size(config.tile, *shape)
@@ -169,7 +184,7 @@ def dream_tensor(
             shift = random_shift(config.jitter, generator)
             loss, g = objective_gradient(
                 model, x, objective, config.objective, config.border, shift,
-                tile, config.tile_overlap, full_size, guide_feats,
+                tile, config.tile_overlap, full_size, guide_feats, config.keep_small_maps,
             )  # fmt: skip
             if not math.isfinite(loss):
                 raise ConfigError(
@@ -181,14 +196,14 @@ def dream_tensor(
                 break
             g = with_tv_penalty(gaussian_blur(g, sigma), x, config.tv)
             x = ascent_step(x, g, config.step_size, config.grad_norm, config.clip,
-                            config.lap_levels, level_mask)  # fmt: skip
+                            config.lap_levels, level_mask, span, config.grad_eps)  # fmt: skip
             done_work += shape[0] * shape[1]
             report(octave=i + 1, step=step, loss=loss, shape=shape)
         done_work = float(sum(work[: i + 1]))
         if config.detail == "dream":
             detail = x - base
-        elif i > 0:
-            x = x + photo_detail(original, shapes[i - 1], shape)
+        elif config.detail == "photo" and i > 0:
+            x = x + photo_detail(original, shapes[i - 1], shape, how)
             if config.clip:
                 x = x.clamp(0.0, 1.0)
         report(
@@ -200,7 +215,7 @@ def dream_tensor(
             stopped_early=stopped,
             image=x.detach(),
         )
-    x = x.detach().clamp(0.0, 1.0)
+    x = resize(x.detach(), full_size, how).clamp(0.0, 1.0)  # levels above come back down
     if weight is not None:  # the unmasked part stays the start image exactly
         x = original + weight * (x - original)
     if config.keep_colors:

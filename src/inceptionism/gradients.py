@@ -66,17 +66,20 @@ def lap_normalize(g: torch.Tensor, levels: int = 4, eps: float = 1e-10) -> torch
     return lap_merge(bands)
 
 
-def normalize_gradient(g: torch.Tensor, mode: str, lap_levels: int = 4) -> torch.Tensor:
-    """``l1``: divide by max(mean |g|, 1e-7) (Keras, Google); ``std``: by std(g) + 1e-8 (TF's
-    ``reduce_std``, the population standard deviation); ``laplacian``: :func:`lap_normalize`,
-    then scaled to mean |g| = 1 so step sizes stay comparable with ``l1``."""
+def normalize_gradient(
+    g: torch.Tensor, mode: str, lap_levels: int = 4, eps: float = 0.0
+) -> torch.Tensor:
+    """``l1``: divide by max(mean |g|, eps) (Keras, Google; eps 1e-7); ``std``: by std(g) + eps
+    (TF's ``reduce_std``, the population standard deviation; eps 1e-8); ``laplacian``:
+    :func:`lap_normalize`, then scaled to mean |g| = 1 so step sizes stay comparable with
+    ``l1``. ``eps`` is in the gradient's own units; 0 means the mode's default above."""
     if mode == "l1":  # vector_norm avoids materialising |g| (one image-sized buffer less)
-        return g / (torch.linalg.vector_norm(g, 1) / g.numel()).clamp_min(1e-7)
+        return g / (torch.linalg.vector_norm(g, 1) / g.numel()).clamp_min(eps or 1e-7)
     if mode == "std":
-        return g / (g.std(correction=0) + 1e-8)
+        return g / (g.std(correction=0) + (eps or 1e-8))
     if mode == "laplacian":
         g = lap_normalize(g, lap_levels)
-        return g / g.abs().mean().clamp_min(1e-7)
+        return g / g.abs().mean().clamp_min(eps or 1e-7)
     raise ConfigError(f"unknown gradient normalisation {mode!r}; valid: l1, std, laplacian")
 
 

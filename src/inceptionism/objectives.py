@@ -63,7 +63,8 @@ class Context:
     the level (a neuron is evaluated only in the tile where it sits most centrally),
     ``interior`` says which sides (top, bottom, left, right) of this tile are inside the image
     (the l2 border is cut only at real edges), and ``share`` is this tile's share of the level's
-    pixels (so per-tile statistics add up to the whole image's)."""
+    pixels (so per-tile statistics add up to the whole image's). ``keep_small_maps``: see
+    :func:`layer_statistic`."""
 
     shift: tuple[int, int] = (0, 0)
     strides: Mapping[str, int] = field(default_factory=dict)
@@ -74,6 +75,7 @@ class Context:
     tiles: tuple[tuple[int, int, int, int], ...] = ()
     interior: tuple[bool, bool, bool, bool] = (False, False, False, False)
     share: float = 1.0
+    keep_small_maps: bool = True
 
 
 @dataclass(frozen=True)
@@ -185,17 +187,21 @@ def layer_statistic(
     statistic: str,
     border: int = 2,
     interior: tuple[bool, bool, bool, bool] = (False, False, False, False),
+    keep_small: bool = True,
 ) -> torch.Tensor:
     """``l2``: the Keras seed's ``sum(a[..., b:-b, b:-b]**2) / a.numel()`` (border pixels excluded,
     scaled by the whole activation's size); ``mean``: the TF notebooks' mean activation.
-    Sides flagged in ``interior`` (tile edges inside the image) keep their border."""
+    Sides flagged in ``interior`` (tile edges inside the image) keep their border. A map too
+    small to lose its border counts whole with ``keep_small``, else nothing (as in the seed)."""
     if statistic == "l2":
         h, w = a.shape[-2:]
         top, bottom, left, right = (0 if inner else border for inner in interior)
         if h > top + bottom and w > left + right:
             a_in = a[..., top : h - bottom, left : w - right]
-        else:  # a map too small to lose its border keeps it
+        elif keep_small:  # a map too small to lose its border keeps it
             a_in = a
+        else:  # the seed's slice is empty: the layer adds 0 (and no gradient)
+            a_in = a[..., :0, :0]
         return a_in.square().sum() / a.numel()
     if statistic == "mean":
         return a.mean()
@@ -222,7 +228,9 @@ def term_value(
         return a[:, :, pos[0], pos[1]].mean()
     if statistic == "guide":
         return context.share * guide_similarity(a, term, context)
-    return context.share * layer_statistic(a, statistic, border, context.interior)
+    return context.share * layer_statistic(
+        a, statistic, border, context.interior, context.keep_small_maps
+    )
 
 
 def guide_similarity(a: torch.Tensor, term: Term, context: Context) -> torch.Tensor:

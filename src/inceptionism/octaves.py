@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -50,24 +51,70 @@ def successive_shapes(
     return shapes[::-1]
 
 
-def successive_pyramid(original: torch.Tensor, shapes: list[tuple[int, int]]) -> list[torch.Tensor]:
+def scaled_shapes(
+    height: int, width: int, below: int, above: int, scale: float
+) -> list[tuple[int, int]]:
+    """The TF2 tutorial's levels: ``int(side * scale**n)`` for n = -below .. above, computed
+    in float32 as TF does (``tf.cast(float32_shape * scale**n, tf.int32)``)."""
+    shapes = []
+    for n in range(-below, above + 1):
+        k = np.float32(scale**n)
+        shape = (int(np.float32(height) * k), int(np.float32(width) * k))
+        if min(shape) < 1:
+            raise ConfigError(f"octave {n} of a {width}x{height} image would be empty")
+        shapes.append(shape)
+    _check_growth(shapes, height, width)
+    return shapes
+
+
+def successive_pyramid(
+    original: torch.Tensor, shapes: list[tuple[int, int]], mode: str = "corners"
+) -> list[torch.Tensor]:
     """Google's octave bases: each level resized from the next larger one, smallest first."""
     bases = [original]
     for shape in reversed(shapes[:-1]):
-        bases.append(resize(bases[-1], shape))
+        bases.append(resize(bases[-1], shape, mode))
     return bases[::-1]
 
 
-def resize(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize mapping corner to corner, as ``scipy.ndimage.zoom(order=1)`` in the seeds.
+def resize(x: torch.Tensor, shape: tuple[int, int], mode: str = "corners") -> torch.Tensor:
+    """Bilinear resize of (N, C, H, W) in one of the seeds' flavours; none antialiases.
 
+    ``corners``: corner pixels map to corner pixels, as ``scipy.ndimage.zoom(order=1)`` (Keras
+    2 and the book's notebook, Google's notebook). ``half-pixel``: pixel centres map to pixel
+    centres, as ``tf.image.resize`` and ``keras.ops.image.resize`` (TF2, Keras 3). ``tf1``:
+    output pixel i samples input i * in/out, as TF1's ``tf.image.resize_bilinear``.
     Resizing to the current shape returns ``x`` itself.
     """
     if tuple(x.shape[-2:]) == tuple(shape):
         return x
-    return F.interpolate(x, size=shape, mode="bilinear", align_corners=True)
+    if mode == "corners":
+        return F.interpolate(x, size=shape, mode="bilinear", align_corners=True)
+    if mode == "half-pixel":
+        return F.interpolate(x, size=shape, mode="bilinear", align_corners=False)
+    if mode == "tf1":
+        return _resize_tf1(x, shape)
+    raise ConfigError(f"unknown resize {mode!r}; valid: corners, half-pixel, tf1")
 
 
-def photo_detail(original: torch.Tensor, previous: tuple[int, int], shape: tuple[int, int]):
+def _tf1_taps(size_in: int, size_out: int, like: torch.Tensor):
+    src = torch.arange(size_out, dtype=like.dtype, device=like.device) * (size_in / size_out)
+    lo = src.floor().long().clamp_max(size_in - 1)
+    return lo, (lo + 1).clamp_max(size_in - 1), src - lo.to(like.dtype)
+
+
+def _resize_tf1(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    y0, y1, fy = _tf1_taps(x.shape[-2], shape[0], x)
+    x0, x1, fx = _tf1_taps(x.shape[-1], shape[1], x)
+    top = x[..., y0, :] + (x[..., y1, :] - x[..., y0, :]) * fy[:, None]
+    return top[..., x0] + (top[..., x1] - top[..., x0]) * fx
+
+
+def photo_detail(
+    original: torch.Tensor,
+    previous: tuple[int, int],
+    shape: tuple[int, int],
+    mode: str = "corners",
+) -> torch.Tensor:
     """Keras: the photo's detail at ``shape`` lost by having passed through ``previous``."""
-    return resize(original, shape) - resize(resize(original, previous), shape)
+    return resize(original, shape, mode) - resize(resize(original, previous, mode), shape, mode)

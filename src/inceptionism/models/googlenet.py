@@ -3,7 +3,10 @@ the TensorFlow weights, auxiliary heads included) loads with strict key checks.
 
 Layers carry the names users of Google's deepdream notebook know: ``inception4c`` (alias
 ``inception_4c/output``) and inside each block ``1x1``, ``3x3_reduce``, ``3x3``, ``5x5_reduce``,
-``5x5`` and ``pool_proj`` after their ReLU, with ``.pre`` for the value before it. torchvision's
+``5x5`` and ``pool_proj`` after their ReLU, with ``.pre`` for the value before it. The TF1
+notebook's Inception5h names are aliases: ``mixed4d`` is ``inception4d``,
+``mixed4d_3x3_bottleneck_pre_relu`` is ``inception4d.3x3_reduce.pre``, ``conv2d0`` is ``conv1``
+(same places and channel counts; the networks' weights differ). torchvision's
 "5x5" branch is a 3x3 convolution (a known quirk kept for checkpoint compatibility), so
 ``inception4c.5x5`` is that 3x3 convolution here too.
 """
@@ -29,15 +32,19 @@ _BLOCKS = (
     ("inception5a", 832, 256, 160, 320, 32, 128, 128),
     ("inception5b", 832, 384, 192, 384, 48, 128, 128),
 )
-# (tap name, module path inside a block, index of its channel count in the block's row)
+# (tap name, module path inside a block, index of its channel count in the block's row,
+#  Inception5h's name for the tap)
 _BRANCH_TAPS = (
-    ("1x1", "branch1", 2),
-    ("3x3_reduce", "branch2.0", 3),
-    ("3x3", "branch2.1", 4),
-    ("5x5_reduce", "branch3.0", 5),
-    ("5x5", "branch3.1", 6),
-    ("pool_proj", "branch4.1", 7),
+    ("1x1", "branch1", 2, "1x1"),
+    ("3x3_reduce", "branch2.0", 3, "3x3_bottleneck"),
+    ("3x3", "branch2.1", 4, "3x3"),
+    ("5x5_reduce", "branch3.0", 5, "5x5_bottleneck"),
+    ("5x5", "branch3.1", 6, "5x5"),
+    ("pool_proj", "branch4.1", 7, "pool_reduce"),
 )
+# Inception5h (the TF1 notebook's graph) names of the stem convolutions (its pools are left
+# out: its "maxpool1" is torchvision's maxpool2, a name clash)
+_STEM_5H = {"conv1": "conv2d0", "conv2": "conv2d1", "conv3": "conv2d2"}
 
 
 class Inception(nn.Module):
@@ -107,8 +114,9 @@ class GoogLeNet(nn.Module):
     def layer_table(self) -> list[tuple]:
         rows: list[tuple] = []
         for name, channels, stride in (("conv1", 64, 2), ("conv2", 64, 4), ("conv3", 192, 4)):
-            rows.append((f"{name}.pre", f"{name}.bn", channels, stride))
-            rows.append((name, name, channels, stride))
+            tf = _STEM_5H[name]
+            rows.append((f"{name}.pre", f"{name}.bn", channels, stride, (f"{tf}_pre_relu",)))
+            rows.append((name, name, channels, stride, (tf,)))
             if name == "conv1":
                 rows.append(("maxpool1", "maxpool1", 64, 4))
         rows.append(("maxpool2", "maxpool2", 192, 8))
@@ -119,13 +127,14 @@ class GoogLeNet(nn.Module):
                 stride *= 2
                 rows.append((name, name, channels, stride))
                 continue
-            caffe = f"inception_{name[-2:]}"
-            for tap, path, index in _BRANCH_TAPS:
-                c = row[index]
-                rows.append((f"{name}.{tap}.pre", f"{name}.{path}.bn", c, stride))
-                rows.append((f"{name}.{tap}", f"{name}.{path}", c, stride, (f"{caffe}/{tap}",)))
+            caffe, tf = f"inception_{name[-2:]}", f"mixed{name[-2:]}"
+            for tap, path, index, tf_tap in _BRANCH_TAPS:
+                c, pre = row[index], (f"{tf}_{tf_tap}_pre_relu",)
+                rows.append((f"{name}.{tap}.pre", f"{name}.{path}.bn", c, stride, pre))
+                aliases = (f"{caffe}/{tap}", f"{tf}_{tf_tap}")
+                rows.append((f"{name}.{tap}", f"{name}.{path}", c, stride, aliases))
             channels = row[2] + row[4] + row[6] + row[7]
-            rows.append((name, name, channels, stride, (f"{caffe}/output",)))
+            rows.append((name, name, channels, stride, (f"{caffe}/output", tf)))
         if self.head:
             rows.append(("logits", "fc", self.fc.out_features, 0))
         return rows
