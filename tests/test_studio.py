@@ -90,8 +90,9 @@ def test_replay_fills_the_controls(studio):
 def test_uploads_are_checked(studio, tmp_path, photo):
     text = tmp_path / "notes.png"
     text.write_text("not an image")
-    with pytest.raises(InceptionismError, match="not"):
+    with pytest.raises(InceptionismError, match="not an image") as e:
         list(studio.dream(Controls(source="upload", upload=str(text), **FAST)))
+    assert str(tmp_path) not in str(e.value)  # no server path in what the page shows
     small = Studio(Limits(max_upload_mb=5, max_pixels=2000))
     with pytest.raises(InceptionismError, match="pixels"):
         list(small.dream(Controls(source="upload", upload=str(photo), **FAST)))
@@ -113,6 +114,44 @@ def test_cancel_stops_the_dream(studio):
     rest = list(gen)
     assert rest[-1] == (None, "cancelled", None)
     assert len(rest) < 4  # it did not run to the end
+
+
+def test_replay_keeps_a_neuron_spec_whole(studio):
+    """An objective with a neuron (its coordinates hold a comma) comes back unchanged."""
+    recipe = {
+        "format": 2,
+        "model": "efficientnet_lite0",
+        "start": {"kind": "noise"},
+        "config": {"model": "efficientnet_lite0", "layers": "block10:5@12,9=0.5"},
+    }
+    back = studio.controls_from_recipe(None, json.dumps(recipe))
+    assert back.objective == "block10:5@12,9=0.5" and back.layers == ["block10"]
+    assert studio.config(back).layers == "block10:5@12,9=0.5"  # and into the dream unchanged
+
+
+def test_objective_none_uses_the_layers(studio):
+    c = Controls(source="noise", objective=None, layers=["block9"], **FAST)
+    *_, (result, status, png) = studio.dream(c)
+    assert status.startswith("done") and read_recipe(png)["config"]["layers"] == "block9=1"
+
+
+def test_cancel_is_per_visitor(studio):
+    c = Controls(source="noise", **{**FAST, "octaves": 3, "steps": 3, "size": 96})
+    mine, theirs = studio.dream(c, session="a"), studio.dream(c, session="b")
+    next(mine)
+    next(theirs)
+    studio.cancel("b")
+    assert list(theirs)[-1] == (None, "cancelled", None)
+    assert list(mine)[-1][1].startswith("done")  # the other visitor's dream went on
+
+
+def test_a_recipe_naming_code_is_refused(studio, tmp_path):
+    recipe = {"format": 2, "model": "os:system", "network": {"size": 32},
+              "config": {"model": "os:system"}, "start": {"kind": "noise"}}  # fmt: skip
+    with pytest.raises(InceptionismError, match="does not have"):
+        studio.controls_from_recipe(None, json.dumps(recipe))
+    with pytest.raises(InceptionismError, match="nested"):
+        studio.controls_from_recipe(None, "[" * 50_000 + "]" * 50_000)
 
 
 def test_results_are_removed_on_close(photo):

@@ -63,8 +63,26 @@ def _callback(parse: Callable[[str], Any]) -> Callable:
     return convert
 
 
-def _shown(value: Any) -> str:
-    return "none" if value is None else str(value)
+def _shown(value: Any) -> Any:
+    return "none" if value is None else True
+
+
+class _Readable:
+    """Ranges in --help as "0-10000" or ">= 0" (not 0<=x<=9223372036854775807)."""
+
+    def _describe_range(self) -> str:
+        lo, hi = self.min, self.max  # type: ignore[attr-defined]
+        if hi is None or hi >= 1e15:
+            return f">= {lo:g}"
+        return f"{lo:g}-{hi:g}"
+
+
+class IntRange(_Readable, click.IntRange):
+    pass
+
+
+class FloatRange(_Readable, click.FloatRange):
+    pass
 
 
 def config_option(f: dataclasses.Field, default: Any) -> Callable:
@@ -78,18 +96,15 @@ def config_option(f: dataclasses.Field, default: Any) -> Callable:
         kw["callback"] = _callback(PARSERS[f.name])
         kw["type"] = str
         kw["default"] = None if default is None else str(default)
+        kw["metavar"] = "X|none" if f.name == "max_loss" else "PX|auto"
     elif meta.get("choices"):
         kw["type"] = click.Choice(meta["choices"])
     elif isinstance(default, bool):
         pass  # an on/off pair, spelled in the metadata
     elif meta.get("lo") is not None:
         lo, hi = meta["lo"], meta["hi"]
-        kw["type"] = click.IntRange(lo, hi) if meta["integer"] else click.FloatRange(lo, hi)
-        kw["metavar"] = (
-            f"{'N' if meta['integer'] else 'X'} ({lo:g}-{hi:g})"
-            if hi < 1e15
-            else (f"N (>= {lo:g})")
-        )
+        kw["type"] = IntRange(lo, hi) if meta["integer"] else FloatRange(lo, hi)
+        kw["metavar"] = "N" if meta["integer"] else "X"
     return click.option(*decls, **kw)
 
 
@@ -242,12 +257,13 @@ def pixel_options(max_size: int | None = None) -> Callable:
 
     def decorate(f: Callable) -> Callable:
         f = click.option(
-            "--max-pixels", type=click.IntRange(1, PILLOW_MAX_PIXELS), default=DEFAULT_MAX_PIXELS,
-            show_default=f"{DEFAULT_MAX_PIXELS / 1e6:.1f} M", metavar="N",
+            "--max-pixels", type=IntRange(1, PILLOW_MAX_PIXELS), default=DEFAULT_MAX_PIXELS,
+            show_default="89.5 million" if DEFAULT_MAX_PIXELS == 89_478_485 else True,
+            metavar="N",
             help="Refuse inputs with more pixels (decompression bombs).",
         )(f)  # fmt: skip
         return click.option(
-            "--max-size", type=click.IntRange(16, MAX_SIDE), default=max_size, metavar="PX",
+            "--max-size", type=IntRange(16, MAX_SIDE), default=max_size, metavar="PX",
             show_default=max_size is not None, help="Downscale so the long side is at most PX.",
         )(f)  # fmt: skip
 
