@@ -20,13 +20,15 @@ from .cli_options import (
     load_run,
     model_options,
     note,
-    parse_size,
     pixel_options,
+    run_flags,
+    steering_options,
 )
 from .config import PRESETS
+from .configure import parse_size
 from .errors import ImageError, InceptionismError
 from .image import read_recipe
-from .jobs import FileRef, Job, blank_start, photo_start, run_job
+from .jobs import FileRef, Job, batch_jobs, blank_start, run_job
 from .models import get_spec, layer_table, list_models, parameter_count
 from .models.custom import DRY_SIZE, is_network, register_network
 from .outputs import plan_batch
@@ -64,8 +66,7 @@ def cli(ctx: click.Context) -> None:
     required=True,
     help="Output file (one input) or folder (several, or a name ending in /).",
 )
-@click.option("--guide", default=None, help="Guide image: dream towards its features.")
-@click.option("--mask", default=None, help="Mask image: dream only where it is white (softly).")
+@steering_options
 @click.option("--size", default=None, help="WxH of a dream without a photo (default 512x512).")
 @config_options()
 @model_options
@@ -74,8 +75,7 @@ def cli(ctx: click.Context) -> None:
               show_default=True, help="Output type in a batch folder.")  # fmt: skip
 @click.option("--save-octaves", is_flag=True,
               help="Also write each octave's image (OUT.octaveN.png).")  # fmt: skip
-@click.option("--force", "-f", is_flag=True, help="Overwrite existing outputs (never an input).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@run_flags("Overwrite existing outputs (never an input).")
 @click.pass_context
 def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | None,
           mask: str | None, size: str | None, max_size: int | None, max_pixels: int, fmt: str,
@@ -103,28 +103,13 @@ def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | No
         note("nothing to do: every output exists (use --force to redo)", quiet)
         return
     batch = len(plans) + len(notes) > 1
-    jobs: list[tuple[str, Job | InceptionismError]] = []
-    for plan in plans:  # every start is checked on its header before the model loads
-        try:
-            if plan.src is None:
-                start = blank_start(config.init, wh, max_pixels)
-            else:
-                start = photo_start(plan.label, config.init, max_size, max_pixels)
-            job = Job(config, start, plan.dst, "dream", refs.get("guide"), refs.get("mask"),
-                      tuple(plan.octave_files), label=plan.label)  # fmt: skip
-            jobs.append((plan.label, job))
-        except InceptionismError as e:
-            if not batch:
-                raise
-            jobs.append((plan.label, e))
-    if not any(isinstance(j, Job) for _, j in jobs):
-        raise ImageError(f"none of the {len(jobs)} inputs can be dreamed: {jobs[0][1]}")
-    run = load_run(config, opts)
+    jobs = batch_jobs(plans, config, refs, wh, max_size, max_pixels, batch)
+    run = load_run(config, opts) if any(isinstance(j, Job) for _, j in jobs) else None
     failed = 0
     for k, (label, job) in enumerate(jobs, 1):
         prefix = f"[{k}/{len(jobs)}] " if len(jobs) > 1 else ""
         try:
-            if isinstance(job, InceptionismError):
+            if isinstance(job, InceptionismError) or run is None:
                 raise job
             run_job(job, run, None if quiet else ProgressBar(label=prefix))
             note(f"{prefix}wrote {job.output}", quiet)
@@ -167,8 +152,7 @@ def _is_ours(path: Path) -> bool:
     "dream of your own network (a recipe never makes replay import or load code).",
 )
 @model_options
-@click.option("--force", "-f", is_flag=True, help="Overwrite an existing output.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@run_flags("Overwrite an existing output.")
 def replay(recipe_png: Path, out: Path, force: bool, quiet: bool, **opts: Any) -> None:
     """Re-create an output (a dream, a sheet's cell, a zoom or video frame) from the recipe
     stored in its PNG, pixel for pixel on the same machine."""

@@ -18,10 +18,12 @@ from .cli_options import (
     load_run,
     model_options,
     note,
-    parse_size,
     pixel_options,
+    run_flags,
+    steering_options,
 )
 from .config import DreamConfig
+from .configure import parse_size
 from .errors import ConfigError, ImageError, UnknownNameError
 from .explore import Cell, cell_jobs, parse_vary, run_cells, sweep_sheets
 from .image import LoadedImage, save_image
@@ -41,12 +43,10 @@ def _explore_options(f: Any) -> Any:
             click.option("--output", "-o", "out", required=True, help="Sheet file (.png)."),
             click.option("--cells", "cells_dir", default=None, help="Also keep each cell here."),
             click.option("--size", default=None, help="WxH of a noise/grey start (256x256)."),
-            click.option("--guide", default=None, help="Guide image (--objective guide)."),
-            click.option("--mask", default=None, help="Mask image: dream only where white."),
             click.option("--cell-size", type=click.IntRange(64, 1024), default=256,
                          show_default=True, help="Cell side on the sheet."),
-            click.option("--force", "-f", is_flag=True, help="Overwrite an existing sheet."),
-            click.option("--quiet", "-q", is_flag=True, help="No progress output."),
+            steering_options,
+            run_flags("Overwrite an existing sheet."),
         ]
     ):  # fmt: skip
         f = option(f)

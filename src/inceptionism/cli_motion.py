@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -15,74 +14,35 @@ from .cli_options import (
     load_run,
     model_options,
     note,
-    parse_size,
     pixel_options,
+    run_flags,
+    steering_options,
 )
+from .configure import parse_size
 from .errors import ConfigError, ImageError, MissingExtraError
 from .jobs import FileRef, Job, Start, blank_start, photo_start
-from .motion import MOTION_DEFAULTS, FrameProgress, FrameRun, dream_video, frame_config, zoom_loop
-from .outputs import check_outputs, final_path
-from .progress import ProgressBar, format_seconds
-from .video import VIDEO_SUFFIXES, assemble, count_frames, ffmpeg_exe, probe, read_frames
+from .motion import (
+    MOTION_DEFAULTS,
+    FrameRun,
+    FramesTarget,
+    dream_video,
+    finish_frames,
+    frame_config,
+    zoom_loop,
+)
+from .progress import frame_bars, frame_lines
+from .video import count_frames, probe, read_frames
 
 STARTS = ("noise", "grey")
 
 
-class Target:
-    """Where frames go and what is assembled from them: OUT.mp4 / OUT.gif with the frames in
-    OUT.mp4.frames/ (kept, for resuming), or a folder OUT/ that gets the frames only."""
-
-    def __init__(self, out: str, force: bool, inputs: list[Path]):
-        path = Path(out)
-        if out.endswith(("/", "\\")) or path.is_dir() or not path.suffix:
-            self.file, self.frames = None, final_path(path)
-        elif path.suffix.lower() in VIDEO_SUFFIXES:
-            self.file = final_path(path)
-            self.frames = self.file.with_name(self.file.name + ".frames")
-        else:
-            raise ImageError(f"{out}: the output must be .mp4, .gif or a folder (OUT/)")
-        if self.frames.exists() and not self.frames.is_dir():
-            raise ImageError(f"{self.frames}: exists and is not a folder")
-        if any(final_path(p).parent == self.frames for p in inputs):
-            raise ImageError(f"{self.frames} holds an input; write the frames elsewhere")
-        check_outputs([self.frames / "frame_000001.png"], inputs, force=True)  # writable
-        if self.file is not None:
-            ffmpeg_exe()  # the video extra is needed before any work
-            check_outputs([self.file], inputs, force or self.frames.is_dir())
-        self.force = force
+def _finish(target: FramesTarget, run: FrameRun, fps: Fraction, quiet: bool, **audio: Any) -> None:
+    note(finish_frames(target, run, fps, **audio), quiet)
 
 
-def _progress(quiet: bool):
-    def show(p: FrameProgress) -> None:
-        if quiet:
-            return
-        what = "reused" if p.reused else f"{p.seconds:.1f} s"
-        sys.stderr.write(f"frame {p.k}/{p.n} {what}  ETA {format_seconds(p.eta)}\n")
-        sys.stderr.flush()
-
-    return show
-
-
-def _finish(target: Target, run: FrameRun, fps: Fraction, quiet: bool, **audio: Any) -> None:
-    done = target.file is not None and target.file.exists() and run.reused_all
-    if done and not target.force and count_frames(target.file) == len(run.done):
-        note(f"nothing to do: {target.file} is complete (use --force to redo)", quiet)
-        return
-    if target.file is not None and run.done:
-        assemble(target.frames, len(run.done), target.file, fps, **audio)
-        note(f"wrote {target.file} ({len(run.done)} frames at {fps} fps)", quiet)
-    else:
-        note(f"wrote {len(run.done)} frames to {target.frames}", quiet)
-
-
-def _interrupted(target: Target, run: FrameRun, fps: Fraction, quiet: bool, **audio) -> None:
+def _interrupted(target: FramesTarget, run: FrameRun, fps: Fraction, quiet: bool, **audio) -> None:
     """Ctrl-C: the frames so far become a playable partial result; a re-run resumes."""
-    if target.file is not None and run.done:
-        assemble(target.frames, len(run.done), target.file, fps, **audio)
-    note(
-        f"interrupted after {len(run.done)} of {run.total} frames; the same command resumes",
-        False,
-    )
+    note(finish_frames(target, run, fps, interrupted=True, **audio))
 
 
 def _parse_shift(text: str) -> tuple[float, float]:
@@ -104,13 +64,11 @@ def _parse_shift(text: str) -> tuple[float, float]:
 @click.option("--shift", default="0,0", show_default=True, help="DX,DY pixels per frame.")
 @click.option("--fps", type=click.FloatRange(0.1, 240), default=12.0, show_default=True)
 @click.option("--size", default=None, help="WxH for a noise or grey start (default 512x512).")
-@click.option("--guide", default=None, help="Guide image (--objective guide).")
-@click.option("--mask", default=None, help="Mask image: dream only where it is white.")
+@steering_options
 @config_options(MOTION_DEFAULTS)
 @model_options
 @pixel_options()
-@click.option("--force", "-f", is_flag=True, help="Start over, replacing frames and output.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@run_flags("Start over, replacing frames and output.")
 @click.pass_context
 def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: float,
          rotate: float, shift: str, fps: float, size: str | None, guide: str | None,
@@ -130,7 +88,7 @@ def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: fl
             raise ImageError("--size is for noise or grey starts (the photo sets the size)")
         first = photo_start(source, config.init, max_size, max_pixels, quantize=True)
     refs = _refs(guide, mask)
-    target = Target(out, force, [*first.reads, *(r.local() for r in refs.values())])
+    target = FramesTarget(out, force, [*first.reads, *(r.local() for r in refs.values())])
     Job(frame_config(config, 1), first, None, "frame", **refs)  # checked before any work
     rate = Fraction(fps).limit_denominator(1001)
     run = load_run(config, opts)
@@ -140,8 +98,8 @@ def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: fl
         "shift": list(dxdy), "config": config.to_dict(), "model": run.model.name,
         "weights_sha256": run.model.weights_sha256,
     }  # fmt: skip
-    frame_run = FrameRun(target.frames, frames, settings, run, _progress(quiet), force,
-                         _live(quiet, frames), refs)  # fmt: skip
+    frame_run = FrameRun(target.frames, frames, settings, run, frame_lines(quiet), force,
+                         frame_bars(quiet, frames), refs)  # fmt: skip
     try:
         zoom_loop(first, config, frame_run, zoom_factor, rotate, dxdy)
     except KeyboardInterrupt:
@@ -161,13 +119,11 @@ def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: fl
               help="Start time in seconds.")  # fmt: skip
 @click.option("--end", "t_end", type=click.FloatRange(0, 1e7), default=None,
               help="End time in seconds.")  # fmt: skip
-@click.option("--guide", default=None, help="Guide image (--objective guide).")
-@click.option("--mask", default=None, help="Mask image: dream only where it is white.")
+@steering_options
 @config_options(MOTION_DEFAULTS)
 @model_options
 @pixel_options()
-@click.option("--force", "-f", is_flag=True, help="Start over, replacing frames and output.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@run_flags("Start over, replacing frames and output.")
 @click.pass_context
 def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
           t_start: float | None, t_end: float | None, guide: str | None, mask: str | None,
@@ -194,7 +150,7 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
         raise ImageError(f"{source}: {info.width}x{info.height} frames are over the limit of "
                          f"{max_pixels} pixels (raise it with --max-pixels)")  # fmt: skip
     refs = _refs(guide, mask)
-    target = Target(out, force, [source, *(r.local() for r in refs.values())])
+    target = FramesTarget(out, force, [source, *(r.local() for r in refs.values())])
     total = count_frames(source, t_start, t_end)
     if total == 0:
         raise ImageError(f"{source}: no frames in the chosen time range")
@@ -210,8 +166,8 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
         "weights_sha256": run.model.weights_sha256,
     }  # fmt: skip
     audio = {"audio_from": source if info.has_audio else None, "start": t_start, "end": t_end}
-    frame_run = FrameRun(target.frames, total, settings, run, _progress(quiet), force,
-                         _live(quiet, total), refs)  # fmt: skip
+    frame_run = FrameRun(target.frames, total, settings, run, frame_lines(quiet), force,
+                         frame_bars(quiet, total), refs)  # fmt: skip
     try:
         dream_video(ref, read_frames(source, info, t_start, t_end), config, frame_run, spec)
     except KeyboardInterrupt:
@@ -226,13 +182,6 @@ def _refs(guide: str | None, mask: str | None) -> dict[str, FileRef]:
 
 def _sha(ref: FileRef | None) -> str | None:
     return ref.sha256 if ref is not None else None
-
-
-def _live(quiet: bool, total: int):
-    """The live step line inside each frame (on a terminal), as `dream` has."""
-    if quiet or not sys.stderr.isatty():
-        return None
-    return lambda k: ProgressBar(label=f"frame {k}/{total} ")
 
 
 COMMANDS = [zoom, video]

@@ -8,16 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import click
-import torch
 from click.core import ParameterSource
 
-from .config import DEFAULT_MODEL, PRESETS, DreamConfig
+from .config import PRESETS, DreamConfig
+from .configure import PARSERS, build_config, device_for
 from .engine import resolve_objective
 from .errors import ConfigError
 from .image import DEFAULT_MAX_PIXELS, PILLOW_MAX_PIXELS
 from .jobs import MAX_SIDE, RunContext
-from .models import ModelSpec, get_model, get_spec, layer_table, list_models
-from .models.custom import is_network, register_network
+from .models import get_model
 
 
 def echo_error(message: str) -> None:
@@ -27,28 +26,6 @@ def echo_error(message: str) -> None:
 def note(message: str, quiet: bool = False) -> None:
     if not quiet:
         click.echo(message, err=True)
-
-
-def parse_max_loss(text: str) -> float | None:
-    if text.strip().lower() in ("none", "off", "inf"):
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"expected a number or 'none', got {text!r}") from None
-
-
-def parse_tile(text: str) -> int | str:
-    if str(text).strip().lower() == "auto":
-        return "auto"
-    try:
-        return int(text)
-    except ValueError:
-        raise ConfigError(f"expected a number of pixels, 'auto' or 0, got {text!r}") from None
-
-
-# Fields whose text needs more than a number or a choice (the CLI and --vary share these).
-PARSERS: dict[str, Callable[[str], Any]] = {"max_loss": parse_max_loss, "tile": parse_tile}
 
 
 def _callback(parse: Callable[[str], Any]) -> Callable:
@@ -171,87 +148,6 @@ def model_options(f: Callable) -> Callable:
     )(f)
 
 
-def device_for(name: str) -> torch.device:
-    """The device to dream on; a CUDA request on a machine without CUDA is a usage error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: CUDA is not available on this machine")
-    if device.type not in ("cpu", "cuda"):
-        raise ConfigError(f"unsupported device {name!r}; use cpu, cuda, cuda:N or auto")
-    return device
-
-
-def network_spec(opts: dict[str, Any]) -> ModelSpec:
-    """The spec for --model: a registered name, or your own network (registered here with its
-    --input-norm/--input-range); those two options are refused for a registered model."""
-    name = opts.get("model")
-    if name is None:
-        name = DEFAULT_MODEL
-    if not str(name).strip():
-        raise ConfigError("--model: empty name; see `inceptionism models`")
-    norm, rng = opts.get("input_norm"), opts.get("input_range")
-    if is_network(name) and name not in list_models():
-        return register_network(name, norm, rng)
-    if norm is not None or rng is not None:
-        raise ConfigError(
-            f"--input-norm/--input-range are for your own network; {name} normalises its own input"
-        )
-    return get_spec(name)
-
-
-def build_config(
-    opts: dict[str, Any],
-    explicit: dict[str, Any] | None = None,
-    defaults: dict[str, Any] | None = None,
-    guide: bool = False,
-) -> DreamConfig:
-    """The preset for the chosen model (or the command's ``defaults`` when none is named),
-    then every option the user gave explicitly (``explicit``, by click's parameter source).
-
-    ``opts`` holds preset, class_, model, input_norm and input_range; ``explicit`` defaults to
-    every config field present in ``opts`` (the API)."""
-    if explicit is None:
-        explicit = {f.name: opts[f.name] for f in CLI_FIELDS if opts.get(f.name) is not None}
-    model = network_spec({**opts, "model": explicit.get("model", opts.get("model"))}).name
-    fields = {k: v for k, v in explicit.items() if k != "model"}
-    if guide:
-        if fields.get("objective", "guide") != "guide":
-            raise ConfigError(f"--guide needs --objective guide, not {fields['objective']}")
-        fields["objective"] = "guide"
-    if opts.get("preset"):
-        config = DreamConfig.preset(opts["preset"], model=model, **fields)
-    else:
-        config = DreamConfig(**{**(defaults or {}), "model": model, **fields})
-    class_ = opts.get("class_")
-    if class_ is not None:
-        info = {i.name: i for i in layer_table(model)}.get("logits")
-        if info is None:
-            raise ConfigError(f"--class: {model} has no class head (no 'logits' layer)")
-        if class_ >= info.channels:
-            raise ConfigError(f"--class {class_}: {model} has {info.channels} classes")
-        base = config.layers  # explicit --layers, or the preset's; None: the class alone
-        term = f"logits:{class_}"
-        config = config.replace(layers=f"{base},{term}" if base else term)
-    return config
-
-
-def parse_size(text: str | None) -> tuple[int, int] | None:
-    """'WxH' -> (width, height)."""
-    if text is None:
-        return None
-    w, sep, h = text.lower().partition("x")
-    if not sep or not w.strip().isdigit() or not h.strip().isdigit() or int(w) < 16 or int(h) < 16:
-        raise click.BadParameter(
-            f"expected WxH of at least 16x16, e.g. 512x384; got {text!r}", param_hint="'--size'"
-        )
-    return int(w), int(h)
-
-
 def pixel_options(max_size: int | None = None) -> Callable:
     """--max-size and --max-pixels: how large a photo may be, and how it is downscaled."""
 
@@ -288,3 +184,21 @@ def load_run(config: DreamConfig, opts: dict[str, Any]) -> RunContext:
     """The model (loaded once per command) and what its jobs share."""
     model = get_model(config.model, weights=opts.get("weights"), device=device_for(opts["device"]))
     return RunContext(model, opts.get("weights"))
+
+
+def steering_options(f: Callable) -> Callable:
+    """--guide and --mask: the images a dream is steered by."""
+    f = click.option("--mask", default=None,
+                     help="Mask image: dream only where it is white (softly).")(f)  # fmt: skip
+    return click.option("--guide", default=None,
+                        help="Guide image: dream towards its features.")(f)  # fmt: skip
+
+
+def run_flags(force_help: str) -> Callable:
+    """--force and --quiet."""
+
+    def decorate(f: Callable) -> Callable:
+        f = click.option("--quiet", "-q", is_flag=True, help="No progress output.")(f)
+        return click.option("--force", "-f", is_flag=True, help=force_help)(f)
+
+    return decorate

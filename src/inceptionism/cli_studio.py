@@ -6,7 +6,8 @@ import signal
 
 import click
 
-from .cli_options import device_for, note
+from .cli_options import note
+from .configure import device_for
 from .errors import ConfigError
 from .studio import Limits, Studio
 

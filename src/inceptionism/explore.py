@@ -42,7 +42,7 @@ class Cell:
 
 def _convert(field: str, text: str) -> Any:
     """A --vary value as the field's type, parsed as the CLI option parses it."""
-    from .cli_options import PARSERS
+    from .configure import PARSERS
 
     meta = next(f for f in dataclasses.fields(DreamConfig) if f.name == field).metadata
     default = getattr(DreamConfig(), field)

@@ -382,14 +382,19 @@ def _itxt(data: bytes) -> str | None:
 def read_recipe(path: str | os.PathLike) -> dict[str, Any]:
     """The recipe JSON stored in a PNG written by :func:`save_image` (raw; see recipes.py for
     the checked, typed reading)."""
-    path = Path(path)
-    text = read_recipe_text(path)
+    return parse_recipe(read_recipe_text(path), f"{path}: ")
+
+
+def parse_recipe(text: str, where: str = "") -> dict[str, Any]:
+    """A recipe's JSON text as an object (size-capped, nesting caught), each failure one line."""
+    if len(text) > MAX_RECIPE_BYTES:
+        raise ImageError(f"{where}the recipe is over {MAX_RECIPE_BYTES} bytes")
     try:
         recipe = json.loads(text)
     except RecursionError:
-        raise ImageError(f"{path}: recipe is nested too deeply") from None
+        raise ImageError(f"{where}the recipe is nested too deeply") from None
     except json.JSONDecodeError as e:
-        raise ImageError(f"{path}: recipe is not valid JSON ({e})") from None
+        raise ImageError(f"{where}the recipe is not valid JSON ({e.msg})") from None
     if not isinstance(recipe, dict):
-        raise ImageError(f"{path}: recipe is not a JSON object")
+        raise ImageError(f"{where}the recipe is not a JSON object")
     return recipe

@@ -9,9 +9,12 @@ start, :func:`outputs.check_outputs` plans the files, :func:`run_job` dreams and
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ import torch
 
 from .config import DreamConfig
 from .engine import Progress, dream_tensor
-from .errors import ConfigError, ImageError
+from .errors import ConfigError, ImageError, InceptionismError
 from .image import (
     DEFAULT_MAX_PIXELS,
     LoadedImage,
@@ -214,6 +217,35 @@ def check_work(config: DreamConfig, start: Start) -> None:
         )
 
 
+def batch_jobs(
+    plans: list[Any],
+    config: DreamConfig,
+    refs: dict[str, FileRef],
+    size: tuple[int, int] | None,
+    max_size: int | None,
+    max_pixels: int,
+    batch: bool,
+) -> list[tuple[str, Job | InceptionismError]]:
+    """The jobs of a `dream` run, one per planned output (outputs.plan_batch), every start
+    checked on its header before the model loads. In a batch an input that cannot be dreamed
+    is kept as its error, reported in its turn; alone, it raises."""
+    jobs: list[tuple[str, Job | InceptionismError]] = []
+    for plan in plans:
+        try:
+            if plan.src is None:
+                start = blank_start(config.init, size, max_pixels)
+            else:
+                start = photo_start(plan.label, config.init, max_size, max_pixels)
+            job = Job(config, start, plan.dst, "dream", refs.get("guide"), refs.get("mask"),
+                      tuple(plan.octave_files), label=plan.label)  # fmt: skip
+            jobs.append((plan.label, job))
+        except InceptionismError as e:
+            if not batch:
+                raise
+            jobs.append((plan.label, e))
+    return jobs
+
+
 # --- resolving a start ---------------------------------------------------------------------------
 
 
@@ -381,3 +413,46 @@ def run_job(
     if job.output is not None:
         save_image(result, job.output, recipe=recipe)
     return result
+
+
+class Cancelled(Exception):
+    """Raised inside a streamed dream by its progress callback once cancel was asked for."""
+
+
+def stream_job(
+    job: Job, ctx: RunContext, cancel: threading.Event, lock: threading.Lock | None = None
+) -> Iterator[Progress | LoadedImage]:
+    """Dream ``job`` in a worker thread, yielding each finished octave's :class:`Progress` (with
+    its picture) as it comes, then the result; nothing more once ``cancel`` is set (also when
+    the consumer stops listening). ``lock`` serialises dreams on a shared model."""
+    updates: queue.Queue = queue.Queue()
+    outcome: dict[str, Any] = {}
+    cancel.clear()
+
+    def on_progress(p: Progress) -> None:
+        if cancel.is_set():
+            raise Cancelled
+        if p.octave_done and p.image is not None:
+            updates.put(dataclasses.replace(p, image=p.image.detach().clone()))
+
+    def work() -> None:
+        try:
+            with lock or contextlib.nullcontext():
+                outcome["image"] = dream_job(job, ctx, on_progress)
+        except BaseException as e:  # handed to the generator, which re-raises it
+            outcome["error"] = e
+        finally:
+            updates.put(None)
+
+    threading.Thread(target=work, daemon=True).start()
+    try:
+        while (item := updates.get()) is not None:
+            yield item
+    finally:  # the consumer went away: stop the dream too
+        if not outcome:
+            cancel.set()
+    if isinstance(outcome.get("error"), Cancelled):
+        return
+    if "error" in outcome:
+        raise outcome["error"]
+    yield outcome["image"]

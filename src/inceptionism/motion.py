@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ from .engine import Progress
 from .errors import ImageError, InceptionismError
 from .image import read_recipe, to_uint8
 from .jobs import FileRef, Job, RunContext, Start, fit_frame, run_job
-from .video import FRAME_NAME, frame_numbers
+from .outputs import check_outputs, final_path
+from .video import FRAME_NAME, VIDEO_SUFFIXES, assemble, count_frames, ffmpeg_exe, frame_numbers
 
 # Per-frame recipe unless the user says otherwise: a frame is one step of a long walk, so it
 # needs far less than a still (Google's notebook used its full recipe; this is ~4x cheaper).
@@ -220,3 +222,45 @@ def dream_video(
         h, w = cache[(source.path, k)].shape[:2]
         start = Start("video", source, (w, h), frame=k, previous=previous, **video)
         run.dream(k, config, start)
+
+
+class FramesTarget:
+    """Where frames go and what is assembled from them: OUT.mp4 / OUT.gif with the frames in
+    OUT.mp4.frames/ (kept, for resuming), or a folder OUT/ that gets the frames only."""
+
+    def __init__(self, out: str, force: bool, inputs: list[Path]):
+        path = Path(out)
+        if out.endswith(("/", "\\")) or path.is_dir() or not path.suffix:
+            self.file, self.frames = None, final_path(path)
+        elif path.suffix.lower() in VIDEO_SUFFIXES:
+            self.file = final_path(path)
+            self.frames = self.file.with_name(self.file.name + ".frames")
+        else:
+            raise ImageError(f"{out}: the output must be .mp4, .gif or a folder (OUT/)")
+        if self.frames.exists() and not self.frames.is_dir():
+            raise ImageError(f"{self.frames}: exists and is not a folder")
+        if any(final_path(p).parent == self.frames for p in inputs):
+            raise ImageError(f"{self.frames} holds an input; write the frames elsewhere")
+        check_outputs([self.frames / "frame_000001.png"], inputs, force=True)  # writable
+        if self.file is not None:
+            ffmpeg_exe()  # the video extra is needed before any work
+            check_outputs([self.file], inputs, force or self.frames.is_dir())
+        self.force = force
+
+
+def finish_frames(
+    target: FramesTarget, run: FrameRun, fps: Fraction, interrupted: bool = False, **audio: Any
+) -> str:
+    """Assemble the finished frames into the video (a partial, playable one when interrupted);
+    returns the line to show."""
+    if interrupted:
+        if target.file is not None and run.done:
+            assemble(target.frames, len(run.done), target.file, fps, **audio)
+        return f"interrupted after {len(run.done)} of {run.total} frames; the same command resumes"
+    done = target.file is not None and target.file.exists() and run.reused_all
+    if done and not target.force and count_frames(target.file) == len(run.done):
+        return f"nothing to do: {target.file} is complete (use --force to redo)"
+    if target.file is not None and run.done:
+        assemble(target.frames, len(run.done), target.file, fps, **audio)
+        return f"wrote {target.file} ({len(run.done)} frames at {fps} fps)"
+    return f"wrote {len(run.done)} frames to {target.frames}"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from .engine import Progress
 
@@ -50,3 +51,23 @@ class ProgressBar:
         elif p.octave_done:
             self.stream.write(self.line(p) + "\n")
             self.stream.flush()
+
+
+def frame_lines(quiet: bool) -> Callable[[Any], None]:
+    """A line per finished (or reused) frame: frame k/n, its time, the ETA."""
+
+    def show(p: Any) -> None:
+        if quiet:
+            return
+        what = "reused" if p.reused else f"{p.seconds:.1f} s"
+        sys.stderr.write(f"frame {p.k}/{p.n} {what}  ETA {format_seconds(p.eta)}\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def frame_bars(quiet: bool, total: int) -> Callable[[int], ProgressBar] | None:
+    """The live step line inside each frame (on a terminal), as `dream` has."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    return lambda k: ProgressBar(label=f"frame {k}/{total} ")

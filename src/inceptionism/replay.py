@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cli_options import device_for, network_spec
+from .configure import device_for, network_spec
 from .engine import resolve_objective
 from .errors import ConfigError, ImageError
 from .image import output_format, read_recipe

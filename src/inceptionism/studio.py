@@ -11,9 +11,7 @@ project's loader and its pixel limit: no path from the browser is ever opened.
 from __future__ import annotations
 
 import atexit
-import json
 import os
-import queue
 import re
 import shutil
 import tempfile
@@ -30,8 +28,8 @@ from PIL import Image
 from .config import DEFAULT_MODEL, DreamConfig
 from .engine import Progress, resolve_objective
 from .errors import InceptionismError
-from .image import MAX_RECIPE_BYTES, LoadedImage, read_recipe, save_image
-from .jobs import Job, RunContext, Start, blank_start, dream_job, photo_start
+from .image import LoadedImage, parse_recipe, read_recipe, save_image
+from .jobs import Job, RunContext, Start, blank_start, photo_start, stream_job
 from .models import DreamModel, get_model, get_spec, layer_table, list_models
 from .objectives import Objective
 from .progress import format_seconds
@@ -47,10 +45,6 @@ class Limits:
     max_upload_mb: float = 20.0
     max_pixels: int = 16_000_000  # decoded pixels of an upload
     max_side: int = 1024  # the largest dream the sliders allow
-
-
-class Cancelled(Exception):
-    """Raised inside the dream by the progress callback once cancel was asked for."""
 
 
 @dataclass
@@ -166,39 +160,17 @@ class Studio:
         job = Job(config, start, None, label=label)
         model, lock = self.model(config.model)
         cancel = self._event(session)
-        cancel.clear()
-        updates: queue.Queue = queue.Queue()
-        outcome: dict[str, Any] = {}
-
-        def on_progress(p: Progress) -> None:
-            if cancel.is_set():
-                raise Cancelled
-            if p.octave_done and p.image is not None:
-                updates.put((p.image.detach().clone(), _status(p)))
-
-        def work() -> None:
-            try:
-                with lock:
-                    outcome["image"] = dream_job(job, RunContext(model), on_progress)
-            except BaseException as e:  # handed to the generator, which re-raises it
-                outcome["error"] = e
-            finally:
-                updates.put(None)
-
         began = time.monotonic()
-        threading.Thread(target=work, daemon=True).start()
-        try:
-            while (item := updates.get()) is not None:
-                yield LoadedImage(item[0]).to_pil(), item[1], None
-        finally:  # the page closed or cancelled the generator: stop the dream too
-            if "image" not in outcome and "error" not in outcome:
-                cancel.set()
-        if isinstance(outcome.get("error"), Cancelled):
+        result = None
+        for item in stream_job(job, RunContext(model), cancel, lock):
+            if isinstance(item, Progress):
+                assert item.image is not None
+                yield LoadedImage(item.image).to_pil(), _status(item), None
+            else:
+                result = item
+        if result is None:
             yield None, "cancelled", None
             return
-        if "error" in outcome:
-            raise outcome["error"]
-        result = outcome["image"]
         recipe = job_recipe(job, model)
         if label == "upload":  # the upload's temporary path means nothing later; its hash does
             recipe["start"]["source"].update(input="upload", path="upload")
@@ -223,14 +195,7 @@ class Studio:
             except InceptionismError as e:
                 raise InceptionismError(public(str(e), png)) from None
         elif text and text.strip():
-            if len(text) > MAX_RECIPE_BYTES:
-                raise InceptionismError("the recipe is too long")
-            try:
-                data = json.loads(text)
-            except RecursionError:
-                raise InceptionismError("the recipe is nested too deeply") from None
-            except json.JSONDecodeError as e:
-                raise InceptionismError(f"the recipe is not valid JSON ({e.msg})") from None
+            data = parse_recipe(text)
         else:
             raise InceptionismError("drop a PNG made by inceptionism or paste its recipe")
         recipe = read_job(data)

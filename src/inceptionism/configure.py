@@ -1,0 +1,123 @@
+"""Option values into the objects the job layer takes: a DreamConfig (preset, a command's own
+defaults, then what the user set), the network's spec, the device, sizes. The CLI, the studio,
+replay and the API share these, so every shell reads a value the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .config import DEFAULT_MODEL, DreamConfig
+from .errors import ConfigError
+from .jobs import MAX_SIDE
+from .models import ModelSpec, get_spec, layer_table, list_models
+from .models.custom import is_network, register_network
+
+
+def parse_max_loss(text: str) -> float | None:
+    if text.strip().lower() in ("none", "off", "inf"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"expected a number or 'none', got {text!r}") from None
+
+
+def parse_tile(text: str) -> int | str:
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"expected a number of pixels, 'auto' or 0, got {text!r}") from None
+
+
+# Fields whose text needs more than a number or a choice (the CLI and --vary share these).
+PARSERS: dict[str, Callable[[str], Any]] = {"max_loss": parse_max_loss, "tile": parse_tile}
+
+
+def device_for(name: str) -> torch.device:
+    """The device to dream on; a CUDA request on a machine without CUDA is a usage error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: CUDA is not available on this machine")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unsupported device {name!r}; use cpu, cuda, cuda:N or auto")
+    return device
+
+
+def network_spec(opts: dict[str, Any]) -> ModelSpec:
+    """The spec for --model: a registered name, or your own network (registered here with its
+    --input-norm/--input-range); those two options are refused for a registered model."""
+    name = opts.get("model")
+    if name is None:
+        name = DEFAULT_MODEL
+    if not str(name).strip():
+        raise ConfigError("--model: empty name; see `inceptionism models`")
+    norm, rng = opts.get("input_norm"), opts.get("input_range")
+    if is_network(name) and name not in list_models():
+        return register_network(name, norm, rng)
+    if norm is not None or rng is not None:
+        raise ConfigError(
+            f"--input-norm/--input-range are for your own network; {name} normalises its own input"
+        )
+    return get_spec(name)
+
+
+def build_config(
+    opts: dict[str, Any],
+    explicit: dict[str, Any] | None = None,
+    defaults: dict[str, Any] | None = None,
+    guide: bool = False,
+) -> DreamConfig:
+    """The preset for the chosen model (or the command's ``defaults`` when none is named),
+    then every option the user gave explicitly (``explicit``, by click's parameter source).
+
+    ``opts`` holds preset, class_, model, input_norm and input_range; ``explicit`` defaults to
+    every config field present in ``opts`` (the API)."""
+    if explicit is None:
+        explicit = {k: v for k, v in opts.items() if k in CONFIG_FIELDS and v is not None}
+    model = network_spec({**opts, "model": explicit.get("model", opts.get("model"))}).name
+    fields = {k: v for k, v in explicit.items() if k != "model"}
+    if guide:
+        if fields.get("objective", "guide") != "guide":
+            raise ConfigError(f"--guide needs --objective guide, not {fields['objective']}")
+        fields["objective"] = "guide"
+    if opts.get("preset"):
+        config = DreamConfig.preset(opts["preset"], model=model, **fields)
+    else:
+        config = DreamConfig(**{**(defaults or {}), "model": model, **fields})
+    class_ = opts.get("class_")
+    if class_ is not None:
+        info = {i.name: i for i in layer_table(model)}.get("logits")
+        if info is None:
+            raise ConfigError(f"--class: {model} has no class head (no 'logits' layer)")
+        if class_ >= info.channels:
+            raise ConfigError(f"--class {class_}: {model} has {info.channels} classes")
+        base = config.layers  # explicit --layers, or the preset's; None: the class alone
+        term = f"logits:{class_}"
+        config = config.replace(layers=f"{base},{term}" if base else term)
+    return config
+
+
+CONFIG_FIELDS = set(DreamConfig.__dataclass_fields__)
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """'WxH' -> (width, height)."""
+    if text is None:
+        return None
+    w, sep, h = text.lower().partition("x")
+    ok = sep and w.strip().isdigit() and h.strip().isdigit()
+    if not ok or not (16 <= int(w) <= MAX_SIDE and 16 <= int(h) <= MAX_SIDE):
+        raise ConfigError(
+            f"--size: expected WxH from 16x16 to {MAX_SIDE}x{MAX_SIDE}, e.g. 512x384; got {text!r}"
+        )
+    return int(w), int(h)
