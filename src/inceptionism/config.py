@@ -19,6 +19,7 @@ GRAD_NORMS = ("l1", "std", "laplacian")
 INITS = ("photo", "noise", "grey")
 OBJECTIVES = (*STATISTICS, "guide")
 DETAIL_MODES = ("photo", "dream")
+PRECISIONS = ("fp32", "bf16", "fp16")  # see precision.py
 MAX_SEED = 2**63 - 1  # torch.Generator's range
 MAX_JITTER = 100_000
 AUTO_TILE = 512  # tile="auto" size: at 2048x1536 a step took 2.4 s with 512, 5.1 s with 1024
@@ -79,6 +80,10 @@ class DreamConfig:
     tile_overlap: int = 64
     # Keep the photo's colours: the result takes the dream's luminance only.
     keep_colors: bool = False
+    # Arithmetic of the network: "fp32", or "bf16" (CPUs with bf16 dot products, CUDA) and
+    # "fp16" (CUDA) for speed; the objective, the gradient's normalisation and the image stay
+    # float32. Unsupported devices are refused when the dream starts.
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.layers is not None:
@@ -89,6 +94,7 @@ class DreamConfig:
         _check_choice("grad_norm", self.grad_norm, GRAD_NORMS)
         _check_choice("detail", self.detail, DETAIL_MODES)
         _check_choice("init", self.init, INITS)
+        _check_choice("precision", self.precision, PRECISIONS)
         _check_range("lap_levels", self.lap_levels, lo=1, hi=12, integer=True)
         _check_range("smooth", self.smooth, lo=0.0, hi=1000.0)
         _check_range("tv", self.tv, lo=0.0, hi=1000.0)

@@ -102,6 +102,7 @@ def dream_tensor(
             f"expected an image tensor of shape (1, 3, H, W), got {tuple(image.shape)}"
         )
     objective = resolve_objective(model, config)
+    model = model.with_precision(config.precision)
     original = image.detach().to(model.device, model.mean.dtype)
     full_size = (int(original.shape[-2]), int(original.shape[-1]))
     for term in objective.terms:  # neuron coordinates against the full-size grid, up front
