@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["available_cores", "configure_threads", "default_threads"]
+__all__ = ["available_cores", "configure_threads", "default_threads", "prefer_passive_wait"]
 
 THREADS_ENV = "INCEPTIONISM_THREADS"  # the default thread count, where no --threads is given
 WAIT_POLICIES = ("passive", "active")
@@ -47,6 +47,12 @@ def default_threads() -> int:
     return available_cores()
 
 
+def prefer_passive_wait() -> None:
+    """``OMP_WAIT_POLICY=PASSIVE`` unless the environment says otherwise. ``import
+    inceptionism`` calls it when torch is not loaded yet, so every entry point gets it."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def configure_threads(threads: int | None = None, wait_policy: str | None = None) -> int:
     """Set the intra-op thread count (``threads``, or :func:`default_threads`) and the OpenMP
     wait policy (default passive) for this process; returns the thread count.
@@ -62,7 +68,7 @@ def configure_threads(threads: int | None = None, wait_policy: str | None = None
             raise ValueError(f"wait_policy must be one of {', '.join(WAIT_POLICIES)}")
         os.environ["OMP_WAIT_POLICY"] = wait_policy.upper()
     else:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        prefer_passive_wait()
     if threads is not None:
         os.environ["OMP_NUM_THREADS"] = str(n)
     else:
