@@ -4,7 +4,8 @@ Spans cover every pixel (the last tile is never skipped: it ends at the edge), a
 the overlap allows are spread evenly (so no pair overlaps much more than asked, and no pixel is
 computed more often than it must be), neighbours overlap by at least ``overlap`` pixels, starts
 are aligned to the coarsest layer's stride, tiles are no longer than that needs (one size, the
-last maybe shorter), and blending weights ramp linearly across each overlap so the weighted sum has no seams.
+last maybe shorter), and blending weights ramp linearly across each overlap so the weighted sum
+has no seams.
 """
 
 from __future__ import annotations
