@@ -24,6 +24,7 @@ from .gradients import gaussian_blur, smoothing_sigma, with_tv_penalty
 from .models import DreamModel, get_model, get_spec, layer_index, layer_table
 from .objectives import Context, Objective, neuron_position
 from .octaves import octave_shapes, photo_detail, resize, successive_pyramid, successive_shapes
+from .precision import tune_device
 from .techniques import guide_features, keep_colors, prepare_mask
 
 
@@ -103,6 +104,7 @@ def dream_tensor(
         )
     objective = resolve_objective(model, config)
     model = model.with_precision(config.precision)
+    tune_device(model.device)
     original = image.detach().to(model.device, model.mean.dtype)
     full_size = (int(original.shape[-2]), int(original.shape[-1]))
     for term in objective.terms:  # neuron coordinates against the full-size grid, up front

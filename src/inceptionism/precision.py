@@ -49,3 +49,10 @@ def compute_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype on CUDA (None elsewhere and for fp32)."""
     return DTYPES[precision] if precision != "fp32" and device.type == "cuda" else None
+
+
+def tune_device(device: torch.device) -> None:
+    """Device-wide settings worth having for dreams: on CUDA, cuDNN's autotuner (tile shapes
+    repeat from step to step, so the first step's search pays off). Nothing on a CPU."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
