@@ -250,9 +250,14 @@ def _result(t: Timed, n: int, base: float) -> dict:
 
 
 def _engine_setup(threads: int):
-    from inceptionism.threads import configure_threads
+    try:
+        from inceptionism.threads import configure_threads
+    except ImportError:  # an engine tree from before threads.py (--baseline-src)
+        import torch
 
-    configure_threads(threads or None)
+        torch.set_num_threads(threads or os.cpu_count())
+    else:
+        configure_threads(threads or None)
     import torch
 
     return torch
@@ -288,7 +293,8 @@ def engine_job(spec: dict) -> dict:
 
         model = get_model(model_name)
         config = DreamConfig(model=model_name, jitter=0, tile=0)
-    model = model.with_precision(precision)
+    if precision != "fp32":
+        model = model.with_precision(precision)
     objective = resolve_objective(model, config)
     h, w = SIZES[spec["size"]]
     x = torch.from_numpy(_image(h, w)).permute(2, 0, 1)[None].contiguous()

@@ -12,7 +12,7 @@ from .config import AUTO_TILE, AUTO_TILE_ABOVE
 from .gradients import normalize_gradient
 from .models import DreamModel
 from .objectives import Context, Objective
-from .tiling import span_weights, tile_spans
+from .tiling import blend_weights, tile_spans
 
 __all__ = ["ascent_step", "normalize_gradient", "objective_gradient", "random_shift", "tile_size"]
 
@@ -75,13 +75,12 @@ def objective_gradient(
         loss, g = _gradient(model, rolled, objective, statistic, border, context)
     else:
         loss, g = 0.0, torch.zeros_like(rolled)
-        total = torch.zeros(h, w, dtype=rolled.dtype, device=rolled.device)
         tiles = tuple((y0, y1, x0, x1) for y0, y1 in rows for x0, x1 in cols)
         tiled_pixels = sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in tiles)
-        for i, (y0, y1) in enumerate(rows):
-            wy = span_weights(rows, i).to(rolled)
+        col_weights = [wx.to(rolled)[None, :] for wx in blend_weights(cols)]
+        for (y0, y1), wy in zip(rows, blend_weights(rows)):
+            wy = wy.to(rolled)[:, None]
             for j, (x0, x1) in enumerate(cols):
-                weight = wy[:, None] * span_weights(cols, j).to(rolled)[None, :]
                 ctx = replace(
                     context,
                     offset=(y0, x0),
@@ -91,10 +90,8 @@ def objective_gradient(
                 )
                 part = rolled[..., y0:y1, x0:x1]
                 tile_loss, tile_g = _gradient(model, part, objective, statistic, border, ctx)
-                loss += tile_loss
-                g[..., y0:y1, x0:x1] += tile_g * weight
-                total[y0:y1, x0:x1] += weight
-        g.div_(total)
+                loss += tile_loss  # blend weights add up to 1: no total to divide by
+                g[..., y0:y1, x0:x1].add_(tile_g.mul_(wy).mul_(col_weights[j]))
     if dy or dx:
         g = torch.roll(g, (-dy, -dx), dims=(-2, -1))
     return loss, g
@@ -110,7 +107,7 @@ def ascent_step(
     mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``x + step_size * normalise(g)`` (times ``mask`` where given), clipped when asked."""
-    update = normalize_gradient(g, grad_norm, lap_levels).mul_(step_size)
+    update = normalize_gradient(g, grad_norm, lap_levels).mul_(step_size)  # a new tensor
     if mask is not None:
         update.mul_(mask)
     x = x + update

@@ -64,3 +64,14 @@ def span_weights(spans: list[tuple[int, int]], index: int) -> torch.Tensor:
         if shared > 0:
             w[-shared:] = torch.minimum(w[-shared:], torch.linspace(1, 0, shared + 2)[1:-1])
     return w
+
+
+def blend_weights(spans: list[tuple[int, int]]) -> list[torch.Tensor]:
+    """:func:`span_weights` of every span divided by their sum at each pixel, so they add up to
+    exactly 1 along the axis; the outer product of a row's and a column's weights then needs no
+    image-sized total to divide by."""
+    weights = [span_weights(spans, i).double() for i in range(len(spans))]
+    total = torch.zeros(spans[-1][1], dtype=torch.float64)
+    for (start, end), w in zip(spans, weights):
+        total[start:end] += w
+    return [(w / total[start:end]).float() for (start, end), w in zip(spans, weights)]
