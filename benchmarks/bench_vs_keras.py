@@ -434,16 +434,17 @@ def main() -> None:
         engines.append(("baseline", sys.executable, {}, args.baseline_src))
     results: dict[tuple, list[dict]] = {}
     flops = {}
-    for size in sizes:
+    for size in dict.fromkeys(sizes + dream_sizes):
         flops[size] = run_job(
             sys.executable, {"side": "engine", "kind": "flops", "size": size, "threads": 0,
                              "weights": weights}, 0)["flops"]  # fmt: skip
     ceilings: dict[int, list[dict]] = {}
     for r in range(args.rounds):
         for threads in thread_counts:
-            ceilings.setdefault(threads, []).append(
-                run_job(sys.executable, {"side": "ceiling", "threads": threads}, threads)
-            )
+            ceil = run_job(sys.executable, {"side": "ceiling", "threads": threads}, threads)
+            ceilings.setdefault(threads, []).append(ceil)
+            print(f"round {r + 1} ceilings threads={threads or 'all'}: conv {ceil['conv']:.0f}, "
+                  f"matmul {ceil['matmul']:.0f} GFLOP/s", flush=True)  # fmt: skip
             plan = [(kind, size) for size in sizes for kind in ("step",)]
             plan += [("dream", size) for size in dream_sizes]
             for kind, size in plan:
@@ -472,6 +473,11 @@ def main() -> None:
     lite_flops = run_job(
         sys.executable, {"side": "engine", "kind": "flops", "size": "1024x768", "threads": 0,
                          "model": "efficientnet_lite2"}, 0)["flops"]  # fmt: skip
+    raw = {"check": check, "versions": versions, "flops": flops, "lite_flops": lite_flops,
+           "ceilings": {str(k): v for k, v in ceilings.items()}, "lite": lite,
+           "results": [[list(k), v] for k, v in results.items()]}  # fmt: skip
+    (tmp / "results.json").write_text(json.dumps(raw))
+    print(f"raw results: {tmp / 'results.json'}", flush=True)
     md = report(args, check, versions, flops, ceilings, results, engines, sizes, dream_sizes,
                 thread_counts, lite, lite_flops)  # fmt: skip
     print("\n" + md)
