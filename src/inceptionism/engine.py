@@ -178,7 +178,7 @@ def dream_tensor(
                 break
             g = with_tv_penalty(gaussian_blur(g, sigma), x, config.tv)
             x = ascent_step(x, g, config.step_size, config.grad_norm, config.clip,
-                            config.lap_levels, level_mask)  # fmt: skip
+                            config.lap_levels, level_mask, reuse_gradient=True)  # fmt: skip
             done_work += shape[0] * shape[1]
             report(octave=i + 1, step=step, loss=loss, shape=shape)
         done_work = float(sum(work[: i + 1]))
