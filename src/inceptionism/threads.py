@@ -2,8 +2,9 @@
 
 PyTorch's OpenMP threads spin while they wait for work. On a machine where other processes run
 (other dreams, a browser, a build) the spinning threads fight them for the cores, and a step
-that takes 0.6 s alone took 6-11 s. ``OMP_WAIT_POLICY=PASSIVE`` makes waiting threads sleep; on
-a quiet machine it costs nothing measurable (benchmarks/bench_threads.py). Both settings are
+that takes 0.6 s alone took 6-11 s. ``OMP_WAIT_POLICY=PASSIVE`` makes waiting threads sleep: beside
+a spinning process two passive threads took 0.31 s a step where spinning ones took 3.7 s
+(benchmarks/bench_threads.py, which also times the quiet case). Both settings are
 read once, when torch loads its OpenMP runtime, so :func:`configure_threads` must run before the
 first ``import torch``; afterwards it can still set the thread count, not the wait policy.
 
