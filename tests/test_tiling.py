@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from inceptionism.ascent import objective_gradient
 from inceptionism.objectives import Objective
-from inceptionism.tiling import span_weights, tile_grid, tile_spans
+from inceptionism.tiling import blend_weights, span_weights, tile_grid, tile_spans
 
 
 @settings(max_examples=300, deadline=None)
@@ -122,3 +122,23 @@ def test_default_l2_objective_has_no_dip_at_tile_joins(lite0):
     loss_whole, _ = objective_gradient(lite0, x, obj, "l2", 2)
     loss_tiled, _ = objective_gradient(lite0, x, obj, "l2", 2, tile=256, overlap=64)
     assert abs(loss_tiled - loss_whole) < 0.25 * loss_whole
+
+
+@settings(max_examples=100, deadline=None)
+@given(length=st.integers(1, 3000), tile=st.integers(64, 1200), overlap=st.integers(0, 31))
+def test_spans_are_spread_evenly_with_no_more_tiles_than_needed(length, tile, overlap):
+    align = 16
+    spans = tile_spans(length, tile, overlap, align)
+    step = (tile - overlap) // align * align
+    if length > tile:  # the fewest tiles: last start (in grid steps) over the largest step
+        last_start = -(-(length - tile) // align)
+        assert len(spans) == 1 + -(-last_start // (step // align))
+    sizes = {end - start for start, end in spans[:-1]}
+    assert len(sizes) <= 1  # one tile shape (the last may be shorter): fixed shapes
+    shared = [end - start for (_, end), (start, _) in zip(spans, spans[1:])]
+    if shared:
+        assert min(shared) >= overlap and max(shared) - min(shared) <= 2 * align  # evenly spread
+    total = torch.zeros(length, dtype=torch.float64)
+    for (start, end), w in zip(spans, blend_weights(spans)):
+        total[start:end] += w.double()
+    assert torch.allclose(total, torch.ones(length, dtype=torch.float64), atol=1e-6)

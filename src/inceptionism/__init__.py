@@ -9,6 +9,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import sys as _sys
+
+if "torch" not in _sys.modules:  # OpenMP reads its wait policy once, when torch loads it
+    from .threads import prefer_passive_wait
+
+    prefer_passive_wait()
+
 from .config import DEFAULT_MODEL, PRESETS, DreamConfig  # noqa: E402
 from .engine import Progress, dream, dream_tensor  # noqa: E402
 from .models import DreamModel, get_model, list_models  # noqa: E402

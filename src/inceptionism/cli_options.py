@@ -17,6 +17,7 @@ from .errors import ConfigError
 from .image import DEFAULT_MAX_PIXELS, PILLOW_MAX_PIXELS
 from .jobs import MAX_SIDE, RunContext
 from .models import get_model
+from .threads import configure_threads
 
 
 def echo_error(message: str) -> None:
@@ -122,6 +123,11 @@ def explicit_fields(ctx: click.Context, opts: dict[str, Any]) -> dict[str, Any]:
 
 def model_options(f: Callable) -> Callable:
     f = click.option(
+        "--threads", type=IntRange(1, 1024), default=None, metavar="N",
+        help="CPU threads for torch (default: $INCEPTIONISM_THREADS, $OMP_NUM_THREADS, or "
+        "the cores this process may use).",
+    )(f)  # fmt: skip
+    f = click.option(
         "--input-range",
         default=None,
         help="Your network (--model FILE.pt or pkg.mod:factory): the pixel range it takes, "
@@ -182,6 +188,7 @@ def command_config(
 
 def load_run(config: DreamConfig, opts: dict[str, Any]) -> RunContext:
     """The model (loaded once per command) and what its jobs share."""
+    configure_threads(opts.get("threads"))
     model = get_model(config.model, weights=opts.get("weights"), device=device_for(opts["device"]))
     return RunContext(model, opts.get("weights"))
 

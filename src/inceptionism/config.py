@@ -22,6 +22,7 @@ DETAIL_MODES = ("photo", "dream", "none")
 # pixel_range names -> (low, high): the units a recipe's step size and epsilon are given in.
 PIXEL_RANGES = {"unit": (0.0, 1.0), "signed": (-1.0, 1.0), "byte": (0.0, 255.0)}
 OCTAVE_RESIZES = ("corners", "half-pixel", "tf1")
+PRECISIONS = ("fp32", "bf16", "fp16")  # see precision.py
 MAX_SEED = 2**63 - 1  # torch.Generator's range
 MAX_JITTER = 100_000
 MAX_STEPS = 10_000  # per octave; far beyond any recipe (the seeds use 10-100)
@@ -180,6 +181,13 @@ class DreamConfig:
     keep_small_maps: bool = option(
         True, "l2: a map too small to lose its border counts whole (or, off, not at all).",
         flag="--keep-small-maps/--drop-small-maps",
+    )  # fmt: skip
+    # Arithmetic of the network: "fp32", or "bf16" (CPUs with bf16 dot products, CUDA) and
+    # "fp16" (CUDA) for speed; the objective, the gradient's normalisation and the image stay
+    # float32. Unsupported devices are refused when the dream starts.
+    precision: str = option(
+        "fp32", "Network arithmetic: fp32, bf16 (CPUs with bf16 dot products, CUDA), fp16 (CUDA).",
+        choices=PRECISIONS,
     )  # fmt: skip
 
     def __post_init__(self) -> None:

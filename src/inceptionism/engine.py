@@ -32,6 +32,7 @@ from .octaves import (
     successive_pyramid,
     successive_shapes,
 )
+from .precision import tune_device
 from .techniques import guide_features, keep_colors, prepare_mask
 
 
@@ -110,6 +111,8 @@ def dream_tensor(
             f"expected an image tensor of shape (1, 3, H, W), got {tuple(image.shape)}"
         )
     objective = resolve_objective(model, config)
+    model = model.with_precision(config.precision)
+    tune_device(model.device)
     original = image.detach().to(model.device, model.mean.dtype)
     full_size = (int(original.shape[-2]), int(original.shape[-1]))
     for term in objective.terms:  # neuron coordinates against the full-size grid, up front
@@ -196,7 +199,8 @@ def dream_tensor(
                 break
             g = with_tv_penalty(gaussian_blur(g, sigma), x, config.tv)
             x = ascent_step(x, g, config.step_size, config.grad_norm, config.clip,
-                            config.lap_levels, level_mask, span, config.grad_eps)  # fmt: skip
+                            config.lap_levels, level_mask, span, config.grad_eps,
+                            reuse_gradient=True)  # fmt: skip
             done_work += shape[0] * shape[1]
             report(octave=i + 1, step=step, loss=loss, shape=shape)
         done_work = float(sum(work[: i + 1]))

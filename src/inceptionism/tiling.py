@@ -1,8 +1,11 @@
 """Tiles for computing gradients piece by piece (pure functions).
 
-Spans cover every pixel (the last tile is never skipped: it is placed to end at the edge),
-neighbours overlap by at least ``overlap`` pixels, starts are aligned to the coarsest layer's
-stride, and blending weights ramp linearly across each overlap so the weighted sum has no seams.
+Spans cover every pixel (the last tile is never skipped: it ends at the edge), as few tiles as
+the overlap allows are spread evenly (so no pair overlaps much more than asked, and no pixel is
+computed more often than it must be), neighbours overlap by at least ``overlap`` pixels, starts
+are aligned to the coarsest layer's stride, tiles are no longer than that needs (one size, the
+last maybe shorter), and blending weights ramp linearly across each overlap so the weighted sum
+has no seams.
 """
 
 from __future__ import annotations
@@ -26,11 +29,17 @@ def tile_spans(length: int, tile: int, overlap: int, align: int = 1) -> list[tup
             f"tile {tile} leaves no room to advance past an overlap of {overlap} "
             f"in steps of {align} pixels; use a larger tile or a smaller overlap"
         )
-    last = -(-(length - tile) // align) * align  # the last tile ends at the edge
-    starts = [0]
-    while starts[-1] + tile < length:
-        starts.append(min(starts[-1] + step, last))
-    return [(start, min(start + tile, length)) for start in starts]
+    last = -(-(length - tile) // align)  # in units of align: the last full tile ends at the edge
+    gaps = -(-last // (step // align))  # the fewest tiles (minus one) that keep the overlap
+    # Evenly spread starts k*i/gaps rounded to the grid: a rounded gap is at most
+    # ceil(k/gaps) grid steps (floor(y + m) = floor(y) + m for whole m). The tiles then only
+    # need to be that gap plus the overlap long, and the last one must reach the edge: pick the
+    # last start k that makes them shortest (fewer pixels computed than full-size tiles).
+    sizes = ((max(length - align * k, align * -(-k // gaps) + overlap), k)
+             for k in range(length // align + 1))  # fmt: skip
+    size, k = min((s, k) for s, k in sizes if s <= tile)  # k = last always qualifies
+    starts = [align * ((i * k + gaps // 2) // gaps) for i in range(gaps + 1)]
+    return [(start, min(start + size, length)) for start in starts]
 
 
 def tile_grid(
@@ -55,3 +64,14 @@ def span_weights(spans: list[tuple[int, int]], index: int) -> torch.Tensor:
         if shared > 0:
             w[-shared:] = torch.minimum(w[-shared:], torch.linspace(1, 0, shared + 2)[1:-1])
     return w
+
+
+def blend_weights(spans: list[tuple[int, int]]) -> list[torch.Tensor]:
+    """:func:`span_weights` of every span divided by their sum at each pixel, so they add up to
+    exactly 1 along the axis; the outer product of a row's and a column's weights then needs no
+    image-sized total to divide by."""
+    weights = [span_weights(spans, i).double() for i in range(len(spans))]
+    total = torch.zeros(spans[-1][1], dtype=torch.float64)
+    for (start, end), w in zip(spans, weights):
+        total[start:end] += w
+    return [(w / total[start:end]).float() for (start, end), w in zip(spans, weights)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .fuse import conv_act
+
 
 class ConvBN(nn.Module):
     """Convolution without bias, BatchNorm, ReLU: torchvision's ``BasicConv2d`` key layout
@@ -27,7 +29,7 @@ class ConvBN(nn.Module):
         self.out_channels = cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.bn(self.conv(x)))
+        return conv_act(x, self.conv, self.bn, self.relu)
 
 
 def convbn_pairs(net: nn.Module) -> list[tuple[str, str]]:

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fuse import conv2d, conv_act, hooked
+
 # (repeats, kernel, stride, expand ratio, in channels, out channels) before width/depth scaling,
 # as in TensorFlow's efficientnet_lite_builder.
 _STAGES = (
@@ -86,15 +88,27 @@ class SameConv2d(nn.Conv2d):
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1):
         super().__init__(cin, cout, kernel, stride, padding=0, groups=groups, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def same(self, x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+        """The input padded for TF "same" (when asymmetric), and the convolution's padding."""
         k, s = self.kernel_size[0], self.stride[0]
         if s == 1:  # odd kernel, stride 1: TF "same" is symmetric, let the conv pad
-            return F.conv2d(x, self.weight, self.bias, 1, k // 2, 1, self.groups)
+            return x, [k // 2, k // 2]
         ih, iw = x.shape[-2:]
         ph = max((math.ceil(ih / s) - 1) * s + k - ih, 0)
         pw = max((math.ceil(iw / s) - 1) * s + k - iw, 0)
-        x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
-        return F.conv2d(x, self.weight, self.bias, s, 0, 1, self.groups)
+        return F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2]), [0, 0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, padding = self.same(x)
+        return conv2d(x, self, padding)
+
+
+def same_conv_act(x: torch.Tensor, conv: SameConv2d, bn: nn.Module, act: nn.Module) -> torch.Tensor:
+    """``act(bn(conv(x)))`` through :func:`conv_act` (fused where nothing is tapped)."""
+    if hooked(conv):
+        return act(bn(conv(x)))
+    x, padding = conv.same(x)
+    return conv_act(x, conv, bn, act, padding)
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -122,8 +136,8 @@ class MBConvBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x
         if self.spec.expand != 1:
-            h = self._act_expand(self._bn0(self._expand_conv(h)))
-        h = self._act_dw(self._bn1(self._depthwise_conv(h)))
+            h = same_conv_act(h, self._expand_conv, self._bn0, self._act_expand)
+        h = same_conv_act(h, self._depthwise_conv, self._bn1, self._act_dw)
         h = self._bn2(self._project_conv(h))
         return h + x if self.residual else h
 
@@ -150,10 +164,10 @@ class EfficientNetLite(nn.Module):
         self._fc = nn.Linear(HEAD_CHANNELS, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self._act_stem(self._bn0(self._conv_stem(x)))
+        x = same_conv_act(x, self._conv_stem, self._bn0, self._act_stem)
         for block in self._blocks:
             x = block(x)
-        return self._act_head(self._bn1(self._conv_head(x)))
+        return same_conv_act(x, self._conv_head, self._bn1, self._act_head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._fc(self.features(x).mean(dim=(2, 3)))

@@ -125,6 +125,32 @@ class DreamModel(nn.Module):
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
+        self.precision = "fp32"
+        self._reduced: dict[str, DreamModel] = {}
+
+    def with_precision(self, precision: str) -> DreamModel:
+        """This model (``"fp32"``) or a copy whose network runs in reduced precision (see
+        :mod:`inceptionism.precision`); copies are made once and kept."""
+        from ..precision import check_precision, compute_dtype
+
+        check_precision(precision, self.device)
+        if precision == "fp32":
+            return self
+        if precision not in self._reduced:
+            import copy
+
+            net = copy.deepcopy(self.net)
+            dtype = compute_dtype(precision, self.device)
+            if dtype is not None:
+                net.to(dtype)
+            reduced = DreamModel(
+                self.spec, net, self.layer_list, self.weights_path, self.channels_last,
+                self.mean.flatten().tolist(), self.std.flatten().tolist(),
+            ).to(self.device)  # fmt: skip
+            reduced.mean, reduced.std = self.mean, self.std
+            reduced.precision = precision
+            self._reduced[precision] = reduced
+        return self._reduced[precision]
 
     @property
     def name(self) -> str:
@@ -146,14 +172,28 @@ class DreamModel(nn.Module):
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         x = (x - self.mean) / self.std
+        if self.precision != "fp32" and self.device.type == "cpu":
+            x = x.to(torch.bfloat16 if self.precision == "bf16" else torch.float16)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def activations(self, x: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
         """Activations of the named layers for images ``x`` in [0, 1].
 
         Forward hooks are scoped to this call, and the pass stops as soon as the last of the
-        requested layers has run.
+        requested layers has run. In reduced precision they come back as float32.
         """
+        if self.precision == "fp32":
+            return self._activations(x, names)
+        if self.device.type == "cuda":
+            from ..precision import autocast_dtype
+
+            with torch.autocast("cuda", dtype=autocast_dtype(self.precision, self.device)):
+                acts = self._activations(x, names)
+        else:
+            acts = self._activations(x, names)
+        return {n: a.float() for n, a in acts.items()}
+
+    def _activations(self, x: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
         wanted: dict[str, list[str]] = {}  # module path -> requested names (aliases share one)
         for n in names:
             wanted.setdefault(self.layer(n).module, []).append(n)

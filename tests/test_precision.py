@@ -1,0 +1,88 @@
+"""Reduced precision (opt-in) and the oneDNN fast path of the convolutions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from inceptionism import DreamConfig, dream_tensor
+from inceptionism.ascent import objective_gradient
+from inceptionism.errors import ConfigError
+from inceptionism.models.fuse import conv_act
+from inceptionism.objectives import Objective
+from inceptionism.precision import check_precision
+
+BF16 = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.flatten().double(), b.flatten().double()
+    return float(torch.nn.functional.cosine_similarity(a, b, dim=0))
+
+
+def test_fp32_is_the_model_itself_and_the_default(lite0):
+    assert DreamConfig().precision == "fp32"
+    assert lite0.with_precision("fp32") is lite0
+
+
+def test_unknown_and_impossible_precisions_are_refused_in_one_line():
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        DreamConfig(precision="int8")
+    with pytest.raises(ConfigError, match="CUDA only"):
+        check_precision("fp16", torch.device("cpu"))
+
+
+@pytest.mark.skipif(not BF16, reason="this CPU has no bf16 dot products")
+def test_bf16_gradient_points_the_same_way_and_stays_float32(lite0):
+    x = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(0))
+    obj = Objective.parse("block9=1,block5:3=0.5")
+    loss32, g32 = objective_gradient(lite0, x, obj, "l2", 2, (3, -5))
+    reduced = lite0.with_precision("bf16")
+    assert reduced is lite0.with_precision("bf16")  # made once
+    assert reduced.activations(x, ["block9"])["block9"].dtype == torch.float32
+    loss16, g16 = objective_gradient(reduced, x, obj, "l2", 2, (3, -5))
+    assert g16.dtype == torch.float32 and _cos(g16, g32) > 0.9
+    assert abs(loss16 - loss32) < 0.05 * abs(loss32)
+    out = dream_tensor(
+        x, lite0, DreamConfig(model=lite0.name, steps=2, octaves=1, precision="bf16")
+    )
+    assert out.dtype == torch.float32 and float((out - x).abs().mean()) > 0
+
+
+@pytest.mark.skipif(BF16, reason="this CPU has bf16 dot products")
+def test_bf16_is_refused_where_the_cpu_cannot(lite0):
+    with pytest.raises(ConfigError, match="no bfloat16"):
+        lite0.with_precision("bf16")
+
+
+@pytest.mark.parametrize(
+    "cin,cout,kernel,stride,padding,act",
+    [(16, 24, 1, 1, 0, nn.ReLU), (16, 24, 3, 1, 1, nn.ReLU6), (16, 16, 3, 2, 0, nn.ReLU),
+     (24, 8, (1, 7), 1, (0, 3), nn.ReLU)],
+)  # fmt: skip
+def test_fused_convolution_matches_the_modules(cin, cout, kernel, stride, padding, act):
+    g = torch.Generator().manual_seed(0)
+    conv = nn.Conv2d(cin, cout, kernel, stride, padding).requires_grad_(False)
+    with torch.no_grad():
+        conv.weight.normal_(generator=g)
+    x = torch.randn(1, cin, 19, 23, generator=g).contiguous(memory_format=torch.channels_last)
+    ref_x, fast_x = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ref = act()(conv(ref_x))
+    fast = conv_act(fast_x, conv, nn.Identity(), act())
+    torch.testing.assert_close(fast, ref, rtol=1e-4, atol=1e-4)
+    up = torch.randn(ref.shape, generator=g)
+    (g_ref,) = torch.autograd.grad(ref, ref_x, up)
+    (g_fast,) = torch.autograd.grad(fast, fast_x, up)
+    torch.testing.assert_close(g_fast, g_ref, rtol=1e-4, atol=1e-4)
+
+
+def test_a_tapped_activation_still_runs_as_a_module():
+    conv = nn.Conv2d(4, 4, 1, bias=True).requires_grad_(False)
+    act, seen = nn.ReLU(), []
+    handle = act.register_forward_hook(lambda m, i, o: seen.append(o))
+    try:
+        y = conv_act(torch.randn(1, 4, 5, 5), conv, nn.Identity(), act)
+    finally:
+        handle.remove()
+    assert len(seen) == 1 and torch.equal(seen[0], y)

@@ -1,0 +1,47 @@
+"""Thread count and OpenMP wait policy (configured before torch loads; no timing here)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from inceptionism import threads
+
+
+def test_explicit_threads_win_and_reach_torch(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    before = torch.get_num_threads()
+    try:
+        assert threads.configure_threads(1) == 1
+        assert os.environ["OMP_NUM_THREADS"] == "1" and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_defaults_follow_the_environment_then_the_cores(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv(threads.THREADS_ENV, "3")
+    assert threads.default_threads() == 3
+    monkeypatch.delenv(threads.THREADS_ENV)
+    assert threads.default_threads() == threads.available_cores() >= 1
+
+
+def test_bad_values_are_refused():
+    with pytest.raises(ValueError):
+        threads.configure_threads(0)
+    with pytest.raises(ValueError):
+        threads.configure_threads(2, wait_policy="spin")
+
+
+def test_importing_the_package_first_makes_waiting_threads_sleep():
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    code = "import os, inceptionism, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"  # the user's own setting wins
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "ACTIVE"
