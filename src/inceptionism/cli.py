@@ -99,6 +99,9 @@ def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | No
                               is_ours=_is_ours)  # fmt: skip
     for line in notes:
         note(line, quiet)
+    if any(p.dst.suffix.lower() != ".png" for p in plans):
+        note("note: JPEG and WebP outputs carry no recipe (only PNG does): replay needs a PNG",
+             quiet)  # fmt: skip
     if not plans:
         note("nothing to do: every output exists (use --force to redo)", quiet)
         return
@@ -109,8 +112,8 @@ def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | No
     for k, (label, job) in enumerate(jobs, 1):
         prefix = f"[{k}/{len(jobs)}] " if len(jobs) > 1 else ""
         try:
-            if isinstance(job, InceptionismError) or run is None:
-                raise job
+            if not isinstance(job, Job) or run is None:
+                raise job  # type: ignore[misc]
             run_job(job, run, None if quiet else ProgressBar(label=prefix))
             note(f"{prefix}wrote {job.output}", quiet)
         except InceptionismError as e:  # this input only (unreadable, neuron outside it, ...)

@@ -27,7 +27,7 @@ from .configure import parse_size
 from .errors import ConfigError, ImageError, UnknownNameError
 from .explore import Cell, cell_jobs, parse_vary, run_cells, sweep_sheets
 from .image import LoadedImage, save_image
-from .jobs import FileRef, Job, Start, blank_start, photo_start, start_tensor
+from .jobs import FileRef, Job, RunContext, Start, blank_start, photo_start, start_tensor
 from .models import layer_index, layer_table
 from .outputs import check_outputs
 from .sheets import contact_sheet
@@ -75,7 +75,7 @@ class _Run:
                 raise ImageError("--size is for noise or grey starts (the photo sets the size)")
             self.start = photo_start(source, self.config.init, max_size, opts["max_pixels"])
         self.refs = {k: FileRef.of(opts[k]) for k in ("guide", "mask") if opts.get(k)}
-        self.run = None
+        self.run: RunContext | None = None
 
     def jobs(self, cells: list[Cell]) -> list[Job]:
         """Every cell as a job, checked (objective, guide, sizes) before any work."""

@@ -89,7 +89,7 @@ def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: fl
         first = photo_start(source, config.init, max_size, max_pixels, quantize=True)
     refs = _refs(guide, mask)
     target = FramesTarget(out, force, [*first.reads, *(r.local() for r in refs.values())])
-    Job(frame_config(config, 1), first, None, "frame", **refs)  # checked before any work
+    Job(frame_config(config, 1), first, None, "frame", refs.get("guide"), refs.get("mask"))
     rate = Fraction(fps).limit_denominator(1001)
     run = load_run(config, opts)
     settings = {
@@ -155,9 +155,16 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
     if total == 0:
         raise ImageError(f"{source}: no frames in the chosen time range")
     ref = FileRef.of(source)
-    spec = {"max_size": max_size, "max_pixels": max_pixels, "t_start": t_start, "t_end": t_end,
-            "blend": blend, "flow": flow}  # fmt: skip
-    Job(config, Start("video", ref, frame=1, **spec), None, "frame", **refs)  # checked up front
+    spec: dict[str, Any] = {"max_size": max_size, "max_pixels": max_pixels, "t_start": t_start,
+                            "t_end": t_end, "blend": blend, "flow": flow}  # fmt: skip
+    Job(
+        config,
+        Start("video", ref, frame=1, **spec),
+        None,
+        "frame",
+        refs.get("guide"),
+        refs.get("mask"),
+    )  # checked before any work
     run = load_run(config, opts)
     settings = {
         "command": "video", "source": str(source), "source_sha256": ref.sha256,

@@ -213,9 +213,10 @@ class DreamConfig:
             raise ConfigError("octaves_above needs detail='none' (levels above the original)")
         if self.tile != "auto":
             _check_range("tile", self.tile, lo=0, hi=MAX_TILE, integer=True)
+            assert isinstance(self.tile, int)
             if 0 < self.tile < MIN_TILE:
                 raise ConfigError(f"tile must be 0, 'auto' or at least {MIN_TILE}; got {self.tile}")
-        size = AUTO_TILE if self.tile == "auto" else self.tile
+        size = AUTO_TILE if isinstance(self.tile, str) else self.tile
         if size and size <= 2 * self.tile_overlap:
             raise ConfigError(
                 f"tile ({size}{' for auto' if self.tile == 'auto' else ''}) must be more than "

@@ -113,7 +113,7 @@ def dream_tensor(
     objective = resolve_objective(model, config)
     model = model.with_precision(config.precision)
     tune_device(model.device)
-    original = image.detach().to(model.device, model.mean.dtype)
+    original = image.detach().to(model.device, model.mean.dtype)  # type: ignore[arg-type]
     full_size = (int(original.shape[-2]), int(original.shape[-1]))
     for term in objective.terms:  # neuron coordinates against the full-size grid, up front
         if term.neuron is not None:

@@ -328,7 +328,7 @@ def video_start(start: Start, frames: Frames) -> torch.Tensor:
 
     assert start.frame is not None
     src = frames.source_frame(start, start.frame)
-    mixed = src.astype(np.float32)
+    mixed: np.ndarray = src.astype(np.float32)
     if start.previous is not None and start.blend > 0:
         prev = frames.dream(start.previous).astype(np.float32)
         if prev.shape != mixed.shape:

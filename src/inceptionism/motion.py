@@ -62,7 +62,7 @@ def flow_warp(detail: np.ndarray, prev_frame: np.ndarray, frame: np.ndarray) -> 
     def grey(rgb: np.ndarray) -> np.ndarray:
         return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
-    flow = cv2.calcOpticalFlowFarneback(
+    flow = cv2.calcOpticalFlowFarneback(  # type: ignore[call-overload]
         grey(frame), grey(prev_frame), None, 0.5, 3, 15, 3, 5, 1.2, 0
     )
     h, w = flow.shape[:2]
@@ -148,7 +148,8 @@ class FrameRun:
         the 8-bit frame as saved is what the next frame starts from."""
         began = time.monotonic()
         job = Job(frame_config(config, k), start, self.path(k), "frame", label=f"frame {k}",
-                  index=k, motion=self.settings, **self.refs)  # fmt: skip
+                  index=k, motion=self.settings, guide=self.refs.get("guide"),
+                  mask=self.refs.get("mask"))  # fmt: skip
         result = run_job(job, self.run, self.live(k) if self.live else None)
         self.run.frames.dreams[str(self.path(k).resolve())] = to_uint8(result.rgb)
         self.finished(k, time.monotonic() - began)
@@ -258,7 +259,7 @@ def finish_frames(
             assemble(target.frames, len(run.done), target.file, fps, **audio)
         return f"interrupted after {len(run.done)} of {run.total} frames; the same command resumes"
     done = target.file is not None and target.file.exists() and run.reused_all
-    if done and not target.force and count_frames(target.file) == len(run.done):
+    if done and target.file and not target.force and count_frames(target.file) == len(run.done):
         return f"nothing to do: {target.file} is complete (use --force to redo)"
     if target.file is not None and run.done:
         assemble(target.frames, len(run.done), target.file, fps, **audio)

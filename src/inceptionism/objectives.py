@@ -119,7 +119,7 @@ class Objective:
             if isinstance(item, Term):
                 terms.append(item)
             else:
-                name, weight = item
+                name, weight = item  # type: ignore[misc,str-unpack]
                 terms.extend(
                     replace(t, weight=t.weight * float(weight)) for t in cls.parse(name).terms
                 )
@@ -155,7 +155,7 @@ class Objective:
         context: Context | None = None,
     ) -> torch.Tensor:
         context = context or Context()
-        return sum(
+        return sum(  # type: ignore[return-value]
             t.weight * term_value(activations[t.layer], t, statistic, border, context)
             for t in self.terms
         )
@@ -253,6 +253,7 @@ def neuron_position(
     """(row, column) of the neuron's image point in this activation: scaled from the full-size
     grid to this level's grid, moved with the jitter roll, relative to this tile (None when
     it falls outside the tile)."""
+    assert term.neuron is not None
     x, y = term.neuron
     stride = max(context.strides.get(term.layer, 1), 1)
     h, w = int(grid[0]), int(grid[1])

@@ -105,6 +105,7 @@ def read_job(data: Any, where: Path | None = None) -> Recipe:
     if fmt not in (1, 2) or isinstance(fmt, bool):
         raise RecipeError(f"format {fmt!r} is not one this version reads (1 or 2)")
     model = _text(data, "model", required=True)
+    assert model is not None
     config_data = data.get("config")
     if not isinstance(config_data, dict):
         raise RecipeError("'config' must be an object")

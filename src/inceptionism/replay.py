@@ -89,7 +89,7 @@ def replay_job(
 
     beside = recipe_png.resolve().parent
     start, to_hash = job.start, []
-    found: dict[str, FileRef | None] = {}
+    found: dict[str, Any] = {}
     names = {
         "source": ("source " + ("video" if start.kind == "video" else "image"), "--input"),
         "previous": ("previous frame (the one this frame was dreamed from)", "--previous"),
@@ -119,8 +119,8 @@ def replay_job(
             warn(f"warning: {ref.path} differs from the recorded {what}; the result will differ")
     weights = opts.get("weights")
     recorded = recipe.weights_file
-    usable = recorded and Path(recorded).suffix.lower() in WEIGHT_SUFFIXES
-    if weights is None and usable and Path(recorded).is_file():
+    usable = recorded is not None and Path(recorded).suffix.lower() in WEIGHT_SUFFIXES
+    if weights is None and usable and recorded is not None and Path(recorded).is_file():
         weights = Path(recorded)
     loaded = get_model(model, weights=weights, device=device)
     if recipe.weights_sha256 and loaded.weights_sha256 != recipe.weights_sha256:

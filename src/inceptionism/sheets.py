@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PIL import Image, ImageDraw, ImageFont
 
 BACKGROUND = (250, 250, 250)
 INK = (20, 20, 20)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)  # Pillow >= 10.1 ships a scalable default
     except TypeError:  # pragma: no cover - older Pillow
         return ImageFont.load_default()
 
 
-def _wrap(text: str, font: ImageFont.ImageFont, width: int) -> list[str]:
+def _wrap(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: int) -> list[str]:
     lines, line = [], ""
     for word in text.split():
         trial = f"{line} {word}".strip()
@@ -36,7 +38,7 @@ def fit(image: Image.Image, cell: int) -> Image.Image:
 
 
 def contact_sheet(
-    cells: list[tuple[str, Image.Image | None]],
+    cells: Sequence[tuple[str, Image.Image | None]],
     columns: int,
     title: str = "",
     cell: int = 256,

@@ -72,7 +72,7 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                  "size"]  # fmt: skip
 
         def run(source, upload, sample, model, layers, objective, preset, step_size, octaves,
-                steps, octave_scale, jitter, seed, size, request: gr.Request):  # fmt: skip
+                steps, octave_scale, jitter, seed, size, request: gr.Request):  # type: ignore[name-defined]  # fmt: skip
             values = (source, upload, sample, model, layers, objective, preset, step_size,
                       octaves, steps, octave_scale, jitter, seed, size)  # fmt: skip
             c = Controls(**dict(zip(order, values)))
@@ -83,7 +83,7 @@ def build_app(studio: Studio, defaults: Controls | None = None):
             except Exception as e:  # a bug: one line on the page, no server paths
                 raise gr.Error(public(f"the dream failed: {type(e).__name__}: {e}")) from None
 
-        def stop_dream(request: gr.Request) -> str:
+        def stop_dream(request: gr.Request) -> str:  # type: ignore[name-defined]
             return studio.cancel(_session(request))
 
         def on_model(name: str):

@@ -36,7 +36,7 @@ def guide_features(
         guide = torch.nn.functional.interpolate(
             guide, size=(max(1, round(h * k)), max(1, round(w * k))), mode="area"
         )
-    acts = model.activations(guide.to(model.device, model.mean.dtype), layers)
+    acts = model.activations(guide.to(model.device, model.mean.dtype), layers)  # type: ignore[arg-type]
     feats = {}
     for name, a in acts.items():
         if a.ndim != 4:
