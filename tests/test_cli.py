@@ -420,3 +420,9 @@ def test_limits_alpha_masks_and_batch_errors(run_cli, photo, tmp_path):
                 "--model", "lite0", "--steps", "1", "--octaves", "1", "-q")  # fmt: skip
     assert r.code == 2 and "skipped" in r.err and "outside its" in r.err
     assert _files(tmp_path / "outs") == ["big.png"]
+
+
+def test_a_layer_of_another_model_names_that_model(run_cli, photo, tmp_path):
+    r = run_cli("dream", photo, "-o", tmp_path / "x.png", "--layers", "mixed4")
+    assert r.code == 2 and len(r.err_lines) == 1
+    assert "mixed4 is a layer of inception_v3; pass --model inception_v3" in r.err

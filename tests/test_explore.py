@@ -115,3 +115,15 @@ def test_atlas_and_channels(run_cli, tmp_path):
     assert r.code == 2 and "channels 0..111" in r.err and not (tmp_path / "x.png").exists()
     r = run_cli("atlas", "noise", "--layers", "blok9", "-o", tmp_path / "y.png", *SMALL)
     assert r.code == 2 and "Did you mean 'block9'" in r.err
+
+
+def test_sweep_varies_the_model_each_cell_on_its_own_network(run_cli, tmp_path):
+    cells = tmp_path / "c"
+    r = run_cli("sweep", "noise", "--size", "48x48", "--vary", "model=lite0,lite1",
+                "--layers", "block5", "-o", tmp_path / "s.png", "--cells", cells,
+                "--steps", "1", "--octaves", "1", "--cell-size", "64", "-q")  # fmt: skip
+    assert r.code == 0, r.err
+    recorded = {read_recipe(p)["model"] for p in cells.glob("*.png")}
+    assert recorded == {"efficientnet_lite0", "efficientnet_lite1"}
+    a, b = (np.asarray(Image.open(p)) for p in sorted(cells.glob("*.png")))
+    assert not np.array_equal(a, b)  # two networks, two pictures

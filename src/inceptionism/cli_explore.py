@@ -75,7 +75,7 @@ class _Run:
                 raise ImageError("--size is for noise or grey starts (the photo sets the size)")
             self.start = photo_start(source, self.config.init, max_size, opts["max_pixels"])
         self.refs = {k: FileRef.of(opts[k]) for k in ("guide", "mask") if opts.get(k)}
-        self.run: RunContext | None = None
+        self.runs: dict[str, RunContext] = {}
 
     def jobs(self, cells: list[Cell]) -> list[Job]:
         """Every cell as a job, checked (objective, guide, sizes) before any work."""
@@ -87,10 +87,16 @@ class _Run:
         cells = [p for job in jobs for p in job.writes]
         check_outputs(cells, [*reads, *sheets], force=True)
 
+    def run_for(self, job: Job) -> RunContext:
+        """The loaded model of a job's config (each model loaded once: --vary model=...)."""
+        name = job.config.model
+        if name not in self.runs:
+            weights = self.opts.get("weights") if name == self.config.model else None
+            self.runs[name] = load_run(job.config, {**self.opts, "weights": weights})
+        return self.runs[name]
+
     def dream(self, jobs: list[Job]) -> list[Image.Image]:
-        if self.run is None:
-            self.run = load_run(self.config, self.opts)
-        return run_cells(self.run, jobs, None if self.quiet else note, self.opts)
+        return run_cells(self.run_for, jobs, None if self.quiet else note)
 
     def photo(self) -> Image.Image | None:
         """The photo as the cells saw it (downscaled), for the sheet's first cell."""

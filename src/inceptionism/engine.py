@@ -76,7 +76,8 @@ def resolve_objective(model: DreamModel | str, config: DreamConfig) -> Objective
     for term in objective.terms:
         info = table.get(term.layer)
         if info is None:
-            raise UnknownNameError("layer", term.layer, list(table), where=name)
+            raise UnknownNameError("layer", term.layer, list(table), where=name,
+                                   hint=_other_models(term.layer, name))  # fmt: skip
         if term.channels is not None and max(term.channels) >= info.channels:
             raise ConfigError(
                 f"channel {max(term.channels)} of {term.layer!r} is out of range "
@@ -85,6 +86,17 @@ def resolve_objective(model: DreamModel | str, config: DreamConfig) -> Objective
         if term.neuron is not None and info.stride == 0:
             raise ConfigError(f"{term.layer!r} has no spatial grid; a neuron needs one")
     return objective
+
+
+def _other_models(layer: str, model: str) -> str:
+    """ "mixed4 is a layer of inception_v3; pass --model inception_v3", or "" (the registered
+    models' layer tables, built without weights)."""
+    from .models import list_models
+
+    for other in list_models():
+        if other != model and layer in layer_index(layer_table(other)):
+            return f"{layer} is a layer of {other}; pass --model {other}."
+    return ""
 
 
 @functools.lru_cache(maxsize=2)

@@ -15,9 +15,11 @@ class InceptionismError(Exception):
 class UnknownNameError(InceptionismError, KeyError):
     """An unknown model, layer or preset name; the message lists the valid choices."""
 
-    def __init__(self, kind: str, name: str, choices: Iterable[str], where: str = ""):
+    def __init__(
+        self, kind: str, name: str, choices: Iterable[str], where: str = "", hint: str = ""
+    ):
         self.kind, self.name, self.choices = kind, name, list(choices)
-        super().__init__(unknown_name_message(kind, name, self.choices, where))
+        super().__init__(unknown_name_message(kind, name, self.choices, where, hint=hint))
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return str(self.args[0])
@@ -36,11 +38,15 @@ class ConfigError(InceptionismError, ValueError):
 
 
 def unknown_name_message(
-    kind: str, name: str, choices: list[str], where: str = "", limit: int = 120
+    kind: str, name: str, choices: list[str], where: str = "", limit: int = 120, hint: str = ""
 ) -> str:
-    """One line: what was unknown, a "did you mean", and the valid choices."""
+    """One line: what was unknown, a hint (another model has it) or a "did you mean", and the
+    valid choices."""
     close = difflib.get_close_matches(name, choices, n=3, cutoff=0.6)
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    if hint:
+        hint = " " + hint
+    elif close:
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?"
     shown = ", ".join(choices[:limit]) + (
         f", ... ({len(choices)} in all)" if len(choices) > limit else ""
     )

@@ -156,13 +156,13 @@ def job_work(job: Job) -> float:
 
 
 def run_cells(
-    run: RunContext,
+    run_for: Callable[[Job], RunContext],
     jobs: list[Job],
     report: Callable[[str], None] | None = None,
-    opts: dict[str, Any] | None = None,
 ) -> list[Image.Image]:
     """Dream every cell job (reusing cells an earlier run left in the cells folder when their
-    recipe describes the same work); progress is weighted by each cell's work."""
+    recipe describes the same work); progress is weighted by each cell's work. ``run_for``
+    gives the loaded model a job runs on (a sweep may vary the model)."""
     images: list[Image.Image] = []
     work = [job_work(j) for j in jobs]
     total, done, dreamed_work, t0 = sum(work), 0.0, 0.0, time.perf_counter()
@@ -177,6 +177,7 @@ def run_cells(
                     f"{path} exists and is not a cell written by inceptionism; "
                     "choose another --cells folder"
                 ) from None
+            run = run_for(job)
             if same_work(found, job_recipe(job, run.model, run.weights_file)):
                 with Image.open(path) as im:
                     image = im.convert("RGB")
@@ -192,7 +193,7 @@ def run_cells(
                     fraction = (base + p.fraction * share) / total
                     bar(dataclasses.replace(p, elapsed=elapsed, fraction=fraction))
 
-            image = run_job(job, run, on_progress).to_pil().convert("RGB")
+            image = run_job(job, run_for(job), on_progress).to_pil().convert("RGB")
             state = "dreamed"
         else:
             state = "reused"
