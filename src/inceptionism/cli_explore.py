@@ -14,9 +14,11 @@ from .config import DreamConfig
 from .engine import resolve_objective
 from .errors import ConfigError, ImageError
 from .explore import Cell, parse_vary, run_cells, sweep_sheets
-from .image import DEFAULT_MAX_PIXELS, load_image, output_format, save_image
+from .featurevis import FeatureVisConfig, render_channels
+from .image import DEFAULT_MAX_PIXELS, LoadedImage, load_image, output_format, save_image
 from .models import DreamModel, get_model, layer_index, layer_table
 from .outputs import same_file
+from .params import PARAMS
 from .recipe import make_recipe
 from .samples import is_sample, sample_path
 from .sheets import contact_sheet
@@ -183,16 +185,82 @@ def atlas(source: str, **opts: Any) -> None:
               {"kind": "atlas", "layers": [n for n, _ in layers]})  # fmt: skip
 
 
+# --- `channels` with the lucid recipe (featurevis.py) -------------------------------------------
+
+_DREAM_ONLY = ("objective", "border", "grad_norm", "lap_levels", "smooth", "tv", "step_size",
+               "octaves", "octave_scale", "detail", "jitter", "clip", "tile_overlap")  # fmt: skip
+
+
+def _featurevis_options(f: Any) -> Any:
+    for option in reversed(
+        [
+            click.option("--param", type=click.Choice(PARAMS), default=None,
+                         help="lucid recipe: image parameterisation (default fft)."),
+            click.option("--transforms", default=None,
+                         help="lucid recipe: standard (default), none, or a list such as "
+                              "pad=12,jitter=8,scale=0.1,rotate=10."),
+            click.option("--batch", type=click.IntRange(1, 256), default=None,
+                         help="lucid recipe: channels per forward/backward pass (16)."),
+        ]
+    ):  # fmt: skip
+        f = option(f)
+    return f
+
+
+def _featurevis_config(opts: dict[str, Any]) -> FeatureVisConfig | None:
+    """The lucid recipe unless --preset names a dream preset (None then: the DeepDream of
+    noise, as before); --steps and --seed apply to both, the dream-only options to the latter."""
+    fv_opts = {k: opts.pop(k) for k in ("param", "transforms", "batch")}
+    if opts["preset"] not in (None, "lucid"):
+        given = [f"--{k}" for k, v in fv_opts.items() if v is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)}: for the lucid recipe, not --preset")
+        return None
+    opts["preset"] = None
+    given = [k for k in _DREAM_ONLY if opts.get(k) is not None]
+    if given or opts.get("max_loss") not in (None, "unset") or opts.get("tile") is not None:
+        names = ", ".join(f"--{k.replace('_', '-')}" for k in given) or "--max-loss/--tile"
+        raise ConfigError(f"{names}: DeepDream options; add --preset default to use them")
+    size = parse_size(opts["size"]) or (128, 128)
+    if size[0] != size[1]:
+        raise ConfigError(f"--size {opts['size']}: the lucid recipe renders square images")
+    changes = {k: v for k, v in fv_opts.items() if v is not None}
+    changes.update({k: opts[k] for k in ("steps", "seed") if opts.get(k) is not None})
+    return FeatureVisConfig.preset("lucid", size=size[0], **changes)
+
+
+def _featurevis_cells(run: _Run, layer: str, picked: list[int], fv: FeatureVisConfig) -> list:
+    """Render the channels in batches; with --cells, each cell as a PNG with its recipe."""
+    model = run.load_model()
+
+    def report(done: int, total: int, value: float) -> None:
+        if not run.quiet and (done % 10 == 0 or done == total):
+            _note(f"step {done}/{total}: mean channel activation {value:.3f}")
+
+    tensors = render_channels(model, layer, picked, config=fv, on_progress=report)
+    images = [LoadedImage(t[None].cpu()).to_pil() for t in tensors]
+    if run.cells_dir is not None:
+        for c, im in zip(picked, images):
+            recipe = {"kind": "featurevis", "featurevis": fv.to_dict(), "unit": f"{layer}:{c}",
+                      "model": model.name, "weights_sha256": model.weights_sha256}  # fmt: skip
+            save_image(im, run.cells_dir / f"{layer}_{c}.png", recipe)
+    return images
+
+
 @cli.command()
 @click.argument("layer")
 @click.option("--count", type=click.IntRange(1, 256), default=16, show_default=True,
               help="The first COUNT channels.")  # fmt: skip
 @click.option("--channels", "channel_list", default=None, help="Exactly these: 3,17,42.")
+@_featurevis_options
 @_explore_options
 def channels(layer: str, count: int, channel_list: str | None, **opts: Any) -> None:
-    """Feature visualisation of LAYER's channels from noise: what makes each one fire."""
+    """Feature visualisation of LAYER's channels: what makes each one fire. By default the
+    lucid recipe (Fourier + decorrelated colour + robustness transforms + Adam, channels
+    rendered in batches); --preset default (or any dream preset) gives the DeepDream of noise."""
     if opts["layers"] is not None:
         raise ConfigError("channels takes the layer as its argument, not --layers")
+    fv = _featurevis_config(opts)
     # feature-visualisation defaults, unless given: mean objective, Laplacian normalisation
     for key, value in (("objective", "mean"), ("grad_norm", "laplacian"), ("step_size", 0.02),
                        ("steps", 30), ("octaves", 3)):  # fmt: skip
@@ -220,9 +288,16 @@ def channels(layer: str, count: int, channel_list: str | None, **opts: Any) -> N
         Cell(f"{layer}:{c}", f"{layer}_{c}", run.config.replace(layers=f"{layer}:{c}"))
         for c in picked
     ]
-    images = run.cells(cells)
+    if fv is not None:
+        images = _featurevis_cells(run, layer, picked, fv)
+        title = f"{run.config.model} {layer}: lucid " + " ".join(
+            f"{k.replace('_', '-')}={fv.to_dict()[k]}" for k in ("param", "transforms", "steps",
+                                                                 "lr", "size", "seed"))  # fmt: skip
+    else:
+        images = run.cells(cells)
+        title = _fixed_title(run.config, {"layers"}, "noise")
     columns = min(8, max(1, round(len(cells) ** 0.5 + 0.5)))
-    title = _fixed_title(run.config, {"layers"}, "noise")
     pairs = list(zip([c.label for c in cells], images))
     sheet = contact_sheet(pairs, columns, title, opts["cell_size"])
-    run.write(run.out, sheet, {"kind": "channels", "layer": layer})
+    info = {"kind": "channels", "layer": layer}
+    run.write(run.out, sheet, {**info, "featurevis": fv.to_dict()} if fv else info)
