@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 from .config import DEFAULT_MODEL, PRESETS, DreamConfig  # noqa: E402
 from .engine import Progress, dream, dream_tensor  # noqa: E402
+from .featurevis import FeatureVisConfig, render, render_channels  # noqa: E402
 from .models import DreamModel, get_model, list_models  # noqa: E402
 from .objectives import Objective  # noqa: E402
 
@@ -19,6 +20,7 @@ __all__ = [
     "PRESETS",
     "DreamConfig",
     "DreamModel",
+    "FeatureVisConfig",
     "Objective",
     "Progress",
     "__version__",
@@ -26,4 +28,6 @@ __all__ = [
     "dream_tensor",
     "get_model",
     "list_models",
+    "render",
+    "render_channels",
 ]

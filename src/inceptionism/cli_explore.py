@@ -197,8 +197,8 @@ def _featurevis_options(f: Any) -> Any:
             click.option("--param", type=click.Choice(PARAMS), default=None,
                          help="lucid recipe: image parameterisation (default fft)."),
             click.option("--transforms", default=None,
-                         help="lucid recipe: standard (default), none, or a list such as "
-                              "pad=12,jitter=8,scale=0.1,rotate=10."),
+                         help="lucid recipe: robustness transforms, e.g. jitter=4,scale=0.1,"
+                              "rotate=10 (default), standard (Lucid's, with pad=12), none."),
             click.option("--batch", type=click.IntRange(1, 256), default=None,
                          help="lucid recipe: channels per forward/backward pass (16)."),
         ]
