@@ -197,7 +197,7 @@ def write_gallery(path: str, layer: str, channels, old: torch.Tensor, new: torch
                      (250, 250, 250))  # fmt: skip
     both.paste(left, (0, 0))
     both.paste(right, (left.width + 24, 0))
-    both.save(path, quality=90)
+    both.save(path, quality=80)
     print(f"  wrote {path}")
 
 

@@ -112,7 +112,8 @@ def test_atlas_and_channels(run_cli, tmp_path):
     a = np.asarray(Image.open(tmp_path / "c" / "block9_3.png"), float)
     b = np.asarray(Image.open(tmp_path / "c" / "block9_17.png"), float)
     assert np.abs(a - b).mean() > 1  # different channels, different pictures
-    r = run_cli("channels", "block9", "--channels", "3,500", "-o", tmp_path / "x.png", *SMALL)
+    r = run_cli("channels", "block9", "--channels", "3,500", "-o", tmp_path / "x.png",
+                "--preset", "default", *SMALL)  # fmt: skip
     assert r.code == 2 and "channels 0..111" in r.err and not (tmp_path / "x.png").exists()
     r = run_cli("atlas", "noise", "--layers", "blok9", "-o", tmp_path / "y.png", *SMALL)
     assert r.code == 2 and "Did you mean 'block9'" in r.err

@@ -126,7 +126,7 @@ def test_diversity_pushes_a_batch_of_one_unit_apart(lite0):
 def test_class_and_neuron_units_render(lite0):
     (img,) = render_classes(lite0, [963], steps=2, size=32)
     assert img.shape == (3, 32, 32)
-    out = render(lite0, ["block6:4@2,2", Direction("block6", (1.0,) * 80)],
+    out = render(lite0, ["block6:4@1,1", Direction("block6", (1.0,) * 80)],
                  FeatureVisConfig(steps=2, size=32))  # fmt: skip
     assert out.shape == (2, 3, 32, 32)
 
