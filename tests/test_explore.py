@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inceptionism.image import read_recipe
+from inceptionism.featurevis import FeatureVisConfig, render
+from inceptionism.image import load_image, read_recipe
+from inceptionism.models import get_model
 
 SMALL = ["--model", "lite0", "--max-size", "64", "--octaves", "1", "--cell-size", "64", "-q"]
 
@@ -129,6 +131,11 @@ def test_channels_default_to_the_lucid_recipe_in_batches(run_cli, tmp_path):
     assert sheet["featurevis"]["batch"] == 2 and sheet["featurevis"]["size"] == 48
     cell = read_recipe(tmp_path / "c" / "block9_17.png")
     assert cell["kind"] == "featurevis" and cell["unit"] == "block9:17"
+    assert cell["units"] == ["block9:3", "block9:17", "block9:40"] and cell["index"] == 1
+    # the recipe re-creates the cell
+    again = render(get_model("lite0"), cell["units"], FeatureVisConfig(**cell["featurevis"]))
+    saved = load_image(tmp_path / "c" / "block9_17.png").rgb[0]
+    assert (again[cell["index"]] - saved).abs().max() <= 1 / 255 + 1e-6
     a = np.asarray(Image.open(tmp_path / "c" / "block9_3.png"), float)
     b = np.asarray(Image.open(tmp_path / "c" / "block9_17.png"), float)
     assert a.shape == (48, 48, 3) and np.abs(a - b).mean() > 0.5

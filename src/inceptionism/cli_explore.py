@@ -239,10 +239,13 @@ def _featurevis_cells(run: _Run, layer: str, picked: list[int], fv: FeatureVisCo
 
     tensors = render_channels(model, layer, picked, config=fv, on_progress=report)
     images = [LoadedImage(t[None].cpu()).to_pil() for t in tensors]
+    # batches share transform draws: a cell is re-created by render(model, units, fv)[index]
+    units = [f"{layer}:{c}" for c in picked]
     if run.cells_dir is not None:
-        for c, im in zip(picked, images):
-            recipe = {"kind": "featurevis", "featurevis": fv.to_dict(), "unit": f"{layer}:{c}",
-                      "model": model.name, "weights_sha256": model.weights_sha256}  # fmt: skip
+        for k, (c, im) in enumerate(zip(picked, images)):
+            recipe = {"kind": "featurevis", "featurevis": fv.to_dict(), "unit": units[k],
+                      "units": units, "index": k, "model": model.name,
+                      "weights_sha256": model.weights_sha256}  # fmt: skip
             save_image(im, run.cells_dir / f"{layer}_{c}.png", recipe)
     return images
 
