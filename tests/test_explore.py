@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inceptionism.image import read_recipe
+from inceptionism.featurevis import FeatureVisConfig, render
+from inceptionism.image import load_image, read_recipe
+from inceptionism.models import get_model
 
 SMALL = ["--model", "lite0", "--max-size", "64", "--octaves", "1", "--cell-size", "64", "-q"]
 
@@ -104,14 +106,16 @@ def test_atlas_and_channels(run_cli, tmp_path):
         np.asarray(Image.open(tmp_path / "a" / "layer_block9.png")),
     )
     r = run_cli("channels", "block9", "--channels", "3,17", "--size", "48x48", "-o",
-                tmp_path / "ch.png", "--cells", tmp_path / "c", "--steps", "2", *SMALL)  # fmt: skip
+                tmp_path / "ch.png", "--cells", tmp_path / "c", "--steps", "2", "--preset",
+                "default", *SMALL)  # fmt: skip
     assert r.code == 0, r.err
     cfg = read_recipe(tmp_path / "c" / "block9_17.png")["config"]
     assert cfg["layers"] == "block9:17=1" and cfg["objective"] == "mean"
     a = np.asarray(Image.open(tmp_path / "c" / "block9_3.png"), float)
     b = np.asarray(Image.open(tmp_path / "c" / "block9_17.png"), float)
     assert np.abs(a - b).mean() > 1  # different channels, different pictures
-    r = run_cli("channels", "block9", "--channels", "3,500", "-o", tmp_path / "x.png", *SMALL)
+    r = run_cli("channels", "block9", "--channels", "3,500", "-o", tmp_path / "x.png",
+                "--preset", "default", *SMALL)  # fmt: skip
     assert r.code == 2 and "channels 0..111" in r.err and not (tmp_path / "x.png").exists()
     r = run_cli("atlas", "noise", "--layers", "blok9", "-o", tmp_path / "y.png", *SMALL)
     assert r.code == 2 and "Did you mean 'block9'" in r.err
@@ -127,3 +131,36 @@ def test_sweep_varies_the_model_each_cell_on_its_own_network(run_cli, tmp_path):
     assert recorded == {"efficientnet_lite0", "efficientnet_lite1"}
     a, b = (np.asarray(Image.open(p)) for p in sorted(cells.glob("*.png")))
     assert not np.array_equal(a, b)  # two networks, two pictures
+
+
+def test_channels_default_to_the_lucid_recipe_in_batches(run_cli, tmp_path):
+    small = ["--model", "lite0", "--cell-size", "64", "-q", "--size", "48x48", "--steps", "3"]
+    r = run_cli("channels", "block9", "--channels", "3,17,40", "--batch", "2", "-o",
+                tmp_path / "ch.png", "--cells", tmp_path / "c", *small)  # fmt: skip
+    assert r.code == 0, r.err
+    sheet = read_recipe(tmp_path / "ch.png")["sheet"]
+    assert sheet["featurevis"]["param"] == "fft" and sheet["featurevis"]["steps"] == 3
+    assert sheet["featurevis"]["batch"] == 2 and sheet["featurevis"]["size"] == 48
+    cell = read_recipe(tmp_path / "c" / "block9_17.png")
+    assert cell["kind"] == "featurevis" and cell["unit"] == "block9:17"
+    assert cell["units"] == ["block9:3", "block9:17", "block9:40"] and cell["index"] == 1
+    # the recipe re-creates the cell
+    again = render(get_model("lite0"), cell["units"], FeatureVisConfig(**cell["featurevis"]))
+    saved = load_image(tmp_path / "c" / "block9_17.png").rgb[0]
+    assert (again[cell["index"]] - saved).abs().max() <= 1 / 255 + 1e-6
+    a = np.asarray(Image.open(tmp_path / "c" / "block9_3.png"), float)
+    b = np.asarray(Image.open(tmp_path / "c" / "block9_17.png"), float)
+    assert a.shape == (48, 48, 3) and np.abs(a - b).mean() > 0.5
+    r = run_cli("channels", "block9", "--channels", "3", "--param", "pixel", "--transforms",
+                "jitter=2", "-o", tmp_path / "px.png", *small)  # fmt: skip
+    assert r.code == 0, r.err
+    fv = read_recipe(tmp_path / "px.png")["sheet"]["featurevis"]
+    assert fv["param"] == "pixel" and fv["transforms"] == "jitter=2"
+    for args, message in [(["--octaves", "2"], "--octaves: DeepDream options"),
+                          (["--preset", "default", "--param", "fft"], "for the lucid recipe"),
+                          (["--transforms", "blur"], "unknown transform"),
+                          (["--size", "48x64"], "square")]:  # fmt: skip
+        r = run_cli("channels", "block9", "--channels", "3", "-o", tmp_path / "x.png",
+                    *small, *args)  # fmt: skip
+        assert r.code == 2 and message in r.err, (args, r.err)
+        assert not (tmp_path / "x.png").exists()

@@ -164,3 +164,16 @@ def test_file_refs_resolve_samples(coffee_path):
     ref = FileRef.of("sample:coffee")
     assert ref.input == "sample:coffee" and ref.path == str(coffee_path.resolve())
     assert len(ref.sha256) == 64
+
+
+def test_replay_of_a_lucid_channels_cell(run_cli, tmp_path):
+    cells = tmp_path / "c"
+    r = run_cli("channels", "block9", "--channels", "3,17", "--batch", "2", "--size", "48x48",
+                "--steps", "3", "--model", "lite0", "-o", tmp_path / "ch.png", "--cells", cells,
+                "--cell-size", "64", "-q")  # fmt: skip
+    assert r.code == 0, r.err
+    cell = cells / "block9_17.png"
+    r = run_cli("replay", cell, "-o", tmp_path / "again.png", "-q")
+    assert r.code == 0, r.err
+    diff = np.abs(pixels(cell).astype(int) - pixels(tmp_path / "again.png").astype(int))
+    assert diff.max() <= 1  # the whole render again, then its own image

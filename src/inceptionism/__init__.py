@@ -18,6 +18,7 @@ if "torch" not in _sys.modules:  # OpenMP reads its wait policy once, when torch
 
 from .config import DEFAULT_MODEL, PRESETS, DreamConfig  # noqa: E402
 from .engine import Progress, dream, dream_tensor  # noqa: E402
+from .featurevis import FeatureVisConfig, render, render_channels  # noqa: E402
 from .models import DreamModel, get_model, list_models  # noqa: E402
 from .objectives import Objective  # noqa: E402
 
@@ -26,6 +27,7 @@ __all__ = [
     "PRESETS",
     "DreamConfig",
     "DreamModel",
+    "FeatureVisConfig",
     "Objective",
     "Progress",
     "__version__",
@@ -33,4 +35,6 @@ __all__ = [
     "dream_tensor",
     "get_model",
     "list_models",
+    "render",
+    "render_channels",
 ]

@@ -33,7 +33,7 @@ from .models import get_spec, layer_table, list_models, parameter_count
 from .models.custom import DRY_SIZE, is_network, register_network
 from .outputs import plan_batch
 from .progress import ProgressBar
-from .replay import replay_job
+from .replay import replay_featurevis, replay_job
 from .samples import list_samples
 
 EXAMPLES = """\b
@@ -159,6 +159,10 @@ def _is_ours(path: Path) -> bool:
 def replay(recipe_png: Path, out: Path, force: bool, quiet: bool, **opts: Any) -> None:
     """Re-create an output (a dream, a sheet's cell, a zoom or video frame) from the recipe
     stored in its PNG, pixel for pixel on the same machine."""
+    data = read_recipe(recipe_png)
+    if data.get("kind") == "featurevis":  # a `channels` cell of the lucid recipe
+        note(f"wrote {replay_featurevis(recipe_png, data, out, force, opts)}", quiet)
+        return
     job, run = replay_job(recipe_png, out, force, opts, warn=note)
     run_job(job, run, None if quiet else ProgressBar())
     note(f"wrote {job.output}", quiet)

@@ -15,6 +15,7 @@ from PIL import Image
 from .cli_options import (
     command_config,
     config_options,
+    given,
     load_run,
     model_options,
     note,
@@ -26,10 +27,12 @@ from .config import DreamConfig
 from .configure import parse_size
 from .errors import ConfigError, ImageError, UnknownNameError
 from .explore import Cell, cell_jobs, parse_vary, run_cells, sweep_sheets
+from .featurevis import FeatureVisConfig, featurevis_recipe, render_channels
 from .image import LoadedImage, save_image
 from .jobs import FileRef, Job, RunContext, Start, blank_start, photo_start, start_tensor
 from .models import layer_index, layer_table
 from .outputs import check_outputs
+from .params import PARAMS
 from .sheets import contact_sheet
 
 STARTS = ("noise", "grey")
@@ -89,10 +92,13 @@ class _Run:
 
     def run_for(self, job: Job) -> RunContext:
         """The loaded model of a job's config (each model loaded once: --vary model=...)."""
-        name = job.config.model
+        return self.context(job.config)
+
+    def context(self, config: DreamConfig) -> RunContext:
+        name = config.model
         if name not in self.runs:
             weights = self.opts.get("weights") if name == self.config.model else None
-            self.runs[name] = load_run(job.config, {**self.opts, "weights": weights})
+            self.runs[name] = load_run(config, {**self.opts, "weights": weights})
         return self.runs[name]
 
     def dream(self, jobs: list[Job]) -> list[Image.Image]:
@@ -193,20 +199,94 @@ def atlas(ctx: click.Context, source: str, **opts: Any) -> None:
               {"kind": "atlas", "layers": [n for n, _ in layers]})  # fmt: skip
 
 
+# --- `channels` with the lucid recipe (featurevis.py) -------------------------------------------
+
+_DREAM_ONLY = ("objective", "border", "grad_norm", "lap_levels", "smooth", "tv", "step_size",
+               "octaves", "octave_scale", "detail", "jitter", "clip", "tile_overlap", "max_loss",
+               "tile")  # fmt: skip
+
+
+def _featurevis_options(f: Any) -> Any:
+    for option in reversed(
+        [
+            click.option("--param", type=click.Choice(PARAMS), default=None,
+                         help="lucid recipe: image parameterisation (default fft)."),
+            click.option("--transforms", default=None,
+                         help="lucid recipe: robustness transforms, e.g. jitter=4,scale=0.1,"
+                              "rotate=10 (default), standard (Lucid's, with pad=12), none."),
+            click.option("--batch", type=click.IntRange(1, 256), default=None,
+                         help="lucid recipe: channels per forward/backward pass (16)."),
+        ]
+    ):  # fmt: skip
+        f = option(f)
+    return f
+
+
+def _featurevis_config(ctx: click.Context, opts: dict[str, Any]) -> FeatureVisConfig | None:
+    """The lucid recipe unless --preset names a dream preset (None then: the DeepDream of
+    noise); --steps and --seed apply to both, the dream-only options to the latter."""
+    fv_opts = {k: opts.pop(k) for k in ("param", "transforms", "batch")}
+    if opts["preset"] not in (None, "lucid"):
+        named = [f"--{k}" for k, v in fv_opts.items() if v is not None]
+        if named:
+            raise ConfigError(f"{', '.join(named)}: for the lucid recipe, not --preset")
+        return None
+    opts["preset"] = None
+    named = [k for k in _DREAM_ONLY if given(ctx, k)]
+    if named:
+        names = ", ".join(f"--{k.replace('_', '-')}" for k in named)
+        raise ConfigError(f"{names}: DeepDream options; add --preset default to use them")
+    size = parse_size(opts["size"]) or (128, 128)
+    if size[0] != size[1]:
+        raise ConfigError(f"--size {opts['size']}: the lucid recipe renders square images")
+    changes = {k: v for k, v in fv_opts.items() if v is not None}
+    changes.update({k: opts[k] for k in ("steps", "seed") if given(ctx, k)})
+    return FeatureVisConfig.preset("lucid", size=size[0], **changes)
+
+
+def _featurevis_cells(run: _Run, layer: str, picked: list[int], fv: FeatureVisConfig) -> list:
+    """Render the channels in batches; with --cells, each cell as a PNG with its recipe (kind
+    featurevis: the whole render's units and the cell's index, which replay re-renders)."""
+    model = run.context(run.config).model
+
+    def report(done: int, total: int, value: float) -> None:
+        if not run.quiet and (done % 10 == 0 or done == total):
+            note(f"step {done}/{total}: mean channel activation {value:.3f}")
+
+    tensors = render_channels(model, layer, picked, config=fv, on_progress=report)
+    images = [LoadedImage(t[None].cpu()).to_pil() for t in tensors]
+    units = [f"{layer}:{c}" for c in picked]
+    if run.cells_dir is not None:
+        for k, (c, im) in enumerate(zip(picked, images)):
+            save_image(im, run.cells_dir / f"{layer}_{c}.png",
+                       featurevis_recipe(fv, units, k, model))  # fmt: skip
+    return images
+
+
 @click.command()
 @click.argument("layer")
 @click.option("--count", type=click.IntRange(1, 256), default=16, show_default=True,
               help="The first COUNT channels.")  # fmt: skip
 @click.option("--channels", "channel_list", default=None, help="Exactly these: 3,17,42.")
+@_featurevis_options
 @config_options(CHANNEL_DEFAULTS)
 @_explore_options
 @click.pass_context
 def channels(ctx: click.Context, layer: str, count: int, channel_list: str | None,
              **opts: Any) -> None:  # fmt: skip
-    """Feature visualisation of LAYER's channels from noise: what makes each one fire."""
+    """Feature visualisation of LAYER's channels: what makes each one fire. By default the
+    lucid recipe (Fourier + decorrelated colour + robustness transforms + Adam, channels
+    rendered in batches); --preset default (or any dream preset) gives the DeepDream of noise."""
     if ctx.get_parameter_source("layers") == click.core.ParameterSource.COMMANDLINE:
         raise ConfigError("channels takes the layer as its argument, not --layers")
+    fv = _featurevis_config(ctx, opts)
+    if opts["preset"] == "default":  # the earlier look: DeepDream of noise, channels' defaults
+        opts["preset"] = None
+    size = opts["size"]
+    if fv is not None:  # the noise start's size is the render's; the DeepDream config unused
+        opts["size"] = f"{fv.size}x{fv.size}"
     run = _Run("noise", ctx, {**opts, "layers": layer}, CHANNEL_DEFAULTS)
+    opts["size"] = size
     run.config = run.config.replace(layers=layer)
     info = layer_index(layer_table(run.config.model))[layer]
     if channel_list:
@@ -229,12 +309,20 @@ def channels(ctx: click.Context, layer: str, count: int, channel_list: str | Non
     ]
     jobs = run.jobs(cells)
     run.check([run.out], jobs)
-    images = run.dream(jobs)
+    if fv is not None:
+        images = _featurevis_cells(run, layer, picked, fv)
+        shown = ("param", "transforms", "steps", "lr", "size", "seed")
+        title = f"{run.config.model} {layer}: lucid " + " ".join(
+            f"{k.replace('_', '-')}={fv.to_dict()[k]}" for k in shown
+        )
+    else:
+        images = run.dream(jobs)
+        title = _title(run.config, {"layers"}, "noise")
     columns = min(8, max(1, round(len(cells) ** 0.5 + 0.5)))
-    title = _title(run.config, {"layers"}, "noise")
     pairs = list(zip([c.label for c in cells], images))
     sheet = contact_sheet(pairs, columns, title, opts["cell_size"])
-    run.write(run.out, sheet, {"kind": "channels", "layer": layer})
+    info_ = {"kind": "channels", "layer": layer}
+    run.write(run.out, sheet, {**info_, "featurevis": fv.to_dict()} if fv else info_)
 
 
 COMMANDS = [sweep, atlas, channels]

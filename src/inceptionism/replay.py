@@ -126,3 +126,25 @@ def replay_job(
     if recipe.weights_sha256 and loaded.weights_sha256 != recipe.weights_sha256:
         warn("warning: weights differ from the recorded ones; the result will differ")
     return job, RunContext(loaded, weights)
+
+
+def replay_featurevis(
+    recipe_png: Path, data: dict[str, Any], out: Path, force: bool, opts: dict[str, Any]
+) -> Path:
+    """Re-render a `channels` cell made with the lucid recipe: the whole render it was part of
+    (a batch shares its transform draws), then its own image."""
+    from .featurevis import read_featurevis, render
+    from .image import LoadedImage, save_image
+
+    config, units, index = read_featurevis(data)
+    model_name = data.get("model")
+    if not isinstance(model_name, str) or is_network(model_name):
+        raise ConfigError(f"the recipe names the network {model_name!r}; pass --model NAME")
+    model_name = opts.get("model") or network_spec({"model": model_name}).name
+    output_format(out)
+    (planned,) = check_outputs([out], [recipe_png], force)
+    device = device_for(opts.get("device") or "auto")
+    model = get_model(model_name, weights=opts.get("weights"), device=device)
+    image = render(model, units, config)[index]
+    save_image(LoadedImage(image[None].cpu()), planned, data)
+    return planned
