@@ -23,6 +23,7 @@ from .cli_options import (
 )
 from .config import DreamConfig
 from .errors import ConfigError, ImageError, UnknownNameError
+from .executors import Executor, executor_option, make_executor
 from .explore import Cell, cell_jobs, parse_vary, run_cells, sweep_sheets
 from .image import LoadedImage, save_image
 from .jobs import FileRef, Job, Start, blank_start, photo_start, start_tensor
@@ -47,6 +48,7 @@ def _explore_options(f: Any) -> Any:
                          show_default=True, help="Cell side on the sheet."),
             click.option("--force", "-f", is_flag=True, help="Overwrite an existing sheet."),
             click.option("--quiet", "-q", is_flag=True, help="No progress output."),
+            executor_option,
         ]
     ):  # fmt: skip
         f = option(f)
@@ -76,6 +78,8 @@ class _Run:
             self.start = photo_start(source, self.config.init, max_size, opts["max_pixels"])
         self.refs = {k: FileRef.of(opts[k]) for k in ("guide", "mask") if opts.get(k)}
         self.run = None
+        self.executor: Executor | None = None
+        self.ctx = ctx
 
     def jobs(self, cells: list[Cell]) -> list[Job]:
         """Every cell as a job, checked (objective, guide, sizes) before any work."""
@@ -88,9 +92,11 @@ class _Run:
         check_outputs(cells, [*reads, *sheets], force=True)
 
     def dream(self, jobs: list[Job]) -> list[Image.Image]:
-        if self.run is None:
+        if self.run is None:  # the executor joined (a cluster) before the model, or any write
+            self.executor = make_executor(self.opts["executor"], self.opts["device"]).open()
+            self.ctx.call_on_close(self.executor.close)
             self.run = load_run(self.config, self.opts)
-        return run_cells(self.run, jobs, None if self.quiet else note, self.opts)
+        return run_cells(self.run, jobs, None if self.quiet else note, self.opts, self.executor)
 
     def photo(self) -> Image.Image | None:
         """The photo as the cells saw it (downscaled), for the sheet's first cell."""

@@ -19,8 +19,18 @@ from .cli_options import (
     pixel_options,
 )
 from .errors import ConfigError, ImageError, MissingExtraError
+from .executors import executor_option, make_executor
 from .jobs import FileRef, Job, Start, blank_start, photo_start
-from .motion import MOTION_DEFAULTS, FrameProgress, FrameRun, dream_video, frame_config, zoom_loop
+from .motion import (
+    MOTION_DEFAULTS,
+    FrameProgress,
+    FrameRun,
+    dream_video,
+    dream_video_parallel,
+    fitted_size,
+    frame_config,
+    zoom_loop,
+)
 from .outputs import check_outputs, final_path
 from .progress import ProgressBar, format_seconds
 from .video import VIDEO_SUFFIXES, assemble, count_frames, ffmpeg_exe, probe, read_frames
@@ -111,6 +121,7 @@ def _parse_shift(text: str) -> tuple[float, float]:
 @pixel_options()
 @click.option("--force", "-f", is_flag=True, help="Start over, replacing frames and output.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@executor_option
 @click.pass_context
 def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: float,
          rotate: float, shift: str, fps: float, size: str | None, guide: str | None,
@@ -121,6 +132,9 @@ def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: fl
     SOURCE is a photo, sample:NAME, noise or grey. Frames are written as they finish, next to
     OUT (OUT.mp4.frames/); running the same command again resumes after the last one.
     """
+    if opts["executor"] != "local":
+        raise ConfigError("zoom is sequential (each frame starts from the last one): "
+                          "it runs with --executor local only")  # fmt: skip
     dxdy = _parse_shift(shift)
     config = command_config(ctx, opts, MOTION_DEFAULTS, guide=guide is not None)
     if source in STARTS:
@@ -168,6 +182,7 @@ def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: fl
 @pixel_options()
 @click.option("--force", "-f", is_flag=True, help="Start over, replacing frames and output.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@executor_option
 @click.pass_context
 def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
           t_start: float | None, t_end: float | None, guide: str | None, mask: str | None,
@@ -202,6 +217,12 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
     spec = {"max_size": max_size, "max_pixels": max_pixels, "t_start": t_start, "t_end": t_end,
             "blend": blend, "flow": flow}  # fmt: skip
     Job(config, Start("video", ref, frame=1, **spec), None, "frame", **refs)  # checked up front
+    executor = make_executor(opts["executor"], opts["device"])
+    if executor.parallel and blend > 0:
+        raise ConfigError(f"--executor {opts['executor']} dreams frames in parallel: it needs "
+                          "--blend 0 (else each frame starts from the previous dream)")  # fmt: skip
+    ctx.call_on_close(executor.close)
+    executor.open()  # a cluster joined before the model loads or a frame is written
     run = load_run(config, opts)
     settings = {
         "command": "video", "source": str(source), "source_sha256": ref.sha256,
@@ -213,7 +234,11 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
     frame_run = FrameRun(target.frames, total, settings, run, _progress(quiet), force,
                          _live(quiet, total), refs)  # fmt: skip
     try:
-        dream_video(ref, read_frames(source, info, t_start, t_end), config, frame_run, spec)
+        if executor.parallel:
+            size = fitted_size(info.width, info.height, max_size)
+            dream_video_parallel(ref, size, config, frame_run, spec, executor)
+        else:
+            dream_video(ref, read_frames(source, info, t_start, t_end), config, frame_run, spec)
     except KeyboardInterrupt:
         _interrupted(target, frame_run, info.fps, quiet, **audio)
         raise

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from .config import DreamConfig
 from .engine import Progress
 from .errors import ImageError, InceptionismError
+from .executors import Done, Executor, Tally
 from .image import read_recipe, to_uint8
 from .jobs import FileRef, Job, RunContext, Start, fit_frame, run_job
 from .video import FRAME_NAME, frame_numbers
@@ -145,11 +146,25 @@ class FrameRun:
         """Frame ``k``: its job (start, the frame's seed) dreamed and written with its recipe;
         the 8-bit frame as saved is what the next frame starts from."""
         began = time.monotonic()
-        job = Job(frame_config(config, k), start, self.path(k), "frame", label=f"frame {k}",
-                  index=k, motion=self.settings, **self.refs)  # fmt: skip
+        job = self.job(k, config, start)
         result = run_job(job, self.run, self.live(k) if self.live else None)
         self.run.frames.dreams[str(self.path(k).resolve())] = to_uint8(result.rgb)
         self.finished(k, time.monotonic() - began)
+
+    def job(self, k: int, config: DreamConfig, start: Start) -> Job:
+        """Frame ``k``'s job: its start, the frame's seed, the run's settings."""
+        return Job(frame_config(config, k), start, self.path(k), "frame", label=f"frame {k}",
+                   index=k, motion=self.settings, **self.refs)  # fmt: skip
+
+    def kept(self, k: int) -> bool:
+        """Frame ``k`` is in the folder, complete and made with this run's settings (a parallel
+        run that was interrupted leaves frames after a gap)."""
+        if self.is_done(k):
+            return True
+        try:
+            return read_recipe(self.path(k)).get("motion") == self.settings
+        except (InceptionismError, OSError):
+            return False
 
     def finished(self, k: int, seconds: float) -> None:
         self.done.append(k)
@@ -220,3 +235,57 @@ def dream_video(
         h, w = cache[(source.path, k)].shape[:2]
         start = Start("video", source, (w, h), frame=k, previous=previous, **video)
         run.dream(k, config, start)
+
+
+def fitted_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
+    """(width, height) of a frame after :func:`jobs.fit_frame`, without decoding it."""
+    if not max_size or max(width, height) <= max_size:
+        return width, height
+    k = max_size / max(width, height)
+    return max(1, round(width * k)), max(1, round(height * k))
+
+
+def dream_video_parallel(
+    source: FileRef,
+    size: tuple[int, int],
+    config: DreamConfig,
+    run: FrameRun,
+    video: dict[str, Any],
+    executor: Executor,
+) -> None:
+    """``--blend 0``: every frame is its own job (no previous dream in its start), so all of
+    them go to ``executor`` at once and finish in any order. Frames already in the folder with
+    this run's settings are kept; ``run.done`` stays the gap-free run of frames from 1 (what an
+    interrupted run can assemble)."""
+    if video["blend"] > 0:
+        raise ImageError("frames with --blend > 0 start from the previous dream; in parallel "
+                         "only --blend 0")  # fmt: skip
+    have = set()
+    todo = []
+    for k in range(1, run.total + 1):
+        if run.kept(k):
+            have.add(k)
+            run.reuse(k)
+        else:
+            start = Start("video", source, size, frame=k, **video)
+            todo.append(run.job(k, config, start))
+    run.done = _prefix(have)
+
+    def done(d: Done, tally: Tally) -> None:
+        if d.error is not None:
+            raise d.error
+        k = d.job.index or 0
+        have.add(k)
+        run.times.append(d.seconds)
+        run.done = _prefix(have)
+        if run.on_frame:
+            run.on_frame(FrameProgress(k, run.total, d.seconds, tally.eta, reused=False))
+
+    executor.run(todo, run.run, done)
+
+
+def _prefix(have: set[int]) -> list[int]:
+    k = 0
+    while k + 1 in have:
+        k += 1
+    return list(range(1, k + 1))
