@@ -382,8 +382,9 @@ def _pack(image: LoadedImage) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _unpack(rgb: np.ndarray, alpha: np.ndarray | None) -> LoadedImage:
+    """Planes from the object store are read-only views: copied before torch sees them."""
     a = None if alpha is None else torch.from_numpy(alpha.astype(np.float32) / 255.0)
-    return LoadedImage(from_uint8(rgb), a)
+    return LoadedImage(from_uint8(np.array(rgb)), a)
 
 
 def write_outputs(job: Job, image: LoadedImage, octaves: list[LoadedImage],
