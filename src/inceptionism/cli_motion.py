@@ -25,7 +25,9 @@ from .motion import (
     MOTION_DEFAULTS,
     FrameProgress,
     FrameRun,
+    burn_in_frames,
     dream_video,
+    dream_video_chunks,
     dream_video_parallel,
     fitted_size,
     frame_config,
@@ -218,9 +220,7 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
             "blend": blend, "flow": flow}  # fmt: skip
     Job(config, Start("video", ref, frame=1, **spec), None, "frame", **refs)  # checked up front
     executor = make_executor(opts["executor"], opts["device"])
-    if executor.parallel and blend > 0:
-        raise ConfigError(f"--executor {opts['executor']} dreams frames in parallel: it needs "
-                          "--blend 0 (else each frame starts from the previous dream)")  # fmt: skip
+    burn_in = burn_in_frames(blend) if executor.parallel else 0
     ctx.call_on_close(executor.close)
     executor.open()  # a cluster joined before the model loads or a frame is written
     run = load_run(config, opts)
@@ -230,12 +230,18 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
         "config": config.to_dict(), "model": run.model.name,
         "weights_sha256": run.model.weights_sha256,
     }  # fmt: skip
+    if burn_in:  # chunks in parallel: other frames than one sequential run, so not mixed
+        settings["burn_in"] = burn_in
     audio = {"audio_from": source if info.has_audio else None, "start": t_start, "end": t_end}
     frame_run = FrameRun(target.frames, total, settings, run, _progress(quiet), force,
                          _live(quiet, total), refs)  # fmt: skip
     try:
-        if executor.parallel:
-            size = fitted_size(info.width, info.height, max_size)
+        size = fitted_size(info.width, info.height, max_size)
+        if executor.parallel and blend > 0:
+            workers = len(executor.pool(run, total))
+            dream_video_chunks(ref, read_frames(source, info, t_start, t_end), size, config,
+                               frame_run, spec, executor, workers, burn_in)  # fmt: skip
+        elif executor.parallel:
             dream_video_parallel(ref, size, config, frame_run, spec, executor)
         else:
             dream_video(ref, read_frames(source, info, t_start, t_end), config, frame_run, spec)

@@ -254,12 +254,22 @@ class StreamingFrames(Frames):
     def __init__(self) -> None:
         super().__init__()
         self._readers: dict[tuple[Any, ...], tuple[int, Iterator[np.ndarray]]] = {}
+        self._recent: dict[tuple[Any, ...], np.ndarray] = {}  # the last two frames (the flow)
 
     def source_frame(self, start: Start, k: int) -> np.ndarray:
+        assert start.source is not None
+        key = (start.source.path, start.t_start, start.t_end, start.max_size)
+        if (*key, k) not in self._recent:
+            self._recent = {
+                **{n: v for n, v in self._recent.items() if n[-1] == k - 1},
+                (*key, k): self._decode(start, key, k),
+            }
+        return self._recent[(*key, k)]
+
+    def _decode(self, start: Start, key: tuple[Any, ...], k: int) -> np.ndarray:
         from .video import probe, read_frames
 
         assert start.source is not None
-        key = (start.source.path, start.t_start, start.t_end, start.max_size)
         pos, it = self._readers.get(key, (0, iter(())))
         if pos >= k or pos == 0:
             path = start.source.local()
@@ -370,7 +380,52 @@ class Worker:
             return {"error": (type(e).__name__, str(e))}
         seconds = time.perf_counter() - began
         return {"rgb": rgb, "alpha": alpha, "octaves": kept, "device": str(self.model.device),
-                "seconds": seconds, "worker": f"{self.host}:{os.getpid()}"}  # fmt: skip
+                "seconds": seconds, "worker": f"{self.host}:{os.getpid()}",
+                "threads": torch.get_num_threads()}  # fmt: skip
+
+    def dream_chain(self, texts: list[str], keep_from: int = 0) -> dict[str, Any]:
+        """Video frames dreamed in order, each starting from the dream before it (held here in
+        memory, as the 8-bit frame it is saved as). ``texts[:keep_from]`` are a burn-in: dreamed
+        and dropped, except the last (the previous dream of the first kept frame, which its
+        recipe names). Returns ``frames``: 8-bit RGB of ``texts[max(keep_from - 1, 0):]``."""
+        from .recipes import read_job
+
+        began = time.perf_counter()
+        try:
+            prev: np.ndarray | None = None
+            out = []
+            for i, text in enumerate(texts):
+                job = read_job(json.loads(text)).job
+                s = job.start
+                source = self._local_ref(s.source, {}, [], video=True)
+                previous = s.previous
+                if previous is not None and prev is not None:
+                    self.ctx.frames.dreams = {previous.path: prev}
+                elif previous is not None:  # a chain resumed after a frame on disk
+                    need: list[str] = []
+                    previous = self._local_ref(previous, {}, need)
+                    if need:
+                        raise ImageError(f"{need[0]}: not visible to the worker on {self.host}; "
+                                         "put the frames on the shared folder")  # fmt: skip
+                    self.ctx.frames.dreams = {}
+                job = job.replace(start=dataclasses.replace(s, source=source, previous=previous))
+                prev = _pack(dream_job(job, self.ctx))[0]
+                if i >= keep_from - 1:
+                    out.append(prev)
+        except InceptionismError as e:
+            return {"error": (type(e).__name__, str(e))}
+        seconds = time.perf_counter() - began
+        worker = f"{self.host}:{os.getpid()}"
+        return {"frames": out, "device": str(self.model.device), "seconds": seconds,
+                "worker": worker, "threads": torch.get_num_threads()}  # fmt: skip
+
+
+def executor_record(reply: dict[str, Any]) -> dict[str, Any]:
+    """What a recipe written from a worker's result adds: the worker's device, and the executor
+    with the worker and its torch threads (CPU float sums depend on the thread count, so a
+    job's pixels are the local ones for the same number of threads)."""
+    executor = {"kind": "ray", "worker": reply["worker"], "threads": reply["threads"]}
+    return {"device": reply["device"], "executor": executor}
 
 
 def _pack(image: LoadedImage) -> tuple[np.ndarray, np.ndarray | None]:
@@ -601,7 +656,7 @@ class RayExecutor(Executor):
                     continue
                 image = _unpack(reply["rgb"], reply["alpha"])
                 octaves = [_unpack(*o) for o in reply["octaves"]]
-                recipe = {**recipes[i], "device": reply["device"], "executor": "ray"}
+                recipe = {**recipes[i], **executor_record(reply)}
                 if i not in written:  # a job's result arrives once; written once regardless
                     write_outputs(jobs[i], image, octaves, recipe)
                     written.add(i)
@@ -612,6 +667,62 @@ class RayExecutor(Executor):
                     ray.cancel(ref)
         self.stats["shipped_bytes"] = float(shipped_bytes)
         return results
+
+    def run_chains(
+        self,
+        chains: Sequence[tuple[Sequence[Job], int]],
+        ctx: RunContext,
+        on_chain: Callable[[int, dict[str, Any]], Any],
+    ) -> None:
+        """Run ``chains`` (each a list of frame jobs and how many of them are burn-in) on the
+        workers, one chain a task; ``on_chain(i, reply)`` gets each chain's frames as it ends (the
+        caller writes them). A chain whose worker died past its restarts is run again elsewhere."""
+        from .recipes import job_recipe
+
+        self.open()
+        ray = self._ray
+        actors = list(self.pool(ctx, len(chains)))
+        texts = [[json.dumps(job_recipe(j, ctx.model, ctx.weights_file)) for j in jobs]
+                 for jobs, _ in chains]  # fmt: skip
+        queue, attempts = deque(range(len(chains))), [0] * len(chains)
+        pending: dict[Any, tuple[int, Any]] = {}
+
+        def submit(actor: Any) -> None:
+            if queue:
+                i = queue.popleft()
+                attempts[i] += 1
+                pending[actor.dream_chain.remote(texts[i], chains[i][1])] = (i, actor)
+
+        try:
+            for actor in actors:
+                submit(actor)
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                i, actor = pending.pop(ready[0])
+                try:
+                    reply = ray.get(ready[0])
+                except Exception as e:
+                    if _actor_died(ray, e):
+                        actors = [a for a in actors if a is not actor]
+                    if attempts[i] >= MAX_ATTEMPTS or not actors:
+                        raise ImageError(
+                            f"a chunk of frames failed on the workers: {_cause(e)}; finished "
+                            "frames are kept, the same command resumes"
+                        ) from None
+                    queue.appendleft(i)
+                    busy = {b for _, b in pending.values()}
+                    for a in actors:
+                        if a not in busy:
+                            submit(a)
+                    continue
+                submit(actor)
+                if "error" in reply:
+                    raise _error(*reply["error"])
+                on_chain(i, reply)
+        finally:
+            for ref in pending:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref)
 
 
 def _read_files(paths: list[str], job: Job) -> dict[str, bytes]:
