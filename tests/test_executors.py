@@ -288,3 +288,28 @@ def test_killed_worker_is_retried_and_every_output_written_once(
     LocalExecutor().run(local, ctx)
     for j in jobs:
         assert np.array_equal(pixels(j.output), pixels(tmp_path / "local" / j.output.name))
+
+
+@needs_ray
+def test_interrupted_run_leaves_complete_outputs_and_resumes(
+    ray_session, one_thread, run_cli, photos, tmp_path, monkeypatch
+):
+    """Ctrl-C after the first output: what is there is complete (a readable PNG with its
+    recipe, no part files), and the same command dreams only the rest."""
+    real = executors.write_outputs
+    calls = []
+
+    def write_then_interrupt(*args, **kw):
+        real(*args, **kw)
+        calls.append(args[0].output)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(executors, "write_outputs", write_then_interrupt)
+    out = tmp_path / "out"
+    r = run_cli("dream", photos, "-o", out, "--executor", "ray", *TINY)
+    assert r.code == 130 and "interrupted" in r.err
+    assert [p.name for p in out.iterdir()] == [calls[0].name]
+    assert read_recipe(calls[0])["executor"]["kind"] == "ray"
+    monkeypatch.setattr(executors, "write_outputs", real)
+    r = run_cli("dream", photos, "-o", out, "--executor", "ray", *TINY[:-1])
+    assert r.code == 0 and "skip" in r.err and r.err.count("wrote") == 5
