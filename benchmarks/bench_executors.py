@@ -58,12 +58,18 @@ def main() -> None:
           f"octaves, {args.model}; {cores} cores (load average {os.getloadavg()[0]:.1f}: the "
           "machine is shared, numbers are noisy)")  # fmt: skip
     print(f"model load in the driver: {load_s:.2f} s")
-    t = time.perf_counter()
-    local = LocalExecutor().run(jobs("local"), ctx)
-    local_s = time.perf_counter() - t
-    per_job = statistics.median(d.seconds for d in local)
-    print(f"local:    {local_s:7.2f} s  {args.jobs / local_s * 60:6.1f} jobs/min  "
-          f"(median job {per_job:.2f} s, {torch.get_num_threads()} threads)")  # fmt: skip
+    wall, median_job = {}, {}
+    for threads in sorted({cores, 1}, reverse=True):  # one thread: what each of 2 workers has
+        torch.set_num_threads(threads)
+        t = time.perf_counter()
+        local = LocalExecutor().run(jobs(f"local{threads}"), ctx)
+        wall[threads] = time.perf_counter() - t
+        median_job[threads] = statistics.median(d.seconds for d in local)
+        rate = args.jobs / wall[threads] * 60
+        print(f"local, {threads} thread(s): {wall[threads]:7.2f} s  {rate:6.1f} jobs/min  "
+              f"(median job {median_job[threads]:.2f} s)")  # fmt: skip
+    torch.set_num_threads(cores)
+    local_s, per_job = wall[cores], median_job[cores]
 
     t = time.perf_counter()
     session = RayExecutor().open()  # one local instance; each executor below joins it
@@ -80,8 +86,9 @@ def main() -> None:
         worker_s = sum(d.seconds for d in done)
         # driver wall time not spent dreaming, per job: shipping, queueing gaps, the write
         overhead = (run_s * workers - worker_s) / len(done)
-        same = all(
-            np.array_equal(np.asarray(Image.open(tmp / "local" / p.name)),
+        threads = executor.infos[0]["threads"]
+        same = all(  # against the local run with the workers' thread count
+            np.array_equal(np.asarray(Image.open(tmp / f"local{threads}" / p.name)),
                            np.asarray(Image.open(tmp / name / p.name)))
             for p in photos
         )  # fmt: skip
@@ -90,7 +97,8 @@ def main() -> None:
               f"ratio to local {local_s / run_s:4.2f}; workers start (process + model load) "
               f"{start_s:5.2f} s; median job on a worker {median:.2f} s; driver time per job "
               f"beyond the dream {overhead * 1000:6.1f} ms ({overhead / per_job * 100:4.1f}% of "
-              f"a local job); same pixels: {same}")  # fmt: skip
+              f"a local job); {threads} thread(s) each, ratio to local with as many "
+              f"{wall[threads] / run_s:4.2f}; same pixels as that run: {same}")  # fmt: skip
         executor.close()
     session.close()
     print(f"ray instance start-up: {connect_s:.2f} s (once per command)")
