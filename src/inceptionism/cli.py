@@ -27,6 +27,7 @@ from .cli_options import (
 from .config import PRESETS
 from .configure import parse_size
 from .errors import ImageError, InceptionismError
+from .executors import Done, Tally, executor_option, make_executor
 from .image import read_recipe
 from .jobs import FileRef, Job, batch_jobs, blank_start, run_job
 from .models import get_spec, layer_table, list_models, parameter_count
@@ -76,6 +77,7 @@ def cli(ctx: click.Context) -> None:
 @click.option("--save-octaves", is_flag=True,
               help="Also write each octave's image (OUT.octaveN.png).")  # fmt: skip
 @run_flags("Overwrite existing outputs (never an input).")
+@executor_option
 @click.pass_context
 def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | None,
           mask: str | None, size: str | None, max_size: int | None, max_pixels: int, fmt: str,
@@ -107,20 +109,32 @@ def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | No
         return
     batch = len(plans) + len(notes) > 1
     jobs = batch_jobs(plans, config, refs, wh, max_size, max_pixels, batch)
-    run = load_run(config, opts) if any(isinstance(j, Job) for _, j in jobs) else None
     failed = 0
-    for k, (label, job) in enumerate(jobs, 1):
-        prefix = f"[{k}/{len(jobs)}] " if len(jobs) > 1 else ""
-        try:
-            if not isinstance(job, Job) or run is None:
-                raise job  # type: ignore[misc]
-            run_job(job, run, None if quiet else ProgressBar(label=prefix))
-            note(f"{prefix}wrote {job.output}", quiet)
-        except InceptionismError as e:  # this input only (unreadable, neuron outside it, ...)
-            if not batch:
-                raise
+    for label, job in jobs:  # inputs refused on their header
+        if isinstance(job, InceptionismError):
             failed += 1
-            echo_error(f"skipped {label}: {e}")
+            echo_error(f"skipped {label}: {job}")
+    todo = [job for _, job in jobs if isinstance(job, Job)]
+    if not todo:
+        raise ImageError(f"{failed} of {len(jobs)} inputs could not be dreamed (see above)")
+
+    def done(d: Done, tally: Tally) -> None:
+        nonlocal failed
+        prefix = f"[{tally.done}/{tally.total}] " if len(jobs) > 1 else ""
+        if d.error is None:
+            rate = f" ({tally.describe()})" if executor.parallel else ""
+            note(f"{prefix}wrote {d.job.output}{rate}", quiet)
+        elif not batch:
+            raise d.error
+        else:  # this input only (unreadable, neuron outside it, ...)
+            failed += 1
+            echo_error(f"skipped {d.job.label}: {d.error}")
+
+    def live(i: int, job: Job) -> ProgressBar | None:
+        return None if quiet else ProgressBar(label=f"[{i + 1}/{len(todo)}] " if batch else "")
+
+    with make_executor(opts["executor"], opts["device"]) as executor:  # joined before any work
+        executor.run(todo, load_run(config, opts), done, live)  # type: ignore[arg-type]
     if failed:
         raise ImageError(f"{failed} of {len(jobs)} inputs could not be dreamed (see above)")
 

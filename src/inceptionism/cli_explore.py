@@ -26,6 +26,7 @@ from .cli_options import (
 from .config import DreamConfig
 from .configure import parse_size
 from .errors import ConfigError, ImageError, UnknownNameError
+from .executors import Executor, executor_option, make_executor
 from .explore import Cell, cell_jobs, parse_vary, run_cells, sweep_sheets
 from .featurevis import FeatureVisConfig, featurevis_recipe, render_channels
 from .image import LoadedImage, save_image
@@ -50,6 +51,7 @@ def _explore_options(f: Any) -> Any:
                          show_default=True, help="Cell side on the sheet."),
             steering_options,
             run_flags("Overwrite an existing sheet."),
+            executor_option,
         ]
     ):  # fmt: skip
         f = option(f)
@@ -79,6 +81,8 @@ class _Run:
             self.start = photo_start(source, self.config.init, max_size, opts["max_pixels"])
         self.refs = {k: FileRef.of(opts[k]) for k in ("guide", "mask") if opts.get(k)}
         self.runs: dict[str, RunContext] = {}
+        self.executor: Executor | None = None
+        self.ctx = ctx
 
     def jobs(self, cells: list[Cell]) -> list[Job]:
         """Every cell as a job, checked (objective, guide, sizes) before any work."""
@@ -102,7 +106,10 @@ class _Run:
         return self.runs[name]
 
     def dream(self, jobs: list[Job]) -> list[Image.Image]:
-        return run_cells(self.run_for, jobs, None if self.quiet else note)
+        if self.executor is None:  # the executor joined (a cluster) before the model or a write
+            self.executor = make_executor(self.opts["executor"], self.opts["device"]).open()
+            self.ctx.call_on_close(self.executor.close)
+        return run_cells(self.run_for, jobs, None if self.quiet else note, self.executor)
 
     def photo(self) -> Image.Image | None:
         """The photo as the cells saw it (downscaled), for the sheet's first cell."""

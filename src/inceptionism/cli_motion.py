@@ -20,13 +20,18 @@ from .cli_options import (
 )
 from .configure import parse_size
 from .errors import ConfigError, ImageError, MissingExtraError
+from .executors import executor_option, make_executor
 from .jobs import FileRef, Job, Start, blank_start, photo_start
 from .motion import (
     MOTION_DEFAULTS,
     FrameRun,
     FramesTarget,
+    burn_in_frames,
     dream_video,
+    dream_video_chunks,
+    dream_video_parallel,
     finish_frames,
+    fitted_size,
     frame_config,
     zoom_loop,
 )
@@ -69,6 +74,7 @@ def _parse_shift(text: str) -> tuple[float, float]:
 @model_options
 @pixel_options()
 @run_flags("Start over, replacing frames and output.")
+@executor_option
 @click.pass_context
 def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: float,
          rotate: float, shift: str, fps: float, size: str | None, guide: str | None,
@@ -79,6 +85,9 @@ def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: fl
     SOURCE is a photo, sample:NAME, noise or grey. Frames are written as they finish, next to
     OUT (OUT.mp4.frames/); running the same command again resumes after the last one.
     """
+    if opts["executor"] != "local":
+        raise ConfigError("zoom is sequential (each frame starts from the last one): "
+                          "it runs with --executor local only")  # fmt: skip
     dxdy = _parse_shift(shift)
     config = command_config(ctx, opts, MOTION_DEFAULTS, guide=guide is not None)
     if source in STARTS:
@@ -124,6 +133,7 @@ def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: fl
 @model_options
 @pixel_options()
 @run_flags("Start over, replacing frames and output.")
+@executor_option
 @click.pass_context
 def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
           t_start: float | None, t_end: float | None, guide: str | None, mask: str | None,
@@ -165,6 +175,10 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
         refs.get("guide"),
         refs.get("mask"),
     )  # checked before any work
+    executor = make_executor(opts["executor"], opts["device"])
+    burn_in = burn_in_frames(blend) if executor.parallel else 0
+    ctx.call_on_close(executor.close)
+    executor.open()  # a cluster joined before the model loads or a frame is written
     run = load_run(config, opts)
     settings = {
         "command": "video", "source": str(source), "source_sha256": ref.sha256,
@@ -172,11 +186,21 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
         "config": config.to_dict(), "model": run.model.name,
         "weights_sha256": run.model.weights_sha256,
     }  # fmt: skip
+    if burn_in:  # chunks in parallel: other frames than one sequential run, so not mixed
+        settings["burn_in"] = burn_in
     audio = {"audio_from": source if info.has_audio else None, "start": t_start, "end": t_end}
     frame_run = FrameRun(target.frames, total, settings, run, frame_lines(quiet), force,
                          frame_bars(quiet, total), refs)  # fmt: skip
     try:
-        dream_video(ref, read_frames(source, info, t_start, t_end), config, frame_run, spec)
+        size = fitted_size(info.width, info.height, max_size)
+        if executor.parallel and blend > 0:
+            workers = len(executor.pool(run, total))  # type: ignore[attr-defined]
+            dream_video_chunks(ref, read_frames(source, info, t_start, t_end), size, config,
+                               frame_run, spec, executor, workers, burn_in)  # fmt: skip
+        elif executor.parallel:
+            dream_video_parallel(ref, size, config, frame_run, spec, executor)
+        else:
+            dream_video(ref, read_frames(source, info, t_start, t_end), config, frame_run, spec)
     except KeyboardInterrupt:
         _interrupted(target, frame_run, info.fps, quiet, **audio)
         raise

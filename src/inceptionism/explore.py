@@ -20,8 +20,9 @@ from PIL import Image
 from .config import DreamConfig
 from .engine import Progress, resolve_objective
 from .errors import ConfigError, ImageError, InceptionismError
+from .executors import Done, Executor, LocalExecutor, Tally
 from .image import read_recipe
-from .jobs import FileRef, Job, RunContext, Start, run_job
+from .jobs import FileRef, Job, RunContext, Start
 from .progress import ProgressBar
 from .recipes import job_recipe, same_work
 
@@ -159,16 +160,28 @@ def run_cells(
     run_for: Callable[[Job], RunContext],
     jobs: list[Job],
     report: Callable[[str], None] | None = None,
+    executor: Executor | None = None,
 ) -> list[Image.Image]:
     """Dream every cell job (reusing cells an earlier run left in the cells folder when their
-    recipe describes the same work); progress is weighted by each cell's work. ``run_for``
-    gives the loaded model a job runs on (a sweep may vary the model)."""
-    images: list[Image.Image] = []
+    recipe describes the same work) on ``executor`` (default: in this process); progress is
+    weighted by each cell's work. ``run_for`` gives the loaded model a job runs on (a sweep may
+    vary the model: each model's cells go to the executor together)."""
+    executor = executor or LocalExecutor()
+    images: list[Image.Image | None] = [None] * len(jobs)
     work = [job_work(j) for j in jobs]
-    total, done, dreamed_work, t0 = sum(work), 0.0, 0.0, time.perf_counter()
+    total, t0 = sum(work), time.perf_counter()
+    state = {"done": 0.0, "dreamed": 0.0}
+    todo: list[int] = []
+
+    def line(k: int, what: str, job: Job) -> None:
+        if report is not None:
+            elapsed = time.perf_counter() - t0
+            eta = elapsed / state["dreamed"] * (total - state["done"]) if state["dreamed"] else None
+            shown = "--" if eta is None else f"{eta:.0f}s"
+            report(f"cell {k}/{len(jobs)} {what}: {job.label}  elapsed {elapsed:.0f}s ETA {shown}")
+
     for k, job in enumerate(jobs, 1):
         path = job.output
-        image = None
         if path is not None and path.exists():
             try:
                 found = read_recipe(path)
@@ -180,29 +193,37 @@ def run_cells(
             run = run_for(job)
             if same_work(found, job_recipe(job, run.model, run.weights_file)):
                 with Image.open(path) as im:
-                    image = im.convert("RGB")
-        prefix = f"cell {k}/{len(jobs)} {job.label}: "  # the live step line inside the cell
-        if image is None:
-            bar = ProgressBar(label=prefix) if report is not None else None
+                    images[k - 1] = im.convert("RGB")
+                state["done"] += work[k - 1]
+                line(k, "reused", job)
+                continue
+        todo.append(k - 1)
 
-            def on_progress(
-                p: Progress, bar: Any = bar, base: float = done, share: float = work[k - 1]
-            ) -> None:
-                if bar is not None:
-                    elapsed = time.perf_counter() - t0
-                    fraction = (base + p.fraction * share) / total
-                    bar(dataclasses.replace(p, elapsed=elapsed, fraction=fraction))
+    for model in dict.fromkeys(jobs[i].config.model for i in todo):
+        group = [i for i in todo if jobs[i].config.model == model]
 
-            image = run_job(job, run_for(job), on_progress).to_pil().convert("RGB")
-            state = "dreamed"
-        else:
-            state = "reused"
-        done += work[k - 1]
-        dreamed_work += work[k - 1] if state == "dreamed" else 0.0
-        images.append(image)
-        if report is not None:
-            elapsed = time.perf_counter() - t0
-            eta = elapsed / dreamed_work * (total - done) if dreamed_work else None
-            shown = "--" if eta is None else f"{eta:.0f}s"
-            report(f"cell {k}/{len(jobs)} {state}: {job.label}  elapsed {elapsed:.0f}s ETA {shown}")
-    return images
+        def live(i: int, job: Job, group: list[int] = group) -> Callable[[Progress], None] | None:
+            if report is None:
+                return None
+            k = group[i] + 1
+            bar = ProgressBar(label=f"cell {k}/{len(jobs)} {job.label}: ")  # the live step line
+            base, share = state["done"], work[k - 1]
+
+            def on_progress(p: Progress) -> None:
+                fraction = (base + p.fraction * share) / total
+                bar(dataclasses.replace(p, elapsed=time.perf_counter() - t0, fraction=fraction))
+
+            return on_progress
+
+        def done(d: Done, _tally: Tally, group: list[int] = group) -> None:
+            if d.error is not None:
+                raise d.error
+            k = group[d.index] + 1
+            assert d.image is not None
+            images[k - 1] = d.image.to_pil().convert("RGB")
+            state["done"] += work[k - 1]
+            state["dreamed"] += work[k - 1]
+            line(k, "dreamed", d.job)
+
+        executor.run([jobs[i] for i in group], run_for(jobs[group[0]]), done, live)
+    return [im for im in images if im is not None]

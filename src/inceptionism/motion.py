@@ -9,6 +9,7 @@ continues exactly as the uninterrupted run would have.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -24,7 +25,8 @@ import torch.nn.functional as F
 from .config import DreamConfig
 from .engine import Progress
 from .errors import ImageError, InceptionismError
-from .image import read_recipe, to_uint8
+from .executors import Done, Executor, Tally, executor_record
+from .image import LoadedImage, from_uint8, read_recipe, to_uint8
 from .jobs import FileRef, Job, RunContext, Start, fit_frame, run_job
 from .outputs import check_outputs, final_path
 from .video import FRAME_NAME, VIDEO_SUFFIXES, assemble, count_frames, ffmpeg_exe, frame_numbers
@@ -147,12 +149,26 @@ class FrameRun:
         """Frame ``k``: its job (start, the frame's seed) dreamed and written with its recipe;
         the 8-bit frame as saved is what the next frame starts from."""
         began = time.monotonic()
-        job = Job(frame_config(config, k), start, self.path(k), "frame", label=f"frame {k}",
-                  index=k, motion=self.settings, guide=self.refs.get("guide"),
-                  mask=self.refs.get("mask"))  # fmt: skip
+        job = self.job(k, config, start)
         result = run_job(job, self.run, self.live(k) if self.live else None)
         self.run.frames.dreams[str(self.path(k).resolve())] = to_uint8(result.rgb)
         self.finished(k, time.monotonic() - began)
+
+    def job(self, k: int, config: DreamConfig, start: Start) -> Job:
+        """Frame ``k``'s job: its start, the frame's seed, the run's settings."""
+        return Job(frame_config(config, k), start, self.path(k), "frame", label=f"frame {k}",
+                   index=k, motion=self.settings, guide=self.refs.get("guide"),
+                   mask=self.refs.get("mask"))  # fmt: skip
+
+    def kept(self, k: int) -> bool:
+        """Frame ``k`` is in the folder, complete and made with this run's settings (a parallel
+        run that was interrupted leaves frames after a gap)."""
+        if self.is_done(k):
+            return True
+        try:
+            return read_recipe(self.path(k)).get("motion") == self.settings
+        except (InceptionismError, OSError):
+            return False
 
     def finished(self, k: int, seconds: float) -> None:
         self.done.append(k)
@@ -265,3 +281,187 @@ def finish_frames(
         assemble(target.frames, len(run.done), target.file, fps, **audio)
         return f"wrote {target.file} ({len(run.done)} frames at {fps} fps)"
     return f"wrote {len(run.done)} frames to {target.frames}"
+
+
+def fitted_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
+    """(width, height) of a frame after :func:`jobs.fit_frame`, without decoding it."""
+    if not max_size or max(width, height) <= max_size:
+        return width, height
+    k = max_size / max(width, height)
+    return max(1, round(width * k)), max(1, round(height * k))
+
+
+def dream_video_parallel(
+    source: FileRef,
+    size: tuple[int, int],
+    config: DreamConfig,
+    run: FrameRun,
+    video: dict[str, Any],
+    executor: Executor,
+) -> None:
+    """``--blend 0``: every frame is its own job (no previous dream in its start), so all of
+    them go to ``executor`` at once and finish in any order. Frames already in the folder with
+    this run's settings are kept; ``run.done`` stays the gap-free run of frames from 1 (what an
+    interrupted run can assemble)."""
+    if video["blend"] > 0:
+        raise ImageError("frames with --blend > 0 start from the previous dream; in parallel "
+                         "only --blend 0")  # fmt: skip
+    have = set()
+    todo = []
+    for k in range(1, run.total + 1):
+        if run.kept(k):
+            have.add(k)
+            run.reuse(k)
+        else:
+            start = Start("video", source, size, frame=k, **video)
+            todo.append(run.job(k, config, start))
+    run.done = _prefix(have)
+
+    def done(d: Done, tally: Tally) -> None:
+        if d.error is not None:
+            raise d.error
+        k = d.job.index or 0
+        have.add(k)
+        run.times.append(d.seconds)
+        run.done = _prefix(have)
+        if run.on_frame:
+            run.on_frame(FrameProgress(k, run.total, d.seconds, tally.eta, reused=False))
+
+    executor.run(todo, run.run, done)
+
+
+def _prefix(have: set[int]) -> list[int]:
+    k = 0
+    while k + 1 in have:
+        k += 1
+    return list(range(1, k + 1))
+
+
+# --- --blend > 0 in parallel: chunks with a burn-in ----------------------------------------------
+
+BURN_IN_WEIGHT = 0.01  # the previous dream's weight left when a chunk's first kept frame starts
+CUT_LEVEL = 0.25  # mean absolute change (0..1) of a small grey frame that makes a shot cut
+
+
+def burn_in_frames(blend: float, limit: int = 60) -> int:
+    """Frames a chunk starts early so that what it did not see weighs ~A^W <= 1%."""
+    if blend <= 0:
+        return 0
+    if blend >= 1:
+        return limit
+    return min(limit, math.ceil(math.log(BURN_IN_WEIGHT) / math.log(blend)))
+
+
+def shot_cuts(frames: Iterable[np.ndarray], level: float = CUT_LEVEL) -> list[int]:
+    """Frame numbers (from 1) that start a new shot: the picture changed completely from the
+    frame before (mean absolute change of a 32x32 grey thumbnail above ``level``)."""
+    cuts, prev = [], None
+    for k, rgb in enumerate(frames, 1):
+        t = torch.from_numpy(np.array(rgb)).float().mean(-1)[None, None] / 255
+        thumb = F.interpolate(t, size=(32, 32), mode="area")
+        if prev is not None and float((thumb - prev).abs().mean()) > level:
+            cuts.append(k)
+        prev = thumb
+    return cuts
+
+
+def plan_chunks(
+    total: int, chunks: int, cuts: list[int], burn_in: int
+) -> list[tuple[int, int, int]]:
+    """(burn-in start, first kept, last kept) of each chunk: the frames split into ``chunks``
+    equal runs and at every shot cut; a chunk that does not begin a shot starts ``burn_in``
+    frames early (never before its shot)."""
+    size = math.ceil(total / max(1, chunks))
+    starts = sorted({1, *range(1, total + 1, size), *(c for c in cuts if c <= total)})
+    shots = sorted({1, *cuts})
+    plan = []
+    for i, a in enumerate(starts):
+        b = starts[i + 1] - 1 if i + 1 < len(starts) else total
+        shot = max(s for s in shots if s <= a)
+        plan.append((max(shot, a - burn_in), a, b))
+    return plan
+
+
+def dream_video_chunks(
+    source: FileRef,
+    frames: Iterable[np.ndarray],
+    size: tuple[int, int],
+    config: DreamConfig,
+    run: FrameRun,
+    video: dict[str, Any],
+    executor: Any,
+    chunks: int,
+    burn_in: int,
+) -> None:
+    """``--blend A > 0`` on a parallel executor: the video split into ``chunks`` runs (and at shot
+    cuts), each dreamed in order on one worker, starting ``burn_in`` frames early: the burn-in is
+    dreamed and thrown away, except its last frame, written to ``burnin/`` in the frames folder
+    (the previous dream the chunk's first frame names in its recipe). A chunk with frames already
+    in the folder resumes after the last of them, exactly."""
+    from .image import save_image
+
+    cuts = shot_cuts(fit_frame(f, video["max_size"]) for f in frames)
+    burn_dir = run.folder / "burnin"
+    chains: list[tuple[list[Job], int]] = []
+    kept: list[tuple[int, int, bool]] = []  # (first kept, last, with burn-in)
+    have = {k for k in range(1, run.total + 1) if run.kept(k)}
+    for s, a, b in plan_chunks(run.total, chunks, cuts, burn_in):
+        first = a
+        while first <= b and first in have:
+            first += 1
+        if first > b:
+            continue
+        start_at = s if first == a else first  # a resumed chunk continues from its frame on disk
+        jobs = []
+        for k in range(start_at, b + 1):
+            if k == start_at:
+                prev = None if k == s else FileRef.of(run.path(k - 1))
+            else:
+                prev = FileRef(str(run.path(k - 1)), str(run.path(k - 1).resolve()), None)
+                if k <= a:  # in the burn-in (or the first kept frame): the burn-in's dreams
+                    burn = burn_dir / FRAME_NAME.format(k - 1)
+                    prev = FileRef(str(burn), str(burn.resolve()), None)
+            start = Start("video", source, size, frame=k, previous=prev, **video)
+            job = run.job(k, config, start)
+            jobs.append(job if k >= first else job.replace(output=None))
+        chains.append((jobs, first - start_at))
+        kept.append((first, b, first > start_at))
+    for k in run.done:
+        run.reuse(k)
+    recent: list[float] = []
+
+    def written(i: int, reply: dict[str, Any]) -> None:
+        from .recipes import job_recipe
+
+        jobs, skip = chains[i]
+        first, last, burned = kept[i]
+        rgbs = reply["frames"]
+        each = reply["seconds"] / len(jobs)
+        extra = executor_record(reply)
+        if burned:  # the burn-in's last dream: what frame `first` started from
+            job = jobs[skip - 1].replace(output=burn_dir / FRAME_NAME.format(first - 1))
+            recipe = {**job_recipe(job, run.run.model, run.run.weights_file), **extra}
+            assert job.output is not None
+            save_image(LoadedImage(from_uint8(np.array(rgbs[0]))), job.output, recipe)
+            rgbs = rgbs[1:]
+        for job, rgb in zip(jobs[skip:], rgbs):
+            k = job.index or 0
+            prev = job.start.previous
+            if prev is not None:  # the file as written, with its hash, as a sequential run has
+                prev = FileRef.of(prev.path)
+                job = job.replace(start=dataclasses.replace(job.start, previous=prev))
+            recipe = {**job_recipe(job, run.run.model, run.run.weights_file), **extra}
+            assert job.output is not None
+            save_image(LoadedImage(from_uint8(np.array(rgb))), job.output, recipe)
+            have.add(k)
+            run.times.append(each)
+            recent.append(each)
+            run.done = _prefix(have)
+            if run.on_frame:
+                left = run.total - len(have)
+                eta = float(np.median(recent)) * left / max(1, len(chains)) if recent else None
+                run.on_frame(FrameProgress(k, run.total, each, eta, reused=False))
+
+    if chains:
+        executor.run_chains(chains, run.run, written)
+    run.done = _prefix(have)

@@ -1,0 +1,315 @@
+"""Executors: the local one and Ray (a local instance with 2 workers, tiny images). The Ray
+tests are skipped when Ray is not installed; CI installs it with the test extra."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inceptionism import executors
+from inceptionism.config import DreamConfig
+from inceptionism.errors import ConfigError
+from inceptionism.executors import (
+    LocalExecutor,
+    ModelKey,
+    RayExecutor,
+    Worker,
+    parse_executor,
+)
+from inceptionism.image import read_recipe
+from inceptionism.jobs import Job, RunContext, photo_start
+from inceptionism.recipes import job_recipe
+
+HAS_RAY = importlib.util.find_spec("ray") is not None
+needs_ray = pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (the cluster extra)")
+TINY = ["--model", "efficientnet_lite0", "--steps", "1", "--octaves", "1", "-q"]
+CONFIG = DreamConfig(model="efficientnet_lite0", steps=2, octaves=1)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Six small photos of different sizes (32 to 48 px)."""
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(13)
+    for k in range(6):
+        h, w = 32 + 3 * k, 48 - 2 * k
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), np.uint8)).save(folder / f"p{k}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """One local Ray instance (2 CPUs: 2 workers) for the module; executors made while it runs
+    join it and kill only their own actors."""
+    if not HAS_RAY:
+        pytest.skip("ray is not installed")
+    session = RayExecutor(workers=2).open()
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def one_thread():
+    """The local references dream with the workers' thread count (2 workers on 2 CPUs: one
+    each): CPU float sums depend on the number of threads, and so may the last bit of a pixel."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGBA"))
+
+
+def same_outputs(a: Path, b: Path, pattern: str = "*.png") -> list[str]:
+    """Names in both folders, after checking their pixels and recipes (less executor) agree."""
+    names = sorted(p.name for p in a.glob(pattern))
+    assert names and names == sorted(p.name for p in b.glob(pattern))
+    for name in names:
+        assert np.array_equal(pixels(a / name), pixels(b / name)), name
+        ra, rb = read_recipe(a / name), read_recipe(b / name)
+        assert "executor" not in ra and rb.pop("executor")["kind"] == "ray"
+        assert ra == rb, name
+    return names
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- without Ray ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text,kind,address,workers",
+    [("local", "local", None, None), ("ray", "ray", None, None), ("ray:3", "ray", None, 3),
+     ("ray:auto", "ray", "auto", None), ("ray://10.0.0.1:10001", "ray", "ray://10.0.0.1:10001",
+                                         None)],
+)  # fmt: skip
+def test_parse_executor(text, kind, address, workers):
+    spec = parse_executor(text)
+    assert (spec.kind, spec.address, spec.workers) == (kind, address, workers)
+
+
+@pytest.mark.parametrize("text", ["ray://host", "ray://:1", "ray://h:99999", "ray:0", "dask", ""])
+def test_parse_executor_refuses(text):
+    with pytest.raises(ConfigError):
+        parse_executor(text)
+
+
+def test_without_ray_exit_2_naming_the_extra(monkeypatch, run_cli, photos, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    out = tmp_path / "out"
+    r = run_cli("dream", photos, "-o", out, "--executor", "ray", *TINY)
+    assert r.code == 2 and len(r.err_lines) == 1
+    assert "cluster extra" in r.err and "inceptionism[cluster]" in r.err
+    assert not out.exists()
+
+
+def test_bad_executor_text_is_one_line(run_cli, photos, tmp_path):
+    r = run_cli("dream", photos, "-o", tmp_path / "out", "--executor", "ray://nohost", *TINY)
+    assert r.code == 2 and len(r.err_lines) == 1 and "HOST:PORT" in r.err
+
+
+def test_zoom_refuses_ray(run_cli, tmp_path):
+    r = run_cli("zoom", "noise", "-o", tmp_path / "z/", "--size", "32x32", "--executor", "ray",
+                *TINY)  # fmt: skip
+    assert r.code == 2 and len(r.err_lines) == 1 and "sequential" in r.err
+    assert not (tmp_path / "z").exists()
+
+
+def test_local_executor_reports_every_job_in_order(lite0, photos, tmp_path):
+    jobs = [Job(CONFIG, photo_start(str(p)), tmp_path / p.name) for p in sorted(photos.glob("*"))]
+    seen = []
+    LocalExecutor().run(jobs[:2], RunContext(lite0), lambda d, t: seen.append((d.index, t.done)))
+    assert seen == [(0, 1), (1, 2)]
+    assert (tmp_path / "p0.png").exists() and (tmp_path / "p1.png").exists()
+
+
+def test_worker_asks_for_files_it_cannot_see_and_dreams_them(lite0, photos, tmp_path):
+    """The worker core (no Ray): a photo not at its recorded path is asked for; sent, its bytes
+    are checked against the recorded hash and give the local pixels."""
+    moved = tmp_path / "moved.png"
+    moved.write_bytes((photos / "p1.png").read_bytes())
+    job = Job(CONFIG, photo_start(str(moved)), None)
+    ctx = RunContext(lite0)
+    text = json.dumps(job_recipe(job, lite0))
+    data = moved.read_bytes()
+    moved.unlink()  # as if on another machine
+    worker = Worker(ModelKey.of(ctx))
+    assert worker.dream(text) == {"need": [str(moved.resolve())]}
+    bad = worker.dream(text, 0, {str(moved.resolve()): data[:-1] + b"x"})
+    assert "error" in bad and "sha256" in bad["error"][1]
+    reply = worker.dream(text, 0, {str(moved.resolve()): data})
+    moved.write_bytes(data)
+    local = LocalExecutor().run([job], ctx)[0].image
+    assert np.array_equal(reply["rgb"], executors.to_uint8(local.rgb))
+
+
+# --- on a local Ray instance ---------------------------------------------------------------------
+
+
+@needs_ray
+def test_bad_cluster_address_exit_2_nothing_written(run_cli, photos, tmp_path):
+    out = tmp_path / "out"
+    r = run_cli("dream", photos, "-o", out, "--executor", f"ray://127.0.0.1:{closed_port()}",
+                *TINY)  # fmt: skip
+    assert r.code == 2 and len(r.err_lines) == 1 and "no Ray cluster answers" in r.err
+    assert not out.exists()
+
+
+@needs_ray
+def test_batch_on_ray_equals_local(ray_session, one_thread, run_cli, photos, tmp_path):
+    for name, extra in (("local", []), ("ray", ["--executor", "ray"])):
+        r = run_cli("dream", photos, "-o", tmp_path / name, *TINY, *extra)
+        assert r.code == 0, r.err
+    assert len(same_outputs(tmp_path / "local", tmp_path / "ray")) == 6
+    # a re-run resumes: every output exists, nothing is dreamed again
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "ray").iterdir()}
+    r = run_cli("dream", photos, "-o", tmp_path / "ray", "--executor", "ray", *TINY[:-1])
+    assert r.code == 0 and "nothing to do" in r.err
+    assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "ray").iterdir()}
+
+
+@needs_ray
+def test_sweep_on_ray_equals_local(ray_session, one_thread, run_cli, tmp_path):
+    for name, extra in (("local", []), ("ray", ["--executor", "ray"])):
+        args = ["--vary", "step-size=0.01,0.03,0.05", "--cells", tmp_path / name]
+        r = run_cli("sweep", "noise", "--size", "32x32", "-o", tmp_path / f"{name}.png", *args,
+                    *TINY, *extra)  # fmt: skip
+        assert r.code == 0, r.err
+    assert len(same_outputs(tmp_path / "local", tmp_path / "ray")) == 3
+    assert np.array_equal(pixels(tmp_path / "local.png"), pixels(tmp_path / "ray.png"))
+
+
+@needs_ray
+def test_blend_0_video_on_ray_equals_local(ray_session, one_thread, run_cli, tmp_path):
+    pytest.importorskip("imageio_ffmpeg")
+    clip = make_clip(tmp_path / "clip.mp4", 4)
+    for name, extra in (("local", []), ("ray", ["--executor", "ray"])):
+        r = run_cli("video", clip, "-o", tmp_path / f"{name}/", "--blend", "0", *TINY, *extra)
+        assert r.code == 0, r.err
+    assert len(same_outputs(tmp_path / "local", tmp_path / "ray")) == 4
+
+
+def make_clip(path: Path, frames: int, size: str = "40x32") -> Path:
+    from inceptionism.video import ffmpeg_exe
+
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
+                    "-i", f"testsrc=size={size}:rate=12", "-frames:v", str(frames), "-c:v",
+                    "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)  # fmt: skip
+    return path
+
+
+def test_chunks_plan_and_shot_cuts():
+    from inceptionism.motion import burn_in_frames, plan_chunks, shot_cuts
+
+    assert burn_in_frames(0.5) == 7 and burn_in_frames(0) == 0 and burn_in_frames(1) == 60
+    assert plan_chunks(24, 2, [], 7) == [(1, 1, 12), (6, 13, 24)]
+    assert plan_chunks(24, 2, [10], 7) == [(1, 1, 9), (10, 10, 12), (10, 13, 24)]
+    grey = [np.full((8, 8, 3), v, np.uint8) for v in (10, 12, 200, 201)]
+    assert shot_cuts(grey) == [3]
+
+
+@needs_ray
+def test_blend_video_in_chunks_with_a_full_burn_in_equals_sequential(
+    ray_session, one_thread, run_cli, tmp_path
+):
+    """Two chunks of 3 frames; the burn-in (7 frames at --blend 0.5) reaches back to frame 1, so
+    the second chunk re-dreams frames 1-3 and continues exactly as one sequential run."""
+    pytest.importorskip("imageio_ffmpeg")
+    clip = make_clip(tmp_path / "clip.mp4", 6)
+    for name, extra in (("local", []), ("ray", ["--executor", "ray"])):
+        r = run_cli("video", clip, "-o", tmp_path / f"{name}/", "--blend", "0.5", *TINY, *extra)
+        assert r.code == 0, r.err
+    names = sorted(p.name for p in (tmp_path / "local").glob("*.png"))
+    assert len(names) == 6 and names == sorted(p.name for p in (tmp_path / "ray").glob("*.png"))
+    for name in names:
+        assert np.array_equal(pixels(tmp_path / "local" / name), pixels(tmp_path / "ray" / name))
+    burn = tmp_path / "ray" / "burnin" / "frame_000003.png"
+    assert [p.name for p in burn.parent.iterdir()] == [burn.name]
+    assert np.array_equal(pixels(burn), pixels(tmp_path / "ray" / "frame_000003.png"))
+    fourth = read_recipe(tmp_path / "ray" / "frame_000004.png")
+    assert fourth["start"]["previous"]["path"] == str(burn.resolve())
+    assert fourth["motion"]["burn_in"] == 7 and fourth["executor"]["kind"] == "ray"
+
+
+@needs_ray
+def test_killed_worker_is_retried_and_every_output_written_once(
+    ray_session, one_thread, lite0, photos, tmp_path, monkeypatch
+):
+    writes: Counter[Path] = Counter()
+    real_save = executors.save_image
+
+    def counting_save(image, path, recipe=None, **kw):
+        writes[Path(path)] += 1
+        return real_save(image, path, recipe, **kw)
+
+    monkeypatch.setattr(executors, "save_image", counting_save)
+    ctx = RunContext(lite0)
+    inputs = sorted(photos.glob("*.png"))
+    jobs = [Job(CONFIG, photo_start(str(p)), tmp_path / "ray" / p.name) for p in inputs]
+    killed: list[int] = []
+    with RayExecutor(workers=2) as ray_executor:
+        pids = ray_executor.worker_pids(ctx)
+        assert len(pids) == 2
+
+        def kill_the_other(done, _tally) -> None:
+            if not killed:  # the other worker is busy with its first job: kill it mid-job
+                victim = next(p for p in pids if not done.worker.endswith(f":{p}"))
+                os.kill(victim, signal.SIGKILL)
+                killed.append(victim)
+
+        results = ray_executor.run(jobs, ctx, kill_the_other)
+        after = ray_executor.worker_pids(ctx)
+    assert killed and killed[0] not in after  # that actor was restarted
+    assert sorted(d.index for d in results) == list(range(len(jobs)))
+    assert all(d.error is None for d in results)
+    assert set(writes) == {j.output for j in jobs} and set(writes.values()) == {1}
+    assert not [p for p in (tmp_path / "ray").iterdir() if p.name.startswith(".")]  # no parts
+    local = [j.replace(output=tmp_path / "local" / j.output.name) for j in jobs]
+    LocalExecutor().run(local, ctx)
+    for j in jobs:
+        assert np.array_equal(pixels(j.output), pixels(tmp_path / "local" / j.output.name))
+
+
+@needs_ray
+def test_interrupted_run_leaves_complete_outputs_and_resumes(
+    ray_session, one_thread, run_cli, photos, tmp_path, monkeypatch
+):
+    """Ctrl-C after the first output: what is there is complete (a readable PNG with its
+    recipe, no part files), and the same command dreams only the rest."""
+    real = executors.write_outputs
+    calls = []
+
+    def write_then_interrupt(*args, **kw):
+        real(*args, **kw)
+        calls.append(args[0].output)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(executors, "write_outputs", write_then_interrupt)
+    out = tmp_path / "out"
+    r = run_cli("dream", photos, "-o", out, "--executor", "ray", *TINY)
+    assert r.code == 130 and "interrupted" in r.err
+    assert [p.name for p in out.iterdir()] == [calls[0].name]
+    assert read_recipe(calls[0])["executor"]["kind"] == "ray"
+    monkeypatch.setattr(executors, "write_outputs", real)
+    r = run_cli("dream", photos, "-o", out, "--executor", "ray", *TINY[:-1])
+    assert r.code == 0 and "skip" in r.err and r.err.count("wrote") == 5
