@@ -164,3 +164,8 @@ def test_channels_default_to_the_lucid_recipe_in_batches(run_cli, tmp_path):
                     *small, *args)  # fmt: skip
         assert r.code == 2 and message in r.err, (args, r.err)
         assert not (tmp_path / "x.png").exists()
+
+
+def test_channels_of_an_unknown_layer_is_one_line(run_cli, tmp_path):
+    r = run_cli("channels", "blok9", "-o", tmp_path / "x.png", "--model", "lite0", "-q")
+    assert r.code == 2 and len(r.err_lines) == 1 and "Did you mean 'block9'" in r.err

@@ -327,3 +327,60 @@ def test_stale_part_files_of_dead_processes_are_removed(tmp_path):
     assert code == 0, err
     assert not stale.exists() and mine.exists() and foreign.exists()
     assert (tmp_path / "out.png").exists()
+
+
+# --- uploads to the studio ---------------------------------------------------------------
+
+UPLOAD_SCRIPT = """
+import sys
+from inceptionism.studio import Controls, Limits, Studio
+from inceptionism.errors import InceptionismError
+studio = Studio(Limits(max_upload_mb=20, max_pixels=16_000_000))
+try:
+    list(studio.dream(Controls(source="upload", upload=sys.argv[1], model="efficientnet_lite0",
+                               steps=1, octaves=1, size=64)))
+except InceptionismError as e:
+    print(e, file=sys.stderr)
+    sys.exit(2)
+finally:
+    studio.close()
+"""
+
+
+@pytest.mark.parametrize("kind", ["bomb", "text", "truncated", "empty"])
+def test_hostile_uploads_are_refused_before_decoding(tmp_path, kind):
+    """A 144 Mpx upload (a few hundred kB of PNG), a text file, a truncated JPEG, an empty file:
+    one line without a server path, in a child process whose memory is measured."""
+    path = tmp_path / f"up.{'png' if kind in ('bomb', 'text') else 'jpg'}"
+    if kind == "bomb":
+        Image.new("1", (12000, 12000)).save(path)
+    elif kind == "text":
+        path.write_text("not an image")
+    elif kind == "truncated":
+        rng = np.random.default_rng(0)
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), np.uint8)).save(path)
+        path.write_bytes(path.read_bytes()[:500])
+    else:
+        path.write_bytes(b"")
+    script = tmp_path / "upload.py"
+    script.write_text(UPLOAD_SCRIPT)
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    with open(tmp_path / "err.txt", "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(path)],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            preexec_fn=cap,
+            env=env,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)  # fmt: skip
+    text = (tmp_path / "err.txt").read_text()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    assert os.waitstatus_to_exitcode(status) == 2 and len(lines) == 1, text
+    assert str(tmp_path) not in text and "Traceback" not in text
+    assert usage.ru_maxrss / 1024 < 1200  # 144 Mpx decoded would be 430 MB of RGB at least

@@ -25,6 +25,7 @@ from .cli_options import (
 )
 from .config import DreamConfig
 from .configure import parse_size
+from .engine import resolve_objective
 from .errors import ConfigError, ImageError, UnknownNameError
 from .executors import Executor, executor_option, make_executor
 from .explore import Cell, cell_jobs, parse_vary, run_cells, sweep_sheets
@@ -295,6 +296,7 @@ def channels(ctx: click.Context, layer: str, count: int, channel_list: str | Non
     run = _Run("noise", ctx, {**opts, "layers": layer}, CHANNEL_DEFAULTS)
     opts["size"] = size
     run.config = run.config.replace(layers=layer)
+    resolve_objective(run.config.model, run.config)  # an unknown layer: one line, valid names
     info = layer_index(layer_table(run.config.model))[layer]
     if channel_list:
         try:
