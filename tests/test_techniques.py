@@ -3,8 +3,10 @@ processing. Each checked by what it should do to activations or pixels."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from inceptionism import DreamConfig, dream_tensor
 from inceptionism.errors import ConfigError
@@ -110,16 +112,16 @@ def test_keep_colors_keeps_chroma_and_takes_luminance(lite0, small_photo):
     out = dream_tensor(small_photo, lite0, DreamConfig(steps=4, octaves=2, keep_colors=True))
     plain = dream_tensor(small_photo, lite0, DreamConfig(steps=4, octaves=2))
 
-    def ycc(t):
-        m = torch.tensor(
-            [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]
-        )
-        return torch.einsum("ij,njhw->nihw", m, t)
+    def ycc(t):  # the reference: Pillow's own RGB -> YCbCr (BT.601, full range), on 8 bits
+        arr = (t[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+        y = np.asarray(Image.fromarray(arr, "RGB").convert("YCbCr")).astype(np.float32)
+        return torch.from_numpy(y / 255).permute(2, 0, 1)[None]
 
     inside = (out > 0.01) & (out < 0.99)  # where clamping did not bite
     inside = inside.all(dim=1, keepdim=True)
     chroma_err = (ycc(out)[:, 1:] - ycc(small_photo)[:, 1:]).abs()
-    assert float(chroma_err.masked_select(inside.expand_as(chroma_err)).max()) < 1e-4
+    # two roundings to 8 bits on each side: within 2 levels of the photo's chroma
+    assert float(chroma_err.masked_select(inside.expand_as(chroma_err)).max()) <= 2.5 / 255
     assert torch.allclose(ycc(out)[:, :1], ycc(plain)[:, :1], atol=0.05)
     assert keep_colors(small_photo, small_photo).sub(small_photo).abs().max() < 1e-5
 
