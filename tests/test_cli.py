@@ -426,3 +426,13 @@ def test_a_layer_of_another_model_names_that_model(run_cli, photo, tmp_path):
     r = run_cli("dream", photo, "-o", tmp_path / "x.png", "--layers", "mixed4")
     assert r.code == 2 and len(r.err_lines) == 1
     assert "mixed4 is a layer of inception_v3; pass --model inception_v3" in r.err
+
+
+def test_layers_marks_the_defaults_and_says_what_each_depth_gives(run_cli):
+    r = run_cli("layers", "lite0")
+    assert r.code == 0
+    rows = {line.split()[0]: line.split() for line in r.out.splitlines() if line.strip()}
+    assert rows["block10"][-1] == "*" and rows["block13"][-1] == "*"
+    assert rows["block9"][-1] != "*"
+    assert "early (edges and textures): block0" in r.out
+    assert "late (objects, eyes, faces):" in r.out

@@ -24,7 +24,7 @@ from .cli_options import (
     run_flags,
     steering_options,
 )
-from .config import PRESETS
+from .config import PRESETS, main_layers
 from .configure import parse_size
 from .errors import ImageError, InceptionismError
 from .executors import Done, Tally, executor_option, make_executor
@@ -209,11 +209,26 @@ def layers(model: str, size: int) -> None:
     else:
         name = get_spec(model).name
     table = layer_table(name)
+    defaults = {n for n, _ in get_spec(name).default_layers}
+    mark = ["*" if i.name in defaults else "" for i in table]
+    rows: list[tuple[Any, ...]]
     if any(i.aliases for i in table):
-        rows = [(i.name, i.channels, i.stride, ", ".join(i.aliases)) for i in table]
-        _table(("layer", "channels", "stride", "aliases"), rows)
+        rows = [
+            (i.name, i.channels, i.stride, m, ", ".join(i.aliases)) for i, m in zip(table, mark)
+        ]
+        _table(("layer", "channels", "stride", "default", "aliases"), rows)
     else:
-        _table(("layer", "channels", "stride"), [(i.name, i.channels, i.stride) for i in table])
+        rows = [(i.name, i.channels, i.stride, m) for i, m in zip(table, mark)]
+        _table(("layer", "channels", "stride", "default"), rows)
+    blocks = main_layers(name)
+    if len(blocks) >= 3:
+        third = len(blocks) / 3
+        parts = [blocks[: round(third)], blocks[round(third) : round(2 * third)],
+                 blocks[round(2 * third) :]]  # fmt: skip
+        hints = ("edges and textures", "patterns and parts", "objects, eyes, faces")
+        for (label, hint), part in zip(zip(("early", "middle", "late"), hints), parts):
+            if part:
+                click.echo(f"{label} ({hint}): {part[0]} .. {part[-1]}")
 
 
 @click.command()
