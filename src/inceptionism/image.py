@@ -203,6 +203,7 @@ PART_SUFFIX = ".part"
 _PART_RE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.part(\.\w+)?$")
 _OLD_PART_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.part$")
 STALE_PART_SECONDS = 3600  # an old-style part file (no process id in its name) older than this
+_CLEANED: set[str] = set()  # folders this process already cleared of stale parts
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
@@ -211,7 +212,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
     or the complete new one; a failure (disk full) names ``path``, not the temporary file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_parts(path.parent)
+    folder = str(path.parent.resolve())
+    if folder not in _CLEANED:  # once per folder and process, not at every frame
+        _CLEANED.add(folder)
+        remove_stale_parts(path.parent)
     try:
         fd, tmp = tempfile.mkstemp(
             dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=PART_SUFFIX

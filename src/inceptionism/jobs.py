@@ -256,6 +256,16 @@ class Frames:
     def __init__(self) -> None:
         self.video: dict[tuple[str, int], np.ndarray] = {}
         self.dreams: dict[str, np.ndarray] = {}
+        self._photo: tuple[tuple[Any, ...], LoadedImage] | None = None  # the last photo read
+
+    def photo(self, start: Start) -> LoadedImage:
+        """A photo start decoded and downscaled, kept while jobs share it (a sheet's cells)."""
+        assert start.source is not None
+        key = (start.source.path, start.max_size, start.max_pixels)
+        if self._photo is None or self._photo[0] != key:
+            image = load_image(start.source.local(), start.max_pixels)
+            self._photo = (key, image.resized_to_fit(start.max_size))
+        return self._photo[1]
 
     def source_frame(self, start: Start, k: int) -> np.ndarray:
         assert start.source is not None
@@ -302,8 +312,7 @@ def start_tensor(
     frames = frames or Frames()
     alpha = None
     if start.kind == "photo":
-        assert start.source is not None
-        loaded = load_image(start.source.local(), start.max_pixels).resized_to_fit(start.max_size)
+        loaded = frames.photo(start)
         x, alpha = loaded.rgb, loaded.alpha
     elif start.kind in ("noise", "grey"):
         w, h = start.size or DEFAULT_SIZE

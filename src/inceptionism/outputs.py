@@ -170,11 +170,11 @@ def plan_batch(
 
     reads = [*(s.path for s in sources), *protected]
     todo, notes = [], []
+    # inputs, duplicates and writability for every plan first (existing files: below)
+    resolved = iter(check_outputs([p for plan in plans for p in (plan.dst, *plan.octave_files)],
+                                  reads, force=True))  # fmt: skip
     for plan in plans:
-        # nothing exists-related yet: inputs, duplicates, writability for every plan first
-        resolved = check_outputs([plan.dst, *plan.octave_files], reads, force=True)
-        plan.dst, plan.octave_files = resolved[0], resolved[1:]
-    check_outputs([p for plan in plans for p in (plan.dst, *plan.octave_files)], reads, True)
+        plan.dst, plan.octave_files = next(resolved), [next(resolved) for _ in plan.octave_files]
     for plan in plans:
         blocked = [] if force or not plan.dst.exists() else [plan.dst]
         blocked += [
