@@ -35,7 +35,7 @@ def test_from_dict_refuses_unknown_fields():
         DreamConfig.from_dict({"stepz": 3})
 
 
-def test_keras_classic_carries_the_seed_parameters(monkeypatch):
+def test_keras_classic_carries_the_seed_parameters():
     cfg = DreamConfig.preset("keras-classic", model="efficientnet_lite2")
     assert (cfg.step_size, cfg.steps, cfg.octaves, cfg.octave_scale) == (0.01, 20, 3, 1.4)
     assert (cfg.detail, cfg.objective, cfg.border, cfg.grad_norm) == ("photo", "l2", 2, "l1")
@@ -47,9 +47,7 @@ def test_keras_classic_carries_the_seed_parameters(monkeypatch):
     assert (
         DreamConfig.preset("keras-classic", model="efficientnet_lite2", max_loss=10).max_loss == 10
     )
-    import inceptionism.config as config
-
-    monkeypatch.setattr(config, "main_layers", lambda model: [f"mixed{i}" for i in range(11)])
+    # on the seed's own network (its real layer table): the seed's layers, names and max_loss
     exact = PRESETS["keras-classic"].make("inception_v3")
     assert exact["max_loss"] == 10.0
     assert exact["layers"] == "mixed2=0.2,mixed3=0.5,mixed4=2,mixed5=1.5"
@@ -58,11 +56,39 @@ def test_keras_classic_carries_the_seed_parameters(monkeypatch):
     assert cfg.layers == "block5=0.2,block7=0.5,block9=2,block10=1.5"
 
 
-def test_seed_layers_keep_their_names_where_the_model_has_them(monkeypatch):
-    import inceptionism.config as config
+@pytest.mark.parametrize("model", ["googlenet", "inception_v3", "vgg16", "resnet50",
+                                   "efficientnet_lite0"])  # fmt: skip
+def test_seed_layers_map_onto_blocks_at_the_same_depth(model):
+    """On every real table the seed's mixed2..mixed5 land on blocks (never a stem, a pool or a
+    stage), in depth order, in the middle of the net, as the seed's are in InceptionV3's 11."""
+    from inceptionism.models import block_layers, layer_index, layer_table
 
-    monkeypatch.setattr(config, "main_layers", lambda model: [f"mixed{i}" for i in range(11)])
-    assert map_seed_layer("mixed4", [f"mixed{i}" for i in range(11)], "inception_v3") == "mixed4"
+    seed = [f"mixed{i}" for i in range(11)]
+    blocks = block_layers(model)
+    index = layer_index(layer_table(model))
+    mapped = [map_seed_layer(f"mixed{i}", seed, model) for i in (2, 3, 4, 5)]
+    assert all(index[n].kind == "block" for n in mapped), mapped
+    depth = [blocks.index(n) / len(blocks) for n in mapped]
+    assert depth == sorted(depth) and depth[0] >= 0.1 and depth[-1] < 0.7, (mapped, depth)
+
+
+def test_keras_classic_on_resnet50_dreams_inside_its_stages():
+    """The bug the layer kinds fix: ResNet's stem and first stage are not InceptionV3's
+    mixed2..mixed5 (it mapped to maxpool and layer1)."""
+    layers = DreamConfig.preset("keras-classic", model="resnet50").layers
+    assert "maxpool" not in layers and "layer1" not in layers
+    assert set(n.split("=")[0] for n in layers.split(",")) <= {
+        f"layer{i}.{j}" for i in (2, 3) for j in range(6)
+    }
+
+
+def test_seed_layers_keep_their_names_where_the_model_has_them():
+    seed = [f"mixed{i}" for i in range(11)]
+    assert map_seed_layer("mixed4", seed, "inception_v3") == "mixed4"
+    # googlenet's own blocks are the TF1 seed's: inception4d stays inception4d
+    from inceptionism.config import _GOOGLENET_BLOCKS
+
+    assert map_seed_layer("inception4d", _GOOGLENET_BLOCKS, "googlenet") == "inception4d"
 
 
 def test_every_preset_builds_for_every_model():

@@ -130,3 +130,61 @@ def test_wrong_architecture_and_broken_files_are_refused(tmp_path, lite0_state):
         get_model("efficientnet_lite2", weights=truncated)
     with pytest.raises(WeightsError, match="not found"):
         get_model("efficientnet_lite2", weights=tmp_path / "absent.pth")
+
+
+def test_layer_tables_are_typed_and_checked():
+    """Every registered table passes the registration check against its real modules: known
+    kinds, a main line whose stride never shrinks, branches beside it, no grid only in the head."""
+    from inceptionism.models import block_layers
+    from inceptionism.models.registry import LAYER_KINDS, _skeleton, check_table
+
+    for name in list_models():
+        net = _skeleton(get_spec(name))
+        table = layer_table(name)
+        check_table(name, table, net)
+        assert {i.kind for i in table} <= set(LAYER_KINDS)
+        assert block_layers(name) and all(
+            next(i for i in table if i.name == b).kind == "block" for b in block_layers(name)
+        )
+
+
+def test_bad_layer_tables_are_refused_at_registration():
+    from dataclasses import replace
+
+    from inceptionism.models import LayerInfo, register_model
+    from inceptionism.models.registry import _skeleton, check_table
+
+    net = _skeleton(get_spec("efficientnet_lite0"))
+    table = layer_table("efficientnet_lite0")
+    shrinking = [*table[:8], replace(table[8], stride=1), *table[9:]]  # block2 at stride 1
+    with pytest.raises(ValueError, match="stride 1 after"):
+        check_table("lite0", shrinking, net)
+    with pytest.raises(ValueError, match="no module 'nowhere'"):
+        check_table("lite0", [*table, LayerInfo("x", "nowhere", 8, 32, kind="branch")], net)
+    with pytest.raises(ValueError, match="kind 'layer'"):
+        check_table("lite0", [replace(table[0], kind="layer")], net)
+    with pytest.raises(ValueError, match="used twice"):
+        check_table("lite0", [*table, replace(table[3], kind="branch")], net)
+    with pytest.raises(ValueError, match="only a head"):
+        check_table("lite0", [replace(table[3], stride=0)], net)
+    spec = replace(get_spec("efficientnet_lite0"), name="broken-table", aliases=(),
+                   table=lambda _net: shrinking)  # fmt: skip
+    with pytest.raises(ValueError, match="broken-table"):
+        register_model(spec)
+    assert "broken-table" not in list_models()
+
+
+def test_a_keras_file_is_a_weights_entry_of_its_own():
+    """The model's entry carries its normalisation; a file read for it is an entry with the
+    file as source (and for Keras files, Keras's normalisation and build keywords)."""
+    from pathlib import Path
+
+    from inceptionism.models.registry import read_weights
+
+    spec = get_spec("efficientnet_lite0")
+    path = spec.weights.path()
+    state, entry = read_weights(path, spec)
+    assert entry.source.path() == path and entry.describe() == f"present: {path}"
+    assert (entry.mean, entry.std, entry.build) == (spec.mean, spec.std, ())
+    assert set(state) == set(read_state_dict(path))
+    assert isinstance(entry.source.file, Path)

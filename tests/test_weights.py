@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from inceptionism.errors import WeightsError
-from inceptionism.models import ModelSpec, RemoteWeights, get_model, register_model
+from inceptionism.models import ModelSpec, RemoteWeights, Weights, get_model, register_model
 from inceptionism.models import efficientnet_lite as lite
 from inceptionism.models.registry import _REGISTRY
 from inceptionism.models.weights import MIRROR_ENV, cache_dir
@@ -66,9 +66,7 @@ def register_remote(url: str, sha256: str) -> ModelSpec:
             name=NAME,
             description="lite0 behind a download, for tests",
             build=partial(lite.build, "efficientnet_lite0"),
-            weights=RemoteWeights(url=url, sha256=sha256),
-            mean=(0.5, 0.5, 0.5),
-            std=(0.5, 0.5, 0.5),
+            weights=Weights(RemoteWeights(url=url, sha256=sha256), (0.5,) * 3, (0.5,) * 3),
             default_layers=(("block10", 1.0),),
         )
     )
@@ -92,11 +90,11 @@ def test_cache_folder_follows_the_environment(cache):
 def test_download_verifies_caches_and_is_reused(remote, cache, capsys):
     spec, root, _ = remote
     model = get_model(NAME)
-    cached = cache / spec.weights.filename
+    cached = cache / spec.weights.source.filename
     assert cached.is_file() and model.weights_path == cached
     assert "downloading" in capsys.readouterr().err
     assert [p.name for p in cache.iterdir()] == [cached.name]  # no temporary file left
-    (root / spec.weights.filename).unlink()  # the server no longer has it: the cache must do
+    (root / spec.weights.source.filename).unlink()  # the server no longer has it: the cache must do
     again = get_model(NAME)
     assert again.weights_path == cached
     x = torch.rand(1, 3, 64, 64)
@@ -105,7 +103,7 @@ def test_download_verifies_caches_and_is_reused(remote, cache, capsys):
 
 def test_explicit_weights_win_over_cache_and_download(remote, cache, tmp_path, lite0_bytes):
     spec, root, _ = remote
-    (root / spec.weights.filename).unlink()  # a download would fail
+    (root / spec.weights.source.filename).unlink()  # a download would fail
     mine = tmp_path / "mine.pth"
     mine.write_bytes(lite0_bytes)
     assert get_model(NAME, weights=mine).weights_path == mine
@@ -147,7 +145,7 @@ def test_offline_error_names_url_file_cache_and_weights_option(cache, run_cli, t
 def test_mirror_replaces_the_host(remote, cache, monkeypatch):
     spec, _, base = remote
     monkeypatch.setenv(MIRROR_ENV, base + "/")
-    assert spec.weights.source_url() == f"{base}/{spec.weights.filename}"
+    assert spec.weights.source.source_url() == f"{base}/{spec.weights.source.filename}"
     monkeypatch.setenv(MIRROR_ENV, f"http://127.0.0.1:{closed_port()}/models")
     with pytest.raises(WeightsError, match="/models/lite0-"):
         get_model(NAME)

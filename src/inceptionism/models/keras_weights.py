@@ -19,19 +19,23 @@ import torch
 from torch import nn
 
 from ..errors import WeightsError
+from .weights import Weights
 
-Normalization = tuple[tuple[float, ...], tuple[float, ...]]
+# What a converter returns: the state dict in our key layout, and how the file's weights entry
+# differs from the model's (its normalisation, its build keywords).
+Converted = tuple[dict[str, torch.Tensor], dict[str, Any]]
 
 # Keras's VGG was trained on Caffe's input: BGR, minus these means on 0-255, no scaling. The
 # first convolution is flipped to take RGB, and this is the same transform on [0, 1] RGB pixels.
 CAFFE_MEAN_RGB = (123.68, 116.779, 103.939)
-CAFFE_NORM: Normalization = (tuple(m / 255 for m in CAFFE_MEAN_RGB), (1 / 255,) * 3)
+CAFFE_NORM = {"mean": tuple(m / 255 for m in CAFFE_MEAN_RGB), "std": (1 / 255,) * 3}
 
 
 def convert_keras_file(
-    path: Path, model_name: str
-) -> tuple[dict[str, torch.Tensor], Normalization | None, dict[str, Any]]:
-    """(state dict in our key layout, input normalisation, build keywords) for a Keras file."""
+    path: Path, model_name: str, entry: Weights
+) -> tuple[dict[str, torch.Tensor], Weights]:
+    """A Keras file's state dict in our key layout and its weights entry: the model's entry
+    (``entry``) with this file, Keras's input normalisation and build keywords."""
     converters = {"inception_v3": _inception_v3, "vgg16": _vgg, "vgg19": _vgg}
     if model_name not in converters:
         raise WeightsError(
@@ -53,7 +57,8 @@ def convert_keras_file(
         raise WeightsError(f"{path}: not a readable Keras HDF5 weight file ({e})") from e
     if not layers:
         raise WeightsError(f"{path}: no layers with weights in this HDF5 file")
-    return converters[model_name](layers, path, model_name)
+    state, changes = converters[model_name](layers, path, model_name)
+    return state, entry.with_file(path, format="keras", **changes)
 
 
 def _text(value: Any) -> str:
@@ -105,9 +110,7 @@ def _numbered(layers: dict[str, list[np.ndarray]], kind: str) -> list[str]:
     return [n for _, n in sorted(found)]
 
 
-def _inception_v3(
-    layers: dict[str, list[np.ndarray]], path: Path, model: str
-) -> tuple[dict[str, torch.Tensor], Normalization | None, dict[str, Any]]:
+def _inception_v3(layers: dict[str, list[np.ndarray]], path: Path, model: str) -> Converted:
     from .blocks import ConvBN
     from .inception import Inception3
 
@@ -140,12 +143,10 @@ def _inception_v3(
         kernel, bias = layers["predictions"]
         state["fc.weight"], state["fc.bias"] = _dense(kernel), _vector(bias)
     _check(state, net, path, model)
-    return state, None, {"keras_pooling": True}
+    return state, {"build": (("keras_pooling", True),)}
 
 
-def _vgg(
-    layers: dict[str, list[np.ndarray]], path: Path, model: str
-) -> tuple[dict[str, torch.Tensor], Normalization | None, dict[str, Any]]:
+def _vgg(layers: dict[str, list[np.ndarray]], path: Path, model: str) -> Converted:
     from .vgg import build
 
     net = build(model)
@@ -180,4 +181,4 @@ def _vgg(
             state[f"classifier.{index}.weight"] = _dense(kernel)
             state[f"classifier.{index}.bias"] = _vector(bias)
     _check(state, net, path, model)
-    return state, CAFFE_NORM, {}
+    return state, CAFFE_NORM

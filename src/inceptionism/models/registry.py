@@ -12,7 +12,6 @@ import fnmatch
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -20,24 +19,31 @@ from torch import nn
 from ..errors import UnknownNameError, WeightsError
 from .fuse import fold_batchnorm
 from .weights import (
-    PackagedWeights,
     RemoteWeights,
+    Weights,
     load_strict,
     read_state_dict,
     sha256_file,
 )
 
+# What a layer is in its network. The main line (stem, pool, block, stage, head) runs in depth
+# order and its stride never shrinks; a branch (a block's inner conv, a pre-activation tap, an
+# expansion) lies beside it. Seed recipes map their layers by relative depth among the blocks.
+LAYER_KINDS = ("stem", "pool", "block", "stage", "branch", "head")
+
 
 @dataclass(frozen=True)
 class LayerInfo:
     """A targetable activation: readable name, module path inside the net, channels, stride
-    (0 for layers without a spatial grid, such as class logits)."""
+    (0 for layers without a spatial grid, such as class logits), aliases and kind (one of
+    LAYER_KINDS)."""
 
     name: str
     module: str
     channels: int
     stride: int
     aliases: tuple[str, ...] = ()
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,9 +53,7 @@ class ModelSpec:
     name: str
     description: str
     build: Callable[..., nn.Module]
-    weights: PackagedWeights | RemoteWeights | Any  # anything with path() and describe()
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    weights: Weights  # the default entry: source, normalisation, build keywords
     default_layers: tuple[tuple[str, float], ...]
     train_size: int = 224
     labels: str = "imagenet1k"
@@ -65,14 +69,27 @@ class ModelSpec:
     # How a network given by the user was loaded (input format, dry-run size), for recipes.
     origin: dict | None = None
 
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return self.weights.mean
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return self.weights.std
+
 
 _REGISTRY: dict[str, ModelSpec] = {}
 _ALIASES: dict[str, str] = {}
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add a network to the registry. A given table (your network's) is checked now, an
+    architecture's own on its first use (check_table; building every skeleton at import would
+    slow each command's start)."""
     if spec.name in _REGISTRY:
         raise ValueError(f"model {spec.name!r} is already registered")
+    if spec.table is not None:
+        check_table(spec.name, spec.table(None))
     _REGISTRY[spec.name] = spec
     for alias in spec.aliases:
         _ALIASES[alias] = spec.name
@@ -240,48 +257,50 @@ def get_model(
 ) -> DreamModel:
     """Build a registered model with its weights, frozen and ready to dream.
 
-    ``weights`` overrides the spec's weight source. ``fuse`` folds BatchNorm into convolutions
-    and ``channels_last`` picks the faster memory layout; both leave the function unchanged.
+    ``weights`` overrides the spec's weight source (its entry: ``weights_entry``). ``fuse`` folds
+    BatchNorm into convolutions and ``channels_last`` picks the faster memory layout; both leave
+    the function unchanged.
     """
     spec = get_spec(name)
     path = Path(weights) if weights is not None else spec.weights.path()
     if path is None:  # weights inside the network itself (TorchScript) or its factory's own
-        net, norm = spec.build(), None
+        net, entry = spec.build(), spec.weights
     else:
         try:
-            state, norm, options = read_weights(path, spec)
+            state, entry = read_weights(path, spec)
         except WeightsError as e:
-            if weights is None and isinstance(spec.weights, RemoteWeights):
+            if weights is None and isinstance(spec.weights.source, RemoteWeights):
                 raise WeightsError(f"{e} (the cached copy; delete it to download it again)") from e
             raise
-        net = spec.build(**parts_present(spec, state), **options)
+        net = spec.build(**parts_present(spec, state), **dict(entry.build))
         load_strict(getattr(net, "script", net), state, str(path))
     if fuse and hasattr(net, "conv_bn_pairs"):
         fold_batchnorm(net, net.conv_bn_pairs())
-    layers = [LayerInfo(*row) for row in (spec.table or _own_table)(net)]
-    mean, std = norm if norm is not None else (None, None)
+    layers = spec.table(net) if spec.table else net.layer_table()
     model = DreamModel(
-        spec, net, layers, weights_path=path, channels_last=channels_last, mean=mean, std=std
+        spec,
+        net,
+        layers,
+        weights_path=path,
+        channels_last=channels_last,
+        mean=entry.mean,
+        std=entry.std,
     )
     return model.to(device)
 
 
-Normalization = tuple[tuple[float, ...], tuple[float, ...]]
-
 KERAS_SUFFIXES = (".h5", ".hdf5")
 
 
-def read_weights(
-    path: Path, spec: ModelSpec
-) -> tuple[dict[str, torch.Tensor], Normalization | None, dict[str, Any]]:
-    """A state dict in the architecture's own key layout, the input normalisation the file was
-    trained with when it differs from the spec's (None: the spec's), and build keywords the file
-    needs (Keras's pooling for a Keras InceptionV3)."""
+def read_weights(path: Path, spec: ModelSpec) -> tuple[dict[str, torch.Tensor], Weights]:
+    """A weights file's state dict in the architecture's own key layout, and its weights entry:
+    the model's own with this file, or for a Keras file Keras's normalisation and build
+    keywords (its InceptionV3 pools without the padding)."""
     if path.suffix.lower() in KERAS_SUFFIXES:
         from .keras_weights import convert_keras_file
 
-        return convert_keras_file(path, spec.name)
-    return read_state_dict(path), None, {}
+        return convert_keras_file(path, spec.name, spec.weights)
+    return read_state_dict(path), spec.weights.with_file(path)
 
 
 def parts_present(spec: ModelSpec, state: dict[str, torch.Tensor]) -> dict[str, bool]:
@@ -315,9 +334,65 @@ def parameter_count(name: str) -> int:
 def layer_table(name: str) -> list[LayerInfo]:
     """A registered model's targetable layers, without loading weights."""
     spec = get_spec(name)
-    rows = spec.table(None) if spec.table else _skeleton(spec).layer_table()
-    return [LayerInfo(*row) for row in rows]
+    if spec.table is not None:
+        return list(spec.table(None))
+    if spec.name not in _TABLES:
+        net = _skeleton(spec)
+        check_table(spec.name, net.layer_table(), net)
+        _TABLES[spec.name] = net.layer_table()
+    return list(_TABLES[spec.name])
 
 
-def _own_table(net: nn.Module) -> list[tuple]:
-    return net.layer_table()
+_TABLES: dict[str, list[LayerInfo]] = {}  # checked tables of the registered architectures
+
+
+def block_layers(name: str) -> list[str]:
+    """The model's blocks (kind ``block``) in depth order: the scale seed recipes map onto."""
+    table = layer_table(name)
+    return [i.name for i in table if i.kind == "block"] or [i.name for i in table if i.stride]
+
+
+def depth_groups(name: str) -> list[tuple[str, str, list[str]]]:
+    """The model's blocks in thirds by depth, each with what it tends to give a dream."""
+    blocks = block_layers(name)
+    if len(blocks) < 3:
+        return []
+    cut = [0, round(len(blocks) / 3), round(2 * len(blocks) / 3), len(blocks)]
+    hints = (("early", "edges and textures"), ("middle", "patterns and parts"),
+             ("late", "objects, eyes, faces"))  # fmt: skip
+    return [(label, hint, blocks[a:b]) for (label, hint), a, b in zip(hints, cut, cut[1:]) if b > a]
+
+
+def check_table(model: str, table: Sequence[LayerInfo], net: nn.Module | None = None) -> None:
+    """A layer table as a network registers it: known kinds, unique names and aliases, positive
+    channels, modules that exist in ``net`` (when given), strides that never shrink along the
+    main line (no branch coarser than its deepest layer) and grid-less layers only in the head."""
+
+    def bad(info: LayerInfo, why: str) -> ValueError:
+        return ValueError(f"{model}: layer table entry {info.name!r}: {why}")
+
+    seen: set[str] = set()
+    main = [i for i in table if i.kind != "branch" and i.stride > 0]
+    for info in table:
+        if info.kind not in LAYER_KINDS:
+            raise bad(info, f"kind {info.kind!r} is not one of {', '.join(LAYER_KINDS)}")
+        for key in (info.name, *info.aliases):
+            if key in seen:
+                raise bad(info, f"the name {key!r} is used twice")
+            seen.add(key)
+        if info.channels <= 0 or info.stride < 0:
+            raise bad(info, f"channels {info.channels} and stride {info.stride}")
+        if info.stride == 0 and info.kind != "head":
+            raise bad(info, "only a head layer may have no spatial grid (stride 0)")
+        if net is not None:
+            try:
+                net.get_submodule(info.module)
+            except AttributeError:
+                raise bad(info, f"no module {info.module!r} in the network") from None
+    for before, after in zip(main, main[1:]):
+        if after.stride < before.stride:
+            raise bad(after, f"stride {after.stride} after {before.name}'s {before.stride}")
+    deepest = main[-1].stride if main else 0
+    for info in table:
+        if info.kind == "branch" and info.stride > deepest:
+            raise bad(info, f"a branch coarser (stride {info.stride}) than the main line")

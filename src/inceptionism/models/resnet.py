@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .registry import LayerInfo
+
 BN_EPS = 1e-5
 DEPTHS = {"resnet50": (3, 4, 6, 3)}
 
@@ -86,11 +88,11 @@ class ResNet(nn.Module):
                 pairs += block.conv_bn_pairs(f"layer{i}.{j}.")
         return pairs
 
-    def layer_table(self) -> list[tuple]:
-        rows: list[tuple] = [
-            ("conv1.pre", "bn1", 64, 2),
-            ("conv1", "relu", 64, 2),
-            ("maxpool", "maxpool", 64, 4),
+    def layer_table(self) -> list[LayerInfo]:
+        rows: list[LayerInfo] = [
+            LayerInfo("conv1.pre", "bn1", 64, 2, kind="branch"),
+            LayerInfo("conv1", "relu", 64, 2, kind="stem"),
+            LayerInfo("maxpool", "maxpool", 64, 4, kind="pool"),
         ]
         stride = 4
         for i in range(1, 5):
@@ -100,15 +102,17 @@ class ResNet(nn.Module):
                 stride *= block.conv2.stride[0]
                 p = f"layer{i}.{j}"
                 width = block.conv1.out_channels
+                out = block.conv3.out_channels
                 rows += [
-                    (f"{p}.conv1", f"{p}.relu1", width, inner),
-                    (f"{p}.conv2", f"{p}.relu2", width, stride),
-                    (f"{p}.conv3", f"{p}.bn3", block.conv3.out_channels, stride),
-                    (p, p, block.conv3.out_channels, stride),
+                    LayerInfo(f"{p}.conv1", f"{p}.relu1", width, inner, kind="branch"),
+                    LayerInfo(f"{p}.conv2", f"{p}.relu2", width, stride, kind="branch"),
+                    LayerInfo(f"{p}.conv3", f"{p}.bn3", out, stride, kind="branch"),
+                    LayerInfo(p, p, out, stride, kind="block"),
                 ]
-            rows.append((f"layer{i}", f"layer{i}", layer[-1].conv3.out_channels, stride))
+            out = layer[-1].conv3.out_channels
+            rows.append(LayerInfo(f"layer{i}", f"layer{i}", out, stride, kind="stage"))
         if self.head:
-            rows.append(("logits", "fc", self.fc.out_features, 0))
+            rows.append(LayerInfo("logits", "fc", self.fc.out_features, 0, kind="head"))
         return rows
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .registry import LayerInfo
+
 # convolutions per block
 CONFIGS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 WIDTHS = (64, 128, 256, 512, 512)
@@ -55,13 +57,20 @@ class VGG(nn.Module):
         x = nn.functional.adaptive_avg_pool2d(x, 7).flatten(1)
         return self.classifier(x)
 
-    def layer_table(self) -> list[tuple]:
+    def layer_table(self) -> list[LayerInfo]:
+        def kind(name: str) -> str:
+            if name.endswith(".pre"):
+                return "branch"
+            return "pool" if name.endswith("_pool") else "block"
+
         rows = [
-            (name, f"features.{i}", c, s, () if name.endswith(".pre") else (f"features.{i}",))
+            LayerInfo(name, f"features.{i}", c, s,
+                      () if name.endswith(".pre") else (f"features.{i}",), kind(name))
             for name, i, c, s in self.taps
-        ]
+        ]  # fmt: skip
         if self.head:
-            rows.append(("logits", "classifier.6", self.classifier[6].out_features, 0))
+            logits = self.classifier[6].out_features
+            rows.append(LayerInfo("logits", "classifier.6", logits, 0, kind="head"))
         return rows
 
 

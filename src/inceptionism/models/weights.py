@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -88,6 +89,67 @@ class RemoteWeights:
         if self.present():
             return f"present: cached at {self.cached()}"
         return f"missing: downloaded on first use from {self.source_url()} (or --weights FILE)"
+
+
+@dataclass(frozen=True)
+class LocalWeights:
+    """A weights file the user named (``--weights FILE``)."""
+
+    file: Path
+
+    def path(self) -> Path:
+        if not self.file.is_file():
+            raise WeightsError(f"weights file not found: {self.file}")
+        return self.file
+
+    def describe(self) -> str:
+        return f"present: {self.file}"
+
+
+@dataclass(frozen=True)
+class NoWeights:
+    """The weights travel inside the network (TorchScript) or come only from --weights."""
+
+    text: str
+
+    def path(self) -> None:
+        return None
+
+    def describe(self) -> str:
+        return self.text
+
+
+class WeightsSource(Protocol):
+    def path(self) -> Path | None: ...
+
+    def describe(self) -> str: ...
+
+
+Norm = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A weights entry: where the file comes from, the input normalisation the network was
+    trained with (on [0, 1] RGB pixels: (x - mean) / std) and the build keywords the file needs
+    (Keras's InceptionV3 pools without the padding). A model's entry is its default; a file given
+    with --weights, and a Keras file above all, is an entry of its own (``for_file``)."""
+
+    source: WeightsSource
+    mean: Norm
+    std: Norm
+    build: tuple[tuple[str, Any], ...] = ()
+    # The file's format: "state_dict" (a .pth in our key layout) or "keras" (converted on read).
+    format: str = "state_dict"
+
+    def path(self) -> Path | None:
+        return self.source.path()
+
+    def describe(self) -> str:
+        return self.source.describe()
+
+    def with_file(self, file: Path, **changes: Any) -> Weights:
+        return replace(self, source=LocalWeights(file), **changes)
 
 
 def download(url: str, dest: Path, sha256: str, timeout: float = 30.0) -> None:
