@@ -318,7 +318,8 @@ def test_channel_from_noise_makes_a_reproducible_pattern(run_cli, tmp_path):
     assert a.shape == (128, 128, 3)
     assert a.std() > 8  # not flat: the start is grey within 1/255 (std 0.3 in 0-255 units)
     assert _neighbour_correlation(a) > 0.5  # structured, not noise
-    run_cli(*args, "-o", tmp_path / "b.png")
+    r = run_cli(*args, "-o", tmp_path / "b.png")
+    assert r.code == 0, r.err
     assert np.array_equal(np.asarray(Image.open(tmp_path / "b.png")), a)  # same seed, same image
     r = run_cli("replay", tmp_path / "a.png", "-o", tmp_path / "c.png", "-q")
     assert r.code == 0, r.err

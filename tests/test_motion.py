@@ -185,11 +185,34 @@ def test_flow_warp_moves_detail_with_the_scene():
     assert err_warped < 0.5 * err_static
 
 
-def test_flow_option_runs(clip, tmp_path, run_cli):
-    out = tmp_path / "flow.mp4"
-    r = run_cli("video", clip, "-o", out, "--flow", *FAST)
-    assert r.code == 0, r.err
-    assert count_frames(out) == 6
+def test_flow_lowers_the_warping_error_against_blend_alone(tmp_path, run_cli):
+    """A pan across a photo (4 px a frame): with --flow the previous dream's detail follows the
+    scene, so each dreamed frame differs less from the last one warped along the source's
+    motion (the warping error, motion.flow_warp) than with --blend alone, which leaves the old
+    detail where it was (measured 4.6 vs 7.3 levels on average)."""
+    from inceptionism.samples import sample_path
+
+    photo = np.asarray(Image.open(sample_path("sample:coffee")).convert("RGB").resize((200, 130)))
+    for k in range(8):
+        Image.fromarray(photo[20:84, 10 + 4 * k : 106 + 4 * k]).save(tmp_path / f"src_{k:03d}.png")
+    clip = tmp_path / "pan.mp4"
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-framerate", "12",
+                    "-i", str(tmp_path / "src_%03d.png"), "-c:v", "libx264", "-pix_fmt",
+                    "yuv420p", "-crf", "12", str(clip)], check=True)  # fmt: skip
+    sources = frames_of(clip)
+    common = ["--blend", "0.5", "--steps", "4", "--octaves", "1", "--model", "efficientnet_lite0",
+              "-q"]  # fmt: skip
+    error = {}
+    for name, extra in (("blend", []), ("flow", ["--flow"])):
+        r = run_cli("video", clip, "-o", f"{tmp_path / name}/", *common, *extra)
+        assert r.code == 0, r.err
+        dreams = [np.asarray(Image.open(tmp_path / name / f"frame_{k:06d}.png"), np.float32)
+                  for k in range(1, len(sources) + 1)]  # fmt: skip
+        error[name] = np.mean([
+            np.abs(dreams[k] - flow_warp(dreams[k - 1], sources[k - 1], sources[k])).mean()
+            for k in range(1, len(dreams))
+        ])  # fmt: skip
+    assert error["flow"] < 0.8 * error["blend"], error
 
 
 @pytest.mark.parametrize(

@@ -89,8 +89,8 @@ def test_replay_fills_the_controls(studio):
 
 def test_uploads_are_checked(studio, tmp_path, photo):
     text = tmp_path / "notes.png"
-    text.write_text("not an image")
-    with pytest.raises(InceptionismError, match="not an image") as e:
+    text.write_text("hello, world")
+    with pytest.raises(InceptionismError, match=r"^the upload: notes\.png: not an image file") as e:
         list(studio.dream(Controls(source="upload", upload=str(text), **FAST)))
     assert str(tmp_path) not in str(e.value)  # no server path in what the page shows
     small = Studio(Limits(max_upload_mb=5, max_pixels=2000))

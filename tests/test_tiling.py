@@ -30,13 +30,24 @@ def test_spans_cover_every_pixel_within_the_tile_and_overlap(length, tile, overl
     assert spans[0][0] == 0 and spans[-1][1] == length
     for (_, end), (start, _) in zip(spans, spans[1:]):
         assert end - start >= overlap  # neighbours share at least the overlap
-    # the blending weights are positive everywhere and sum to a positive total
-    total = torch.zeros(length)
+    # Blending is seamless: when every tile reports its own constant (0, 1, 0, 1, ...), the
+    # blend keeps a tile's value where it alone covers a pixel and moves between neighbours by
+    # at most a linear ramp's step across their shared pixels (a hard cut would jump by 1).
+    blended = torch.zeros(length, dtype=torch.float64)
+    alone = torch.zeros(length, dtype=torch.int64)
+    for i, ((start, end), w) in enumerate(zip(spans, blend_weights(spans))):
+        assert w.shape == (end - start,) and bool((span_weights(spans, i) > 0).all())
+        blended[start:end] += (i % 2) * w.double()
+        alone[start:end] += 1
+    parity = torch.zeros(length, dtype=torch.float64)
     for i, (start, end) in enumerate(spans):
-        w = span_weights(spans, i)
-        assert w.shape == (end - start,) and bool((w > 0).all()) and bool((w <= 1).all())
-        total[start:end] += w
-    assert bool((total > 0).all())
+        parity[start:end] = i % 2  # where tiles overlap, the later one; masked out below
+    single = alone == 1
+    assert torch.allclose(blended[single], parity[single])
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        shared = end - start
+        jumps = (blended[start - 1 : end + 1].diff()).abs()
+        assert float(jumps.max()) <= 1.0 / (shared + 1) + 1e-6, (shared, jumps.max())
 
 
 @settings(max_examples=60, deadline=None)

@@ -15,22 +15,20 @@ import click
 from . import __version__
 from .cli_options import (
     command_config,
-    config_options,
+    dream_options,
     echo_error,
     load_run,
     model_options,
     note,
-    pixel_options,
     run_flags,
-    steering_options,
 )
-from .config import PRESETS, main_layers
+from .config import PRESETS
 from .configure import parse_size
 from .errors import ImageError, InceptionismError
 from .executors import Done, Tally, executor_option, make_executor
-from .image import read_recipe
-from .jobs import FileRef, Job, batch_jobs, blank_start, run_job
-from .models import get_spec, layer_table, list_models, parameter_count
+from .image import has_recipe, read_recipe
+from .jobs import Job, batch_jobs, check_starts, run_job, steering_refs
+from .models import depth_groups, get_spec, layer_table, list_models, parameter_count
 from .models.custom import DRY_SIZE, is_network, register_network
 from .outputs import plan_batch
 from .progress import ProgressBar
@@ -45,11 +43,8 @@ Examples:
 """
 
 
-@click.group(
-    context_settings={"help_option_names": ["-h", "--help"]},
-    invoke_without_command=True,
-    epilog=EXAMPLES,
-)
+@click.group(context_settings={"help_option_names": ["-h", "--help"]},
+             invoke_without_command=True, epilog=EXAMPLES)  # fmt: skip
 @click.version_option(__version__, prog_name="inceptionism")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -67,11 +62,8 @@ def cli(ctx: click.Context) -> None:
     required=True,
     help="Output file (one input) or folder (several, or a name ending in /).",
 )
-@steering_options
 @click.option("--size", default=None, help="WxH of a dream without a photo (default 512x512).")
-@config_options()
-@model_options
-@pixel_options()
+@dream_options()
 @click.option("--format", "fmt", type=click.Choice(["png", "jpg", "webp"]), default="png",
               show_default=True, help="Output type in a batch folder.")  # fmt: skip
 @click.option("--save-octaves", is_flag=True,
@@ -89,16 +81,11 @@ def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | No
     """
     config = command_config(ctx, opts, guide=guide is not None)
     wh = parse_size(size)
-    if not inputs and config.init == "photo":
-        raise ImageError("no INPUT given; name a photo, or start from --init noise or grey")
-    if wh is not None and inputs:
-        raise ImageError("--size is for dreams without a photo (the photo sets the size)")
-    if not inputs:
-        blank_start(config.init, wh, max_pixels)  # the size is checked before any file
-    refs = {k: FileRef.of(v) for k, v in (("guide", guide), ("mask", mask)) if v is not None}
+    check_starts(inputs, config.init, wh, max_pixels)  # before any file is read
+    refs = steering_refs(guide, mask)
     plans, notes = plan_batch(inputs, out, "." + fmt, config.octaves, save_octaves, force,
                               start=config.init, protected=tuple(r.local() for r in refs.values()),
-                              is_ours=_is_ours)  # fmt: skip
+                              is_ours=has_recipe)  # fmt: skip
     for line in notes:
         note(line, quiet)
     if any(p.dst.suffix.lower() != ".png" for p in plans):
@@ -139,15 +126,6 @@ def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | No
         raise ImageError(f"{failed} of {len(jobs)} inputs could not be dreamed (see above)")
 
 
-def _is_ours(path: Path) -> bool:
-    """A file this tool wrote (it carries a recipe): a by-product of an earlier run."""
-    try:
-        read_recipe(path)
-        return True
-    except InceptionismError:
-        return False
-
-
 @click.command()
 @click.argument("recipe_png", type=click.Path(path_type=Path))
 @click.option("--output", "-o", "out", required=True, type=click.Path(path_type=Path),
@@ -161,13 +139,9 @@ def _is_ours(path: Path) -> bool:
 )
 @click.option("--guide", "guide_file", default=None, help="Guide image, if it moved.")
 @click.option("--mask", "mask_file", default=None, help="Mask image, if it moved.")
-@click.option(
-    "--model",
-    "-m",
-    default=None,
-    help="Build this network instead of the recorded one; needed to re-create a "
-    "dream of your own network (a recipe never makes replay import or load code).",
-)
+@click.option("--model", "-m", default=None,
+              help="Build this network instead of the recorded one; needed to re-create a dream "
+              "of your own network (a recipe never makes replay import or load code).")  # fmt: skip
 @model_options
 @run_flags("Overwrite an existing output.")
 def replay(recipe_png: Path, out: Path, force: bool, quiet: bool, **opts: Any) -> None:
@@ -220,15 +194,8 @@ def layers(model: str, size: int) -> None:
     else:
         rows = [(i.name, i.channels, i.stride, m) for i, m in zip(table, mark)]
         _table(("layer", "channels", "stride", "default"), rows)
-    blocks = main_layers(name)
-    if len(blocks) >= 3:
-        third = len(blocks) / 3
-        parts = [blocks[: round(third)], blocks[round(third) : round(2 * third)],
-                 blocks[round(2 * third) :]]  # fmt: skip
-        hints = ("edges and textures", "patterns and parts", "objects, eyes, faces")
-        for (label, hint), part in zip(zip(("early", "middle", "late"), hints), parts):
-            if part:
-                click.echo(f"{label} ({hint}): {part[0]} .. {part[-1]}")
+    for label, hint, part in depth_groups(name):
+        click.echo(f"{label} ({hint}): {part[0]} .. {part[-1]}")
 
 
 @click.command()

@@ -8,20 +8,11 @@ from typing import Any
 
 import click
 
-from .cli_options import (
-    command_config,
-    config_options,
-    load_run,
-    model_options,
-    note,
-    pixel_options,
-    run_flags,
-    steering_options,
-)
+from .cli_options import command_config, dream_options, load_run, note, run_flags
 from .configure import parse_size
-from .errors import ConfigError, ImageError, MissingExtraError
+from .errors import ConfigError, MissingExtraError
 from .executors import executor_option, make_executor
-from .jobs import FileRef, Job, Start, blank_start, photo_start
+from .jobs import FileRef, Job, Start, source_start, steering_refs
 from .motion import (
     MOTION_DEFAULTS,
     FrameRun,
@@ -36,18 +27,7 @@ from .motion import (
     zoom_loop,
 )
 from .progress import frame_bars, frame_lines
-from .video import count_frames, probe, read_frames
-
-STARTS = ("noise", "grey")
-
-
-def _finish(target: FramesTarget, run: FrameRun, fps: Fraction, quiet: bool, **audio: Any) -> None:
-    note(finish_frames(target, run, fps, **audio), quiet)
-
-
-def _interrupted(target: FramesTarget, run: FrameRun, fps: Fraction, quiet: bool, **audio) -> None:
-    """Ctrl-C: the frames so far become a playable partial result; a re-run resumes."""
-    note(finish_frames(target, run, fps, interrupted=True, **audio))
+from .video import probe_range, read_frames
 
 
 def _parse_shift(text: str) -> tuple[float, float]:
@@ -69,10 +49,7 @@ def _parse_shift(text: str) -> tuple[float, float]:
 @click.option("--shift", default="0,0", show_default=True, help="DX,DY pixels per frame.")
 @click.option("--fps", type=click.FloatRange(0.1, 240), default=12.0, show_default=True)
 @click.option("--size", default=None, help="WxH for a noise or grey start (default 512x512).")
-@steering_options
-@config_options(MOTION_DEFAULTS)
-@model_options
-@pixel_options()
+@dream_options(MOTION_DEFAULTS)
 @run_flags("Start over, replacing frames and output.")
 @executor_option
 @click.pass_context
@@ -90,19 +67,15 @@ def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: fl
                           "it runs with --executor local only")  # fmt: skip
     dxdy = _parse_shift(shift)
     config = command_config(ctx, opts, MOTION_DEFAULTS, guide=guide is not None)
-    if source in STARTS:
-        first = blank_start(source, parse_size(size), max_pixels, quantize=True)
-    else:
-        if size is not None:
-            raise ImageError("--size is for noise or grey starts (the photo sets the size)")
-        first = photo_start(source, config.init, max_size, max_pixels, quantize=True)
-    refs = _refs(guide, mask)
+    first = source_start(source, config.init, parse_size(size), max_size, max_pixels, True)
+    refs = steering_refs(guide, mask)
     target = FramesTarget(out, force, [*first.reads, *(r.local() for r in refs.values())])
     Job(frame_config(config, 1), first, None, "frame", refs.get("guide"), refs.get("mask"))
     rate = Fraction(fps).limit_denominator(1001)
     run = load_run(config, opts)
     settings = {
-        "command": "zoom", "source": source, "source_sha256": _sha(first.source),
+        "command": "zoom", "source": source,
+        "source_sha256": first.source.sha256 if first.source else None,
         "size": list(first.size or ()), "zoom": zoom_factor, "rotate": rotate,
         "shift": list(dxdy), "config": config.to_dict(), "model": run.model.name,
         "weights_sha256": run.model.weights_sha256,
@@ -111,10 +84,10 @@ def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: fl
                          frame_bars(quiet, frames), refs)  # fmt: skip
     try:
         zoom_loop(first, config, frame_run, zoom_factor, rotate, dxdy)
-    except KeyboardInterrupt:
-        _interrupted(target, frame_run, rate, quiet)
+    except KeyboardInterrupt:  # the frames so far become a playable partial result
+        note(finish_frames(target, frame_run, rate, interrupted=True))
         raise
-    _finish(target, frame_run, rate, quiet)
+    note(finish_frames(target, frame_run, rate), quiet)
 
 
 @click.command()
@@ -128,10 +101,7 @@ def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: fl
               help="Start time in seconds.")  # fmt: skip
 @click.option("--end", "t_end", type=click.FloatRange(0, 1e7), default=None,
               help="End time in seconds.")  # fmt: skip
-@steering_options
-@config_options(MOTION_DEFAULTS)
-@model_options
-@pixel_options()
+@dream_options(MOTION_DEFAULTS)
 @run_flags("Start over, replacing frames and output.")
 @executor_option
 @click.pass_context
@@ -144,37 +114,20 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
     Frames are written as they finish (OUT.mp4.frames/); running the same command again
     resumes after the last one. Ctrl-C leaves a playable partial OUT.
     """
-    if t_start is not None and t_end is not None and t_end <= t_start:
-        raise ConfigError(f"--end {t_end} must be after --start {t_start}")
     if flow:
         try:
             import cv2  # noqa: F401
         except ImportError:
             raise MissingExtraError("--flow (OpenCV)", "video") from None
     config = command_config(ctx, opts, MOTION_DEFAULTS, guide=guide is not None)
-    info = probe(source)
-    for name, t in (("--start", t_start), ("--end", t_end)):
-        if t is not None and info.duration is not None and t > info.duration:
-            raise ConfigError(f"{name} {t:g} is past the end of {source} ({info.duration:.2f} s)")
-    if info.width * info.height > max_pixels:
-        raise ImageError(f"{source}: {info.width}x{info.height} frames are over the limit of "
-                         f"{max_pixels} pixels (raise it with --max-pixels)")  # fmt: skip
-    refs = _refs(guide, mask)
+    info, total = probe_range(source, t_start, t_end, max_pixels)
+    refs = steering_refs(guide, mask)
     target = FramesTarget(out, force, [source, *(r.local() for r in refs.values())])
-    total = count_frames(source, t_start, t_end)
-    if total == 0:
-        raise ImageError(f"{source}: no frames in the chosen time range")
     ref = FileRef.of(source)
     spec: dict[str, Any] = {"max_size": max_size, "max_pixels": max_pixels, "t_start": t_start,
                             "t_end": t_end, "blend": blend, "flow": flow}  # fmt: skip
-    Job(
-        config,
-        Start("video", ref, frame=1, **spec),
-        None,
-        "frame",
-        refs.get("guide"),
-        refs.get("mask"),
-    )  # checked before any work
+    Job(config, Start("video", ref, frame=1, **spec), None, "frame", refs.get("guide"),
+        refs.get("mask"))  # checked before any work  # fmt: skip
     executor = make_executor(opts["executor"], opts["device"])
     burn_in = burn_in_frames(blend) if executor.parallel else 0
     ctx.call_on_close(executor.close)
@@ -188,7 +141,8 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
     }  # fmt: skip
     if burn_in:  # chunks in parallel: other frames than one sequential run, so not mixed
         settings["burn_in"] = burn_in
-    audio = {"audio_from": source if info.has_audio else None, "start": t_start, "end": t_end}
+    audio: dict[str, Any] = {"audio_from": source if info.has_audio else None, "start": t_start,
+                             "end": t_end}  # fmt: skip
     frame_run = FrameRun(target.frames, total, settings, run, frame_lines(quiet), force,
                          frame_bars(quiet, total), refs)  # fmt: skip
     try:
@@ -201,18 +155,10 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
             dream_video_parallel(ref, size, config, frame_run, spec, executor)
         else:
             dream_video(ref, read_frames(source, info, t_start, t_end), config, frame_run, spec)
-    except KeyboardInterrupt:
-        _interrupted(target, frame_run, info.fps, quiet, **audio)
+    except KeyboardInterrupt:  # the frames so far become a playable partial result
+        note(finish_frames(target, frame_run, info.fps, interrupted=True, **audio))
         raise
-    _finish(target, frame_run, info.fps, quiet, **audio)
-
-
-def _refs(guide: str | None, mask: str | None) -> dict[str, FileRef]:
-    return {k: FileRef.of(v) for k, v in (("guide", guide), ("mask", mask)) if v is not None}
-
-
-def _sha(ref: FileRef | None) -> str | None:
-    return ref.sha256 if ref is not None else None
+    note(finish_frames(target, frame_run, info.fps, **audio), quiet)
 
 
 COMMANDS = [zoom, video]

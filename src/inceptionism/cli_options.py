@@ -121,55 +121,46 @@ def explicit_fields(ctx: click.Context, opts: dict[str, Any]) -> dict[str, Any]:
     return {f.name: opts[f.name] for f in CLI_FIELDS if f.name in opts and given(ctx, f.name)}
 
 
-def model_options(f: Callable) -> Callable:
-    f = click.option(
-        "--threads", type=IntRange(1, 1024), default=None, metavar="N",
-        help="CPU threads for torch (default: $INCEPTIONISM_THREADS, $OMP_NUM_THREADS, or "
-        "the cores this process may use).",
-    )(f)  # fmt: skip
-    f = click.option(
-        "--input-range",
-        default=None,
-        help="Your network (--model FILE.pt or pkg.mod:factory): the pixel range it takes, "
-        "e.g. 0,1 (default), 0,255 or -1,1.",
-    )(f)
-    f = click.option(
-        "--input-norm",
-        default=None,
-        help="Your network: none (default), imagenet, or MEAN/STD in --input-range units, "
-        "e.g. 0.485,0.456,0.406/0.229,0.224,0.225.",
-    )(f)
-    f = click.option(
-        "--device",
-        default="auto",
-        show_default=True,
-        help="cpu, cuda, cuda:N, or auto (cuda when available).",
-    )(f)
-    return click.option(
-        "--weights",
-        type=click.Path(path_type=Path),
-        default=None,
-        help="Weights file (.pth state dict, or a Keras .h5 for inception_v3/vgg16/vgg19) "
-        "instead of the packaged, cached or downloaded one.",
-    )(f)
+def stack(*decorators: Callable) -> Callable:
+    """Decorator: ``decorators`` applied as if written one above the other, first on top."""
+
+    def decorate(f: Callable) -> Callable:
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+
+    return decorate
+
+
+model_options = stack(
+    click.option("--weights", type=click.Path(path_type=Path), default=None,
+                 help="Weights file (.pth state dict, or a Keras .h5 for inception_v3/vgg16/"
+                 "vgg19) instead of the packaged, cached or downloaded one."),
+    click.option("--device", default="auto", show_default=True,
+                 help="cpu, cuda, cuda:N, or auto (cuda when available)."),
+    click.option("--input-norm", default=None,
+                 help="Your network: none (default), imagenet, or MEAN/STD in --input-range "
+                 "units, e.g. 0.485,0.456,0.406/0.229,0.224,0.225."),
+    click.option("--input-range", default=None,
+                 help="Your network (--model FILE.pt or pkg.mod:factory): the pixel range it "
+                 "takes, e.g. 0,1 (default), 0,255 or -1,1."),
+    click.option("--threads", type=IntRange(1, 1024), default=None, metavar="N",
+                 help="CPU threads for torch (default: $INCEPTIONISM_THREADS, $OMP_NUM_THREADS, "
+                 "or the cores this process may use)."),
+)  # fmt: skip
 
 
 def pixel_options(max_size: int | None = None) -> Callable:
     """--max-size and --max-pixels: how large a photo may be, and how it is downscaled."""
-
-    def decorate(f: Callable) -> Callable:
-        f = click.option(
-            "--max-pixels", type=IntRange(1, PILLOW_MAX_PIXELS), default=DEFAULT_MAX_PIXELS,
-            show_default="89.5 million" if DEFAULT_MAX_PIXELS == 89_478_485 else True,
-            metavar="N",
-            help="Refuse inputs with more pixels (decompression bombs).",
-        )(f)  # fmt: skip
-        return click.option(
-            "--max-size", type=IntRange(16, MAX_SIDE), default=max_size, metavar="PX",
-            show_default=max_size is not None, help="Downscale so the long side is at most PX.",
-        )(f)  # fmt: skip
-
-    return decorate
+    shown = "89.5 million" if DEFAULT_MAX_PIXELS == 89_478_485 else True
+    return stack(
+        click.option("--max-size", type=IntRange(16, MAX_SIDE), default=max_size, metavar="PX",
+                     show_default=max_size is not None,
+                     help="Downscale so the long side is at most PX."),
+        click.option("--max-pixels", type=IntRange(1, PILLOW_MAX_PIXELS),
+                     default=DEFAULT_MAX_PIXELS, show_default=shown, metavar="N",
+                     help="Refuse inputs with more pixels (decompression bombs)."),
+    )  # fmt: skip
 
 
 def command_config(
@@ -193,19 +184,22 @@ def load_run(config: DreamConfig, opts: dict[str, Any]) -> RunContext:
     return RunContext(model, opts.get("weights"))
 
 
-def steering_options(f: Callable) -> Callable:
-    """--guide and --mask: the images a dream is steered by."""
-    f = click.option("--mask", default=None,
-                     help="Mask image: dream only where it is white (softly).")(f)  # fmt: skip
-    return click.option("--guide", default=None,
-                        help="Guide image: dream towards its features.")(f)  # fmt: skip
+steering_options = stack(
+    click.option("--guide", default=None, help="Guide image: dream towards its features."),
+    click.option("--mask", default=None, help="Mask image: dream only where it is white (softly)."),
+)
 
 
 def run_flags(force_help: str) -> Callable:
     """--force and --quiet."""
+    return stack(
+        click.option("--force", "-f", is_flag=True, help=force_help),
+        click.option("--quiet", "-q", is_flag=True, help="No progress output."),
+    )
 
-    def decorate(f: Callable) -> Callable:
-        f = click.option("--quiet", "-q", is_flag=True, help="No progress output.")(f)
-        return click.option("--force", "-f", is_flag=True, help=force_help)(f)
 
-    return decorate
+def dream_options(defaults: dict[str, Any] | None = None, max_size: int | None = None) -> Callable:
+    """Every dreaming command's options: guide and mask, the recipe (DreamConfig's fields with
+    the command's ``defaults``), the model, the photo's size limits."""
+    return stack(steering_options, config_options(defaults), model_options,
+                 pixel_options(max_size))  # fmt: skip

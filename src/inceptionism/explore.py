@@ -227,3 +227,176 @@ def run_cells(
 
         executor.run([jobs[i] for i in group], run_for(jobs[group[0]]), done, live)
     return [im for im in images if im is not None]
+
+
+# --- what the sheet commands share once their options are read -----------------------------
+
+
+class Sheets:
+    """A sheet command's work: the start, the loaded model(s), the executor, the outputs.
+
+    ``load`` loads the model a config names (each once: ``--vary model=...``); ``report`` gets
+    the progress lines (None: quiet); ``on_close`` registers the executor's shutdown."""
+
+    def __init__(self, config: DreamConfig, start: Start, refs: dict[str, FileRef], out: Path,
+                 cells_dir: Path | None, force: bool, load: Callable[[DreamConfig], RunContext],
+                 executor: tuple[str, str], report: Callable[[str], None] | None,
+                 on_close: Callable[[Callable[[], None]], Any]) -> None:  # fmt: skip
+        if out.suffix.lower() != ".png":
+            raise ImageError(f"{out}: sheets are written as .png")
+        if cells_dir is not None and cells_dir.exists() and not cells_dir.is_dir():
+            raise ImageError(f"--cells {cells_dir}: exists and is not a folder")
+        self.config, self.start, self.refs, self.out = config, start, refs, out
+        self.cells_dir, self.force, self.load, self.report = cells_dir, force, load, report
+        self.executor_spec, self.on_close = executor, on_close
+        self.runs: dict[str, RunContext] = {}
+        self.executor: Executor | None = None
+
+    def jobs(self, cells: list[Cell]) -> list[Job]:
+        """Every cell as a job, checked (objective, guide, sizes) before any work."""
+        return cell_jobs(cells, self.start, self.cells_dir, self.refs)
+
+    def check(self, sheets: list[Path], jobs: list[Job]) -> None:
+        """The sheets never overwrite an input (nor, without --force, a file); cells may be
+        redone (they are reused when their recipe matches)."""
+        from .outputs import check_outputs
+
+        reads = [p for job in jobs[:1] for p in job.reads]
+        check_outputs(sheets, reads, self.force)
+        check_outputs([p for job in jobs for p in job.writes], [*reads, *sheets], force=True)
+
+    def context(self, config: DreamConfig) -> RunContext:
+        if config.model not in self.runs:
+            self.runs[config.model] = self.load(config)
+        return self.runs[config.model]
+
+    def dream(self, jobs: list[Job]) -> list[Image.Image]:
+        if self.executor is None:  # the executor joined (a cluster) before the model or a write
+            from .executors import make_executor
+
+            self.executor = make_executor(*self.executor_spec).open()
+            self.on_close(self.executor.close)
+        return run_cells(lambda job: self.context(job.config), jobs, self.report, self.executor)
+
+    def photo(self) -> Image.Image | None:
+        """The photo as the cells saw it (downscaled), for the sheet's first cell."""
+        if self.start.source is None:
+            return None
+        from .image import LoadedImage
+        from .jobs import start_tensor
+
+        photo = dataclasses.replace(self.start, kind="photo")
+        return LoadedImage(start_tensor(photo, 0)[0]).to_pil()
+
+    def write(self, path: Path, sheet: Image.Image, info: dict[str, Any]) -> None:
+        from .image import save_image
+
+        save_image(sheet, path, {"sheet": info, "model": self.config.model})
+        if self.report is not None:
+            self.report(f"wrote {path}")
+
+
+def sheet_title(config: DreamConfig, skip: set[str], source: str) -> str:
+    """``SOURCE: model=... steps=...``: the fields DreamConfig marks for titles, less ``skip``."""
+    keys = [f.name for f in dataclasses.fields(DreamConfig)
+            if f.metadata.get("title") and f.name not in skip]  # fmt: skip
+    parts = [f"{k.replace('_', '-')}={getattr(config, k)}" for k in keys]
+    return f"{source}: " + " ".join(p for p in parts if not p.endswith("=None"))
+
+
+def atlas_layers(model: str, spec: str) -> list[tuple[str, int]]:
+    """(name, channels) of the layers an atlas shows: ``all`` (every main-line layer with a
+    grid) or a comma list, each checked against the model's table."""
+    from .errors import UnknownNameError
+    from .models import layer_index, layer_table
+
+    table = layer_table(model)
+    if spec.strip() == "all":
+        return [(i.name, i.channels) for i in table if "." not in i.name and i.stride > 0]
+    by_name = layer_index(table)
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    if not names:
+        raise ConfigError("--layers: name at least one layer, or 'all'")
+    for n in names:
+        if n not in by_name:
+            raise UnknownNameError("layer", n, list(by_name), where=model)
+    return [(n, by_name[n].channels) for n in names]
+
+
+def pick_channels(model: str, layer: str, count: int, listed: str | None) -> list[int]:
+    """The channels a gallery shows: exactly ``listed`` (3,17,42), else the first ``count``."""
+    from .models import layer_index, layer_table
+
+    channels = layer_index(layer_table(model))[layer].channels
+    if not listed:
+        return list(range(min(count, channels)))
+    try:
+        picked = [int(c) for c in listed.split(",") if c.strip()]
+    except ValueError:
+        raise ConfigError(f"--channels: expected numbers like 3,17,42, got {listed!r}") from None
+    bad = [c for c in picked if not 0 <= c < channels]
+    if bad or not picked:
+        raise ConfigError(f"--channels {bad or listed}: {layer} has channels 0..{channels - 1}")
+    return picked
+
+
+# The options of the DeepDream recipe that the lucid recipe has no use for.
+DREAM_ONLY = ("objective", "border", "grad_norm", "lap_levels", "smooth", "tv", "step_size",
+              "octaves", "octave_scale", "detail", "jitter", "clip", "tile_overlap", "max_loss",
+              "tile")  # fmt: skip
+
+
+def lucid_config(
+    preset: str | None, size: tuple[int, int] | None, lucid: dict[str, Any], given: set[str],
+    common: dict[str, Any],
+) -> Any:  # fmt: skip
+    """The gallery's lucid recipe (a FeatureVisConfig), or None when ``preset`` names a dream
+    preset (the DeepDream of noise). ``lucid`` holds --param/--transforms/--batch, ``given``
+    the options set on the command line, ``common`` their --steps and --seed."""
+    from .featurevis import FeatureVisConfig
+
+    if preset not in (None, "lucid"):
+        named = [f"--{k}" for k, v in lucid.items() if v is not None]
+        if named:
+            raise ConfigError(f"{', '.join(named)}: for the lucid recipe, not --preset")
+        return None
+    named = [k for k in DREAM_ONLY if k in given]
+    if named:
+        names = ", ".join(f"--{k.replace('_', '-')}" for k in named)
+        raise ConfigError(f"{names}: DeepDream options; add --preset default to use them")
+    side = size or (128, 128)
+    if side[0] != side[1]:
+        raise ConfigError(f"--size {side[0]}x{side[1]}: the lucid recipe renders square images")
+    changes = {k: v for k, v in lucid.items() if v is not None}
+    changes.update({k: v for k, v in common.items() if k in given})
+    return FeatureVisConfig.preset("lucid", size=side[0], **changes)
+
+
+def featurevis_cells(
+    model: Any, layer: str, picked: list[int], fv: Any, cells_dir: Path | None,
+    report: Callable[[str], None] | None,
+) -> list[Image.Image]:  # fmt: skip
+    """Render the channels in batches; with a cells folder, each cell as a PNG with its recipe
+    (kind featurevis: the whole render's units and the cell's index, which replay re-renders)."""
+    from .featurevis import featurevis_recipe, render_channels
+    from .image import LoadedImage, save_image
+
+    def progress(done: int, total: int, value: float) -> None:
+        if report is not None and (done % 10 == 0 or done == total):
+            report(f"step {done}/{total}: mean channel activation {value:.3f}")
+
+    tensors = render_channels(model, layer, picked, config=fv, on_progress=progress)
+    images = [LoadedImage(t[None].cpu()).to_pil() for t in tensors]
+    units = [f"{layer}:{c}" for c in picked]
+    if cells_dir is not None:
+        for k, (c, im) in enumerate(zip(picked, images)):
+            save_image(im, cells_dir / f"{layer}_{c}.png", featurevis_recipe(fv, units, k, model))
+    return images
+
+
+def lucid_title(model: str, layer: str, fv: Any) -> str:
+    shown = ("param", "transforms", "steps", "lr", "size", "seed")
+    values = fv.to_dict()
+    return f"{model} {layer}: lucid " + " ".join(
+        f"{k.replace('_', '-')}={values[k]}" for k in shown
+    )

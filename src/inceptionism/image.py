@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, PngImagePlugin
 
-from .errors import ImageError
+from .errors import ImageError, InceptionismError
 
 INPUT_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
@@ -381,6 +381,15 @@ def _itxt(data: bytes) -> str | None:
         return text.decode("utf-8")
     except UnicodeDecodeError:
         raise ImageError("recipe text is not UTF-8") from None
+
+
+def has_recipe(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a PNG this tool wrote (it carries a readable recipe)."""
+    try:
+        read_recipe(path)
+        return True
+    except InceptionismError:
+        return False
 
 
 def read_recipe(path: str | os.PathLike) -> dict[str, Any]:

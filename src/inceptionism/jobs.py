@@ -14,7 +14,7 @@ import dataclasses
 import math
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,6 +155,45 @@ def blank_start(
     if kind not in ("noise", "grey"):
         raise ImageError("no INPUT given; name a photo, or start from --init noise or grey")
     return Start(kind, None, tuple(size or DEFAULT_SIZE), None, max_pixels, quantize)  # type: ignore[arg-type]
+
+
+BLANK_STARTS = ("noise", "grey")
+
+
+def source_start(
+    source: str,
+    init: str,
+    size: tuple[int, int] | None,
+    max_size: int | None,
+    max_pixels: int,
+    quantize: bool = False,
+    default_size: tuple[int, int] | None = None,
+) -> Start:
+    """The start a sheet or zoom names as SOURCE: noise or grey of ``size`` (else
+    ``default_size``), or a photo (a file or sample:NAME; then ``size`` is refused)."""
+    if source in BLANK_STARTS:
+        return blank_start(source, size or default_size, max_pixels, quantize=quantize)
+    if size is not None:
+        raise ImageError("--size is for noise or grey starts (the photo sets the size)")
+    return photo_start(source, init, max_size, max_pixels, quantize=quantize)
+
+
+def check_starts(
+    inputs: Sequence[str], init: str, size: tuple[int, int] | None, max_pixels: int
+) -> None:
+    """What ``dream`` starts from, checked before any file is read: photos (their size their
+    own), or without INPUT noise or grey of ``size`` within the pixel limit."""
+    if not inputs and init == "photo":
+        raise ImageError("no INPUT given; name a photo, or start from --init noise or grey")
+    if size is not None and inputs:
+        raise ImageError("--size is for dreams without a photo (the photo sets the size)")
+    if not inputs:
+        blank_start(init, size, max_pixels)
+
+
+def steering_refs(guide: str | None, mask: str | None) -> dict[str, FileRef]:
+    """The guide and mask a dream is steered by, as references (path and hash)."""
+    return {k: FileRef.of(v) for k, v in (("guide", guide), ("mask", mask)) if v}
 
 
 @dataclass(frozen=True)

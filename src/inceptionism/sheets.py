@@ -86,3 +86,19 @@ def contact_sheet(
     for r, text in enumerate((row_labels or [])[:rows]):
         draw.text((pad, row_top[r] + heights[r] // 2), text, fill=INK, font=font)
     return sheet
+
+
+def with_source(
+    pairs: list[tuple[str, Image.Image | None]],
+    columns: int,
+    row_labels: list[str],
+    photo: Image.Image | None,
+) -> tuple[list[tuple[str, Image.Image | None]], int, list[str]]:
+    """The source photo first: in a single row, as its first cell (one column more); in a grid,
+    alone on a row of its own above it."""
+    if photo is None:
+        return pairs, columns, row_labels
+    if not row_labels:
+        return [("source", photo), *pairs], columns + 1, row_labels
+    blank: list[tuple[str, Image.Image | None]] = [("", None)] * (columns - 1)
+    return [("source", photo), *blank, *pairs], columns, ["", *row_labels]

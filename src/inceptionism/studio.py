@@ -25,7 +25,7 @@ from typing import Any
 
 from PIL import Image
 
-from .config import DEFAULT_MODEL, DreamConfig
+from .config import DreamConfig
 from .engine import Progress, resolve_objective
 from .errors import InceptionismError
 from .image import LoadedImage, parse_recipe, read_recipe, save_image
@@ -38,6 +38,11 @@ from .samples import list_samples
 
 SOURCES = ("upload", "sample", "noise")
 RESULT_LIFETIME = 3600  # seconds a result file is kept for download
+# The recipe fields the page has sliders for (a preset sets them) and the seed; their defaults
+# are DreamConfig's.
+SLIDERS = ("step_size", "octaves", "steps", "octave_scale", "jitter")
+RECIPE_FIELDS = (*SLIDERS, "seed")
+_D = DreamConfig()
 
 
 @dataclass(frozen=True)
@@ -54,16 +59,16 @@ class Controls:
     source: str = "sample"
     upload: str | None = None  # a file in Gradio's upload cache
     sample: str = "sample:coffee"
-    model: str = DEFAULT_MODEL
+    model: str = _D.model
     layers: list[str] | None = None
     objective: str = ""  # a full objective string (advanced); wins over ``layers`` when given
     preset: str = "default"
-    step_size: float = 0.006
-    octaves: int = 4
-    steps: int = 20
-    octave_scale: float = 1.4
-    jitter: int = 32
-    seed: int = 0
+    step_size: float = _D.step_size
+    octaves: int = _D.octaves
+    steps: int = _D.steps
+    octave_scale: float = _D.octave_scale
+    jitter: int = _D.jitter
+    seed: int = _D.seed
     size: int = 512  # long side of the dream
 
 
@@ -96,8 +101,7 @@ class Studio:
 
     def preset_values(self, preset: str, model: str) -> dict[str, Any]:
         c = DreamConfig.preset(preset, model=model)
-        return {"step_size": c.step_size, "octaves": c.octaves, "steps": c.steps,
-                "octave_scale": c.octave_scale, "jitter": c.jitter}  # fmt: skip
+        return {k: getattr(c, k) for k in SLIDERS}
 
     # --- a dream -----------------------------------------------------------------------------
 
@@ -112,11 +116,10 @@ class Studio:
         objective = (c.objective or "").strip()
         layers = objective or (",".join(c.layers) if c.layers else None)
         init = "noise" if c.source == "noise" else "photo"
+        sliders = {k: type(getattr(_D, k))(getattr(c, k)) for k in RECIPE_FIELDS}  # from floats
         config = DreamConfig.preset(c.preset or "default", model=c.model).replace(
-            layers=layers, step_size=float(c.step_size), octaves=int(c.octaves),
-            steps=int(c.steps), octave_scale=float(c.octave_scale), jitter=int(c.jitter),
-            seed=int(c.seed), init=init,
-        )  # fmt: skip
+            layers=layers, init=init, **sliders
+        )
         resolve_objective(config.model, config)
         return config
 
@@ -213,12 +216,12 @@ class Studio:
             kind = "upload"
         size = start.max_size or max(start.size or (512,))
         return Controls(
-            source=kind, sample=label if kind == "sample" else "sample:coffee",
-            model=config.model, layers=_layer_names(config.layers),
+            source=kind, sample=label if kind == "sample" else Controls.sample,
+            model=config.model,
+            layers=Objective.of(config.layers).layers if config.layers else None,
             objective=config.layers or "", preset="default",
-            step_size=config.step_size, octaves=config.octaves, steps=config.steps,
-            octave_scale=config.octave_scale, jitter=config.jitter, seed=config.seed,
             size=int(min(size, self.limits.max_side)),
+            **{k: getattr(config, k) for k in RECIPE_FIELDS},
         )  # fmt: skip
 
 
@@ -228,13 +231,6 @@ def public(message: str, *paths: str | None) -> str:
         if path:
             message = message.replace(str(Path(path).parent) + os.sep, "")
     return re.sub(r"(/[^\s/:]+)+/([^\s/:]+)", r"\2", message)
-
-
-def _layer_names(layers: str | None) -> list[str] | None:
-    """The layers an objective spec names (its terms' layers, in order)."""
-    if not layers:
-        return None
-    return list(dict.fromkeys(term.layer for term in Objective.of(layers).terms))
 
 
 def _status(p: Progress) -> str:

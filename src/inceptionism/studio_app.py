@@ -2,12 +2,12 @@
 
 # no `from __future__ import annotations`: Gradio finds gr.Request parameters by annotation
 import os
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 from .config import PRESETS
 from .errors import InceptionismError, MissingExtraError
-from .studio import SOURCES, Controls, Studio, public
+from .studio import SLIDERS, SOURCES, Controls, Studio, public
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -65,16 +65,11 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                     recipe_text = gr.Textbox(label="...or its recipe (JSON)", lines=4)
                     load = gr.Button("Fill the controls")
 
-        controls = [source, upload, sample, model, layers, objective, preset, step_size,
-                    octaves, steps, octave_scale, jitter, seed, size]  # fmt: skip
-        order = ["source", "upload", "sample", "model", "layers", "objective", "preset",
-                 "step_size", "octaves", "steps", "octave_scale", "jitter", "seed",
-                 "size"]  # fmt: skip
+        named = locals()
+        order = [f.name for f in fields(Controls)]  # one component per field, in its order
+        controls = [named[name] for name in order]
 
-        def run(source, upload, sample, model, layers, objective, preset, step_size, octaves,
-                steps, octave_scale, jitter, seed, size, request: gr.Request):  # type: ignore[name-defined]  # fmt: skip
-            values = (source, upload, sample, model, layers, objective, preset, step_size,
-                      octaves, steps, octave_scale, jitter, seed, size)  # fmt: skip
+        def run(request: gr.Request, *values):  # type: ignore[name-defined]
             c = Controls(**dict(zip(order, values)))
             try:
                 yield from studio.dream(c, _session(request))
@@ -92,7 +87,7 @@ def build_app(studio: Studio, defaults: Controls | None = None):
 
         def on_preset(name: str, model_name: str):
             v = studio.preset_values(name, model_name)
-            return [v[k] for k in ("step_size", "octaves", "steps", "octave_scale", "jitter")]
+            return [v[k] for k in SLIDERS]
 
         def on_load(png: str | None, text: str | None):
             try:
@@ -112,8 +107,8 @@ def build_app(studio: Studio, defaults: Controls | None = None):
             return out
 
         model.change(on_model, model, layers, api_visibility="private")
-        preset.change(on_preset, [preset, model], [step_size, octaves, steps, octave_scale,
-                      jitter], api_visibility="private")  # fmt: skip
+        preset.change(on_preset, [preset, model], [named[k] for k in SLIDERS],
+                      api_visibility="private")  # fmt: skip
         job = go.click(run, controls, [result, status, download], api_name="dream")
         stop.click(stop_dream, None, status, cancels=[job], api_visibility="private")
         load.click(on_load, [recipe_png, recipe_text], controls, api_name="replay")

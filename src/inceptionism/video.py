@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageError, MissingExtraError, ToolError
+from .errors import ConfigError, ImageError, MissingExtraError, ToolError
 
 FRAME_NAME = "frame_{:06d}.png"
 _FRAME_RE = re.compile(r"^frame_(\d+)\.png$")
@@ -204,3 +204,23 @@ def _run(args: list[str]) -> None:
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
         raise ToolError(f"ffmpeg failed: {last[:200]}")
+
+
+def probe_range(
+    source: Path, t_start: float | None, t_end: float | None, max_pixels: int
+) -> tuple[VideoInfo, int]:
+    """A video's streams and the number of frames in [t_start, t_end], every bound checked
+    (the range inside the video, the frames within the pixel limit) before any work."""
+    if t_start is not None and t_end is not None and t_end <= t_start:
+        raise ConfigError(f"--end {t_end} must be after --start {t_start}")
+    info = probe(source)
+    for name, t in (("--start", t_start), ("--end", t_end)):
+        if t is not None and info.duration is not None and t > info.duration:
+            raise ConfigError(f"{name} {t:g} is past the end of {source} ({info.duration:.2f} s)")
+    if info.width * info.height > max_pixels:
+        raise ImageError(f"{source}: {info.width}x{info.height} frames are over the limit of "
+                         f"{max_pixels} pixels (raise it with --max-pixels)")  # fmt: skip
+    total = count_frames(source, t_start, t_end)
+    if total == 0:
+        raise ImageError(f"{source}: no frames in the chosen time range")
+    return info, total
