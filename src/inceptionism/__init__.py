@@ -16,8 +16,9 @@ if "torch" not in _sys.modules:  # OpenMP reads its wait policy once, when torch
 
     prefer_passive_wait()
 
+from .api import dream  # noqa: E402
 from .config import DEFAULT_MODEL, PRESETS, DreamConfig  # noqa: E402
-from .engine import Progress, dream, dream_tensor  # noqa: E402
+from .engine import Progress, dream_tensor  # noqa: E402
 from .featurevis import FeatureVisConfig, render, render_channels  # noqa: E402
 from .models import DreamModel, get_model, list_models  # noqa: E402
 from .objectives import Objective  # noqa: E402

@@ -83,8 +83,9 @@ def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | No
     wh = parse_size(size)
     check_starts(inputs, config.init, wh, max_pixels)  # before any file is read
     refs = steering_refs(guide, mask)
-    plans, notes = plan_batch(inputs, out, "." + fmt, config.octaves, save_octaves, force,
-                              start=config.init, protected=tuple(r.local() for r in refs.values()),
+    plans, notes = plan_batch(inputs, out, fmt_suffix="." + fmt, octaves=config.octaves,
+                              save_octaves=save_octaves, force=force, start=config.init,
+                              protected=tuple(r.local() for r in refs.values()),
                               is_ours=has_recipe)  # fmt: skip
     for line in notes:
         note(line, quiet)
@@ -95,7 +96,8 @@ def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | No
         note("nothing to do: every output exists (use --force to redo)", quiet)
         return
     batch = len(plans) + len(notes) > 1
-    jobs = batch_jobs(plans, config, refs, wh, max_size, max_pixels, batch)
+    jobs = batch_jobs(plans, config, refs=refs, size=wh, max_size=max_size,
+                      max_pixels=max_pixels, batch=batch)  # fmt: skip
     failed = 0
     for label, job in jobs:  # inputs refused on their header
         if isinstance(job, InceptionismError):

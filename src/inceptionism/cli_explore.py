@@ -60,10 +60,10 @@ def _sheets(source: str, ctx: click.Context, opts: dict[str, Any], defaults=None
     def load(c: Any) -> Any:  # --weights belongs to the command's own model
         return load_run(c, {**opts, "weights": weights if c.model == config.model else None})
 
-    return Sheets(config, start, steering_refs(opts.get("guide"), opts.get("mask")),
-                  Path(opts["out"]), cells, opts["force"], load,
-                  (opts["executor"], opts["device"]), None if opts["quiet"] else note,
-                  ctx.call_on_close)  # fmt: skip
+    return Sheets(config, start, refs=steering_refs(opts.get("guide"), opts.get("mask")),
+                  out=Path(opts["out"]), cells_dir=cells, force=opts["force"], load=load,
+                  executor=(opts["executor"], opts["device"]),
+                  report=None if opts["quiet"] else note, on_close=ctx.call_on_close)  # fmt: skip
 
 
 @click.command()

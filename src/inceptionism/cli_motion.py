@@ -80,8 +80,8 @@ def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: fl
         "shift": list(dxdy), "config": config.to_dict(), "model": run.model.name,
         "weights_sha256": run.model.weights_sha256,
     }  # fmt: skip
-    frame_run = FrameRun(target.frames, frames, settings, run, frame_lines(quiet), force,
-                         frame_bars(quiet, frames), refs)  # fmt: skip
+    frame_run = FrameRun(target.frames, frames, settings, run, on_frame=frame_lines(quiet),
+                         force=force, live=frame_bars(quiet, frames), refs=refs)  # fmt: skip
     try:
         zoom_loop(first, config, frame_run, zoom_factor, rotate, dxdy)
     except KeyboardInterrupt:  # the frames so far become a playable partial result
@@ -143,8 +143,8 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
         settings["burn_in"] = burn_in
     audio: dict[str, Any] = {"audio_from": source if info.has_audio else None, "start": t_start,
                              "end": t_end}  # fmt: skip
-    frame_run = FrameRun(target.frames, total, settings, run, frame_lines(quiet), force,
-                         frame_bars(quiet, total), refs)  # fmt: skip
+    frame_run = FrameRun(target.frames, total, settings, run, on_frame=frame_lines(quiet),
+                         force=force, live=frame_bars(quiet, total), refs=refs)  # fmt: skip
     try:
         size = fitted_size(info.width, info.height, max_size)
         if executor.parallel and blend > 0:

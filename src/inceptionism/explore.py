@@ -238,7 +238,7 @@ class Sheets:
     ``load`` loads the model a config names (each once: ``--vary model=...``); ``report`` gets
     the progress lines (None: quiet); ``on_close`` registers the executor's shutdown."""
 
-    def __init__(self, config: DreamConfig, start: Start, refs: dict[str, FileRef], out: Path,
+    def __init__(self, config: DreamConfig, start: Start, *, refs: dict[str, FileRef], out: Path,
                  cells_dir: Path | None, force: bool, load: Callable[[DreamConfig], RunContext],
                  executor: tuple[str, str], report: Callable[[str], None] | None,
                  on_close: Callable[[Callable[[], None]], Any]) -> None:  # fmt: skip

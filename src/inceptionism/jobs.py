@@ -259,6 +259,7 @@ def check_work(config: DreamConfig, start: Start) -> None:
 def batch_jobs(
     plans: list[Any],
     config: DreamConfig,
+    *,
     refs: dict[str, FileRef],
     size: tuple[int, int] | None,
     max_size: int | None,

@@ -94,6 +94,7 @@ class FrameRun:
         total: int,
         settings: dict[str, Any],
         run: RunContext,
+        *,
         on_frame: Callable[[FrameProgress], None] | None = None,
         force: bool = False,
         live: Callable[[int], Callable[[Progress], Any] | None] | None = None,

@@ -127,6 +127,7 @@ class Planned:
 def plan_batch(
     inputs: tuple[str, ...],
     out: str,
+    *,
     fmt_suffix: str,
     octaves: int,
     save_octaves: bool,
