@@ -65,7 +65,7 @@ class ModelSpec:
     # The named recipe that suits this network best (`inceptionism models` shows it).
     preset: str = "default"
     # Layer table from a built net, for nets without a ``layer_table`` method (your own).
-    table: Callable[[nn.Module], list[tuple]] | None = None
+    table: Callable[[nn.Module | None], list[LayerInfo]] | None = None
     # How a network given by the user was loaded (input format, dry-run size), for recipes.
     origin: dict | None = None
 
