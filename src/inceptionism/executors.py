@@ -386,9 +386,9 @@ class Worker:
 
     def dream_chain(self, texts: list[str], keep_from: int = 0) -> dict[str, Any]:
         """Video frames dreamed in order, each starting from the dream before it (held here in
-        memory, as the 8-bit frame it is saved as). ``texts[:keep_from]`` are a burn-in: dreamed
-        and dropped, except the last (the previous dream of the first kept frame, which its
-        recipe names). Returns ``frames``: 8-bit RGB of ``texts[max(keep_from - 1, 0):]``."""
+        memory, as the 8-bit frame it is saved as). ``texts[:keep_from]`` are dreamed and
+        dropped (the part of a burn-in the driver does not keep). Returns ``frames``: 8-bit RGB
+        of ``texts[keep_from:]``."""
         from .recipes import read_job
 
         began = time.perf_counter()
@@ -411,7 +411,7 @@ class Worker:
                     self.ctx.frames.dreams = {}
                 job = job.replace(start=dataclasses.replace(s, source=source, previous=previous))
                 prev = _pack(dream_job(job, self.ctx))[0]
-                if i >= keep_from - 1:
+                if i >= keep_from:
                     out.append(prev)
         except InceptionismError as e:
             return {"error": (type(e).__name__, str(e))}
@@ -675,7 +675,7 @@ class RayExecutor(Executor):
         ctx: RunContext,
         on_chain: Callable[[int, dict[str, Any]], Any],
     ) -> None:
-        """Run ``chains`` (each a list of frame jobs and how many of them are burn-in) on the
+        """Run ``chains`` (each a list of frame jobs and how many of them to drop) on the
         workers, one chain a task; ``on_chain(i, reply)`` gets each chain's frames as it ends (the
         caller writes them). A chain whose worker died past its restarts is run again elsewhere."""
         from .recipes import job_recipe
