@@ -176,6 +176,19 @@ def test_bad_cluster_address_exit_2_nothing_written(run_cli, photos, tmp_path):
 
 
 @needs_ray
+def test_starting_ray_prints_nothing_of_its_own(photos, tmp_path):
+    """A fresh local Ray instance from the command line (its own process): with -q nothing on
+    stderr (Ray's start-up notices, e.g. about token authentication, are not shown)."""
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(executors.__file__).parents[1])}
+    r = subprocess.run([sys.executable, "-m", "inceptionism", "dream", str(photos), "-o",
+                        str(out), "--executor", "ray:1", *TINY], capture_output=True, text=True,
+                       env=env, timeout=600)  # fmt: skip
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert len(list(out.glob("*.png"))) == 6
+
+
+@needs_ray
 def test_batch_on_ray_equals_local(ray_session, one_thread, run_cli, photos, tmp_path):
     for name, extra in (("local", []), ("ray", ["--executor", "ray"])):
         r = run_cli("dream", photos, "-o", tmp_path / name, *TINY, *extra)

@@ -30,6 +30,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import socket
 import tempfile
@@ -507,6 +508,7 @@ class RayExecutor(Executor):
             return self
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                   "configure_logging": False}  # fmt: skip
+        quiet_ray_logs()
         try:
             if self.address is None:
                 ray.init(address="local", num_cpus=_cores(), _node_ip_address="127.0.0.1",
@@ -724,6 +726,14 @@ class RayExecutor(Executor):
             for ref in pending:
                 with contextlib.suppress(Exception):
                     ray.cancel(ref)
+
+
+def quiet_ray_logs() -> None:
+    """Ray's start-up notices (token authentication, the local instance) are warnings and info
+    lines on its ``ray`` logger, which Ray sets up at import with its own stderr handler; they
+    would land between our progress lines. When we start or join Ray ourselves, its logger
+    shows errors only."""
+    logging.getLogger("ray").setLevel(logging.ERROR)
 
 
 def _read_files(paths: list[str], job: Job) -> dict[str, bytes]:
