@@ -341,7 +341,7 @@ def _prefix(have: set[int]) -> list[int]:
 
 BURN_IN_WEIGHT = 0.01  # the previous dream's weight left when a chunk's first kept frame starts
 CUT_LEVEL = 0.25  # mean absolute change (0..1) of a small grey frame that makes a shot cut
-CROSSFADE_FRAMES = 4  # frames over which one chunk fades into the next (at most W)
+CROSSFADE_FRAMES = 3  # frames over which one chunk fades into the next (at most W)
 
 
 def burn_in_frames(blend: float, limit: int = 60) -> int:
