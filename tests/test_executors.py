@@ -176,6 +176,19 @@ def test_bad_cluster_address_exit_2_nothing_written(run_cli, photos, tmp_path):
 
 
 @needs_ray
+def test_starting_ray_prints_nothing_of_its_own(photos, tmp_path):
+    """A fresh local Ray instance from the command line (its own process): with -q nothing on
+    stderr (Ray's start-up notices, e.g. about token authentication, are not shown)."""
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(executors.__file__).parents[1])}
+    r = subprocess.run([sys.executable, "-m", "inceptionism", "dream", str(photos), "-o",
+                        str(out), "--executor", "ray:1", *TINY], capture_output=True, text=True,
+                       env=env, timeout=600)  # fmt: skip
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert len(list(out.glob("*.png"))) == 6
+
+
+@needs_ray
 def test_batch_on_ray_equals_local(ray_session, one_thread, run_cli, photos, tmp_path):
     for name, extra in (("local", []), ("ray", ["--executor", "ray"])):
         r = run_cli("dream", photos, "-o", tmp_path / name, *TINY, *extra)
@@ -244,8 +257,12 @@ def test_blend_video_in_chunks_with_a_full_burn_in_equals_sequential(
     for name in names:
         assert np.array_equal(pixels(tmp_path / "local" / name), pixels(tmp_path / "ray" / name))
     burn = tmp_path / "ray" / "burnin" / "frame_000003.png"
-    assert [p.name for p in burn.parent.iterdir()] == [burn.name]
+    # frames 2-3 fade into chunk 2, whose burn-in dreamed them from frame 1 too: the same dreams
+    assert sorted(p.name for p in burn.parent.iterdir()) == [
+        f"frame_00000{k}.png" for k in (1, 2, 3)
+    ]
     assert np.array_equal(pixels(burn), pixels(tmp_path / "ray" / "frame_000003.png"))
+    assert read_recipe(tmp_path / "ray" / "frame_000003.png")["crossfade"]["weight"] == 2 / 3
     fourth = read_recipe(tmp_path / "ray" / "frame_000004.png")
     assert fourth["start"]["previous"]["path"] == str(burn.resolve())
     assert fourth["motion"]["burn_in"] == 7 and fourth["executor"]["kind"] == "ray"
@@ -313,3 +330,146 @@ def test_interrupted_run_leaves_complete_outputs_and_resumes(
     monkeypatch.setattr(executors, "write_outputs", real)
     r = run_cli("dream", photos, "-o", out, "--executor", "ray", *TINY[:-1])
     assert r.code == 0 and "skip" in r.err and r.err.count("wrote") == 5
+
+
+# --- cross-fade between chunks -------------------------------------------------------------------
+
+
+class InProcessChains(executors.Executor):
+    """The chunked video driver's executor without Ray: each chain through
+    :meth:`Worker.dream_chain` in this process, in the given order (``reverse``: the later chunk
+    finishes first)."""
+
+    parallel = True
+
+    def __init__(self, workers: int = 2, reverse: bool = False):
+        self.workers, self.reverse, self.worker = workers, reverse, None
+        self.chains: list[list[int]] = []
+
+    def pool(self, ctx, jobs=0):
+        return [None] * self.workers
+
+    def run_chains(self, chains, ctx, on_chain):
+        if self.worker is None:
+            self.worker = Worker(ModelKey.of(ctx))
+        order = range(len(chains))
+        for i in reversed(order) if self.reverse else order:
+            jobs, skip = chains[i]
+            self.chains.append([j.index for j in jobs])
+            texts = [json.dumps(job_recipe(j, ctx.model, ctx.weights_file)) for j in jobs]
+            reply = self.worker.dream_chain(texts, skip)
+            assert "error" not in reply, reply
+            on_chain(i, {**reply, "worker": "test", "threads": 1})
+
+
+FADE = ["--model", "efficientnet_lite0", "--steps", "3", "--octaves", "1", "--blend", "0.5", "-q"]
+
+
+@pytest.fixture(scope="module")
+def chunked(tmp_path_factory):
+    """12 frames of 48x36 in 2 chunks with a burn-in of 4 and a cross-fade over 3 frames (4-6):
+    chunk 2 keeps 7-12 and dreams 3-6 as its burn-in. Returns the clip, a runner (``out``,
+    ``reverse``: the later chunk first) and the folder of one finished run."""
+    from inceptionism import cli_motion
+    from inceptionism.cli import main as cli
+
+    pytest.importorskip("imageio_ffmpeg")
+    tmp = tmp_path_factory.mktemp("chunked")
+    clip = make_clip(tmp / "clip.mp4", 12, "48x36")
+    worker: list[Worker] = []
+
+    def run(out: Path, reverse: bool = False) -> InProcessChains:
+        fake = InProcessChains(reverse=reverse)
+        fake.worker = worker[0] if worker else None
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(cli_motion, "burn_in_frames", lambda _blend: 4)
+            mp.setattr(cli_motion, "crossfade_frames", lambda w: min(3, w))
+            mp.setattr(cli_motion, "make_executor", lambda *_a, **_k: fake)
+            assert cli(["video", str(clip), "-o", f"{out}/", *FADE]) == 0
+        worker[:] = [fake.worker]
+        return fake
+
+    first = run(tmp / "out")
+    assert first.chains == [list(range(1, 7)), list(range(3, 13))]
+    return clip, run, tmp / "out"
+
+
+def test_crossfaded_frames_mix_both_chunks_and_replay_exactly(chunked, run_cli, tmp_path):
+    from inceptionism.jobs import mix_dreams
+
+    _clip, _run, out = chunked
+    assert len(list(out.glob("frame_*.png"))) == 12
+    listed = {d: sorted(p.name for p in (out / d).iterdir()) for d in ("burnin", "crossfade")}
+    assert listed == {"burnin": [f"frame_{k:06d}.png" for k in (3, 4, 5, 6)],
+                      "crossfade": [f"frame_{k:06d}.png" for k in (4, 5, 6)]}  # fmt: skip
+    for k, w in ((4, 0.25), (5, 0.5), (6, 0.75)):
+        name = f"frame_{k:06d}.png"
+        recipe = read_recipe(out / name)
+        assert recipe["crossfade"]["weight"] == w
+        burn = out / "burnin" / f"frame_{k - 1:06d}.png"
+        assert recipe["crossfade"]["previous"]["path"] == str(burn.resolve())
+        a, b = (pixels(out / d / name)[..., :3] for d in ("crossfade", "burnin"))
+        assert not np.array_equal(a, b)  # two different dreams ...
+        assert np.array_equal(pixels(out / name)[..., :3], mix_dreams(a, b, w))  # ... mixed
+    for k in (3, 7, 8):
+        assert "crossfade" not in read_recipe(out / f"frame_{k:06d}.png")
+    seventh = read_recipe(out / "frame_000007.png")["start"]["previous"]["path"]
+    assert seventh == str((out / "burnin" / "frame_000006.png").resolve())
+    for k in (3, 4, 5, 6, 7):  # the frames around the seam, re-created pixel for pixel
+        name = f"frame_{k:06d}.png"
+        r = run_cli("replay", out / name, "-o", tmp_path / name, "-q")
+        assert r.code == 0, r.err
+        assert np.array_equal(pixels(tmp_path / name), pixels(out / name)), name
+
+
+def test_crossfade_lowers_the_seam(chunked):
+    """The seam (frame 6 -> 7, the first frame of chunk 2) by the warping error, with the
+    cross-fade and without it (chunk 1's own dream of frame 6, in crossfade/, is what a run
+    without a cross-fade writes there), against the steps inside chunk 2."""
+    from inceptionism.motion import flow_warp
+    from inceptionism.video import probe, read_frames
+
+    pytest.importorskip("cv2")
+    clip, _run, out = chunked
+    src = list(read_frames(clip, probe(clip)))
+
+    def err(a: np.ndarray, b: np.ndarray, k: int) -> float:  # a: frame k-1, b: frame k
+        warped = flow_warp(a.astype(np.float32), src[k - 2], src[k - 1])
+        return float(np.abs(b.astype(np.float32) - warped).mean())
+
+    frame = {k: pixels(out / f"frame_{k:06d}.png")[..., :3] for k in range(1, 13)}
+    inner = float(np.median([err(frame[k - 1], frame[k], k) for k in range(8, 13)]))
+    faded = err(frame[6], frame[7], 7)
+    plain = err(pixels(out / "crossfade" / "frame_000006.png")[..., :3], frame[7], 7)
+    assert plain > 1.1 * inner  # without the fade the seam is a jump ...
+    assert faded < 0.5 * (plain + inner)  # ... which the fade takes more than half of
+
+
+def test_chunked_run_with_crossfade_resumes_exactly(chunked, tmp_path):
+    """Frames deleted from a finished run (in the cross-fade, and some of each chunk) are
+    dreamed again with the same pixels, whichever chunk finishes first."""
+    import shutil
+
+    _clip, run, done = chunked
+    out = tmp_path / "out"
+    shutil.copytree(done, out)
+    before = {p.name: pixels(p) for p in out.glob("frame_*.png")}
+
+    def same() -> None:
+        assert sorted(p.name for p in out.glob("frame_*.png")) == sorted(before)
+        for name, px in before.items():
+            assert np.array_equal(pixels(out / name), px), name
+
+    for k in (6, 9, 10, 11, 12):
+        (out / f"frame_{k:06d}.png").unlink()
+    assert run(out).chains == [[6], [9, 10, 11, 12]]  # each chunk from its first gap
+    same()
+    for k in (4, 5, 6):  # the whole fade: chunk 1 again from 4, chunk 2's dreams from burnin/
+        (out / f"frame_{k:06d}.png").unlink()
+    assert run(out, reverse=True).chains == [[4, 5, 6]]
+    same()
+    for k in (4, 5, 6):
+        (out / f"frame_{k:06d}.png").unlink()
+    (out / "burnin" / "frame_000004.png").unlink()  # now chunk 2's burn-in is dreamed again
+    assert run(out, reverse=True).chains == [list(range(3, 13)), [4, 5, 6]]
+    same()

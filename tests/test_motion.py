@@ -235,3 +235,44 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, clip, run_cli, monkeypatch, a
     r = run_cli(*args, *FAST)
     assert r.code == 2 and len(r.err_lines) == 1 and message in r.err, r.err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def _frame_recipe(tmp_path, **extra):
+    from inceptionism.config import DreamConfig
+    from inceptionism.jobs import FileRef, Job, Start
+    from inceptionism.models import get_model
+    from inceptionism.recipes import job_recipe
+
+    video = make_clip(tmp_path / "c.mp4", frames=2, audio=False)
+    prev = FileRef(str(tmp_path / "p.png"), str(tmp_path / "p.png"), None)
+    start = Start("video", FileRef.of(video), frame=2, previous=prev, blend=0.5)
+    job = Job(DreamConfig(model="efficientnet_lite0"), start, None, "frame", label="frame 2",
+              index=2)  # fmt: skip
+    return {**job_recipe(job, get_model("efficientnet_lite0")), **extra}
+
+
+def test_crossfade_in_a_recipe_is_checked_and_old_recipes_read(tmp_path):
+    from inceptionism.recipes import RecipeError, read_job
+
+    plain = _frame_recipe(tmp_path)
+    assert "crossfade" not in plain and read_job(plain).job.crossfade is None  # as before
+    other = {"input": "b.png", "path": str(tmp_path / "b.png"), "sha256": None}
+    fade = read_job({**plain, "crossfade": {"weight": 0.25, "previous": other}}).job.crossfade
+    assert fade is not None and fade.weight == 0.25 and fade.previous.path == other["path"]
+    fresh = read_job({**plain, "crossfade": {"weight": 0.5, "previous": None}}).job.crossfade
+    assert fresh is not None and fresh.previous is None
+    bad = [
+        ({"weight": 0, "previous": None}, "crossfade.weight"),
+        ({"weight": 1.0, "previous": None}, "crossfade.weight"),
+        ({"weight": "half", "previous": None}, "weight"),
+        ({"previous": None}, "crossfade.weight"),
+        ({"weight": 0.5, "previous": {"path": 3}}, "crossfade.previous"),
+        ([0.5], "'crossfade' must be an object"),
+    ]
+    for value, words in bad:
+        with pytest.raises(RecipeError, match=words.replace(".", r"\.")) as e:
+            read_job({**plain, "crossfade": value})
+        assert "\n" not in str(e.value)
+    still = {**plain, "kind": "dream", "crossfade": {"weight": 0.5, "previous": None}}
+    with pytest.raises(RecipeError, match="video frames only"):
+        read_job(still)

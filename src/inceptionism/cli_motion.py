@@ -18,6 +18,7 @@ from .motion import (
     FrameRun,
     FramesTarget,
     burn_in_frames,
+    crossfade_frames,
     dream_video,
     dream_video_chunks,
     dream_video_parallel,
@@ -139,8 +140,11 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
         "config": config.to_dict(), "model": run.model.name,
         "weights_sha256": run.model.weights_sha256,
     }  # fmt: skip
+    fade = crossfade_frames(burn_in)
     if burn_in:  # chunks in parallel: other frames than one sequential run, so not mixed
         settings["burn_in"] = burn_in
+    if fade:
+        settings["crossfade"] = fade
     audio: dict[str, Any] = {"audio_from": source if info.has_audio else None, "start": t_start,
                              "end": t_end}  # fmt: skip
     frame_run = FrameRun(target.frames, total, settings, run, on_frame=frame_lines(quiet),
@@ -150,7 +154,7 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
         if executor.parallel and blend > 0:
             workers = len(executor.pool(run, total))  # type: ignore[attr-defined]
             dream_video_chunks(ref, read_frames(source, info, t_start, t_end), size, config,
-                               frame_run, spec, executor, workers, burn_in)  # fmt: skip
+                               frame_run, spec, executor, workers, burn_in, fade)  # fmt: skip
         elif executor.parallel:
             dream_video_parallel(ref, size, config, frame_run, spec, executor)
         else:

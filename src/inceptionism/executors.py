@@ -30,6 +30,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import socket
 import tempfile
@@ -386,9 +387,9 @@ class Worker:
 
     def dream_chain(self, texts: list[str], keep_from: int = 0) -> dict[str, Any]:
         """Video frames dreamed in order, each starting from the dream before it (held here in
-        memory, as the 8-bit frame it is saved as). ``texts[:keep_from]`` are a burn-in: dreamed
-        and dropped, except the last (the previous dream of the first kept frame, which its
-        recipe names). Returns ``frames``: 8-bit RGB of ``texts[max(keep_from - 1, 0):]``."""
+        memory, as the 8-bit frame it is saved as). ``texts[:keep_from]`` are dreamed and
+        dropped (the part of a burn-in the driver does not keep). Returns ``frames``: 8-bit RGB
+        of ``texts[keep_from:]``."""
         from .recipes import read_job
 
         began = time.perf_counter()
@@ -411,7 +412,7 @@ class Worker:
                     self.ctx.frames.dreams = {}
                 job = job.replace(start=dataclasses.replace(s, source=source, previous=previous))
                 prev = _pack(dream_job(job, self.ctx))[0]
-                if i >= keep_from - 1:
+                if i >= keep_from:
                     out.append(prev)
         except InceptionismError as e:
             return {"error": (type(e).__name__, str(e))}
@@ -507,6 +508,7 @@ class RayExecutor(Executor):
             return self
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                   "configure_logging": False}  # fmt: skip
+        quiet_ray_logs()
         try:
             if self.address is None:
                 ray.init(address="local", num_cpus=_cores(), _node_ip_address="127.0.0.1",
@@ -675,7 +677,7 @@ class RayExecutor(Executor):
         ctx: RunContext,
         on_chain: Callable[[int, dict[str, Any]], Any],
     ) -> None:
-        """Run ``chains`` (each a list of frame jobs and how many of them are burn-in) on the
+        """Run ``chains`` (each a list of frame jobs and how many of them to drop) on the
         workers, one chain a task; ``on_chain(i, reply)`` gets each chain's frames as it ends (the
         caller writes them). A chain whose worker died past its restarts is run again elsewhere."""
         from .recipes import job_recipe
@@ -724,6 +726,14 @@ class RayExecutor(Executor):
             for ref in pending:
                 with contextlib.suppress(Exception):
                     ray.cancel(ref)
+
+
+def quiet_ray_logs() -> None:
+    """Ray's start-up notices (token authentication, the local instance) are warnings and info
+    lines on its ``ray`` logger, which Ray sets up at import with its own stderr handler; they
+    would land between our progress lines. When we start or join Ray ourselves, its logger
+    shows errors only."""
+    logging.getLogger("ray").setLevel(logging.ERROR)
 
 
 def _read_files(paths: list[str], job: Job) -> dict[str, bytes]:

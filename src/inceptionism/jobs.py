@@ -197,10 +197,37 @@ def steering_refs(guide: str | None, mask: str | None) -> dict[str, FileRef]:
 
 
 @dataclass(frozen=True)
+class CrossFade:
+    """A video frame written as two dreams mixed: ``(1 - weight) * A + weight * B`` on their 8-bit
+    values (:func:`mix_dreams`), A the job's own dream and B the same job started from the
+    other previous dream ``previous`` (None: from the plain source frame). A chunked video
+    cross-fades from one chunk into the next over the frames both dreamed."""
+
+    weight: float
+    previous: FileRef | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < self.weight < 1:
+            raise ConfigError(f"a cross-fade weight is between 0 and 1, got {self.weight!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"weight": self.weight,
+                "previous": self.previous.to_dict() if self.previous else None}  # fmt: skip
+
+
+def mix_dreams(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
+    """``(1 - weight) * a + weight * b`` of two 8-bit frames, rounded half to even: the one
+    cross-fade used by the chunked run and by replay."""
+    mixed = (1.0 - weight) * a.astype(np.float64) + weight * b.astype(np.float64)
+    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
 class Job:
     """One dream: start, config, guide and mask, output files; ``kind`` says what the output is
     (a still ``dream``, a sheet's ``cell``, a motion ``frame``), ``label`` and ``index`` which
-    one. ``motion`` holds the settings shared by every frame of a zoom or video run."""
+    one. ``motion`` holds the settings shared by every frame of a zoom or video run;
+    ``crossfade`` (video frames only) mixes in a second dream from another previous frame."""
 
     config: DreamConfig
     start: Start
@@ -212,10 +239,13 @@ class Job:
     label: str = ""
     index: int | None = None
     motion: dict[str, Any] | None = None
+    crossfade: CrossFade | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in JOB_KINDS:
             raise ConfigError(f"job kind must be one of {', '.join(JOB_KINDS)}; got {self.kind!r}")
+        if self.crossfade is not None and (self.kind != "frame" or self.start.kind != "video"):
+            raise ConfigError("a cross-fade is for video frames only")
         init = self.start.kind if self.start.kind in ("noise", "grey") else "photo"
         if self.config.init != init:  # the start is the truth; the config agrees with it
             object.__setattr__(self, "config", self.config.replace(init=init))
@@ -234,6 +264,8 @@ class Job:
     def reads(self) -> list[Path]:
         """Every file the job reads (never to be written by any job)."""
         refs = [r.local() for r in (self.guide, self.mask) if r is not None]
+        if self.crossfade is not None and self.crossfade.previous is not None:
+            refs.append(self.crossfade.previous.local())
         return [*self.start.reads, *refs]
 
     @property
@@ -428,7 +460,14 @@ def dream_job(
 ) -> LoadedImage:
     """Dream one job: resolve its start, run the engine. The result is not written here (a
     remote worker hands it back to the driver, which writes it); ``on_octave(k, image)`` gets
-    each finished octave's picture."""
+    each finished octave's picture. A cross-faded frame is its two dreams mixed at 8 bits."""
+    if job.crossfade is not None:
+        fade, job = job.crossfade, job.replace(crossfade=None)
+        other = job.replace(start=dataclasses.replace(job.start, previous=fade.previous))
+        a = dream_job(job, ctx, on_progress)
+        b = dream_job(other, ctx, on_progress)
+        mixed = mix_dreams(to_uint8(a.rgb), to_uint8(b.rgb), fade.weight)
+        return LoadedImage(from_uint8(mixed), a.alpha)
     x, alpha = start_tensor(job.start, job.config.seed, ctx.frames)
     max_pixels = job.start.max_pixels
     guide = ctx.steering.get(job.guide, "guide", max_pixels)

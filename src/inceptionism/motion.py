@@ -27,7 +27,7 @@ from .engine import Progress
 from .errors import ImageError, InceptionismError
 from .executors import Done, Executor, Tally, executor_record
 from .image import LoadedImage, from_uint8, read_recipe, to_uint8
-from .jobs import FileRef, Job, RunContext, Start, fit_frame, run_job
+from .jobs import CrossFade, FileRef, Job, RunContext, Start, fit_frame, mix_dreams, run_job
 from .outputs import check_outputs, final_path
 from .video import FRAME_NAME, VIDEO_SUFFIXES, assemble, count_frames, ffmpeg_exe, frame_numbers
 
@@ -342,6 +342,7 @@ def _prefix(have: set[int]) -> list[int]:
 
 BURN_IN_WEIGHT = 0.01  # the previous dream's weight left when a chunk's first kept frame starts
 CUT_LEVEL = 0.25  # mean absolute change (0..1) of a small grey frame that makes a shot cut
+CROSSFADE_FRAMES = 3  # frames over which one chunk fades into the next (at most W)
 
 
 def burn_in_frames(blend: float, limit: int = 60) -> int:
@@ -383,6 +384,46 @@ def plan_chunks(
     return plan
 
 
+def crossfade_frames(burn_in: int, limit: int | None = None) -> int:
+    """Frames over which a chunk fades into the next (at most the burn-in: the next chunk's
+    dreams of them); ``CROSSFADE_FRAMES`` unless ``limit`` says otherwise."""
+    return max(0, min(CROSSFADE_FRAMES if limit is None else limit, burn_in))
+
+
+def fade_weight(i: int, m: int) -> float:
+    """The later chunk's weight in the ``i``-th (1..m) of ``m`` cross-faded frames."""
+    return i / (m + 1)
+
+
+@dataclass
+class _Chunk:
+    """One chunk of a chunked run: frames ``s`` (burn-in start) to ``b``, kept from ``a``; the
+    previous chunk fades into it over ``fade_in`` frames before ``a`` (its last ones), and it
+    fades into the next over its own last ``fade_out``."""
+
+    s: int
+    a: int
+    b: int
+    fade_in: int = 0
+    fade_out: int = 0
+
+    @property
+    def tail(self) -> range:
+        return range(self.b - self.fade_out + 1, self.b + 1)
+
+    @property
+    def burned(self) -> bool:
+        return self.s < self.a
+
+    @property
+    def stored(self) -> range:
+        """The burn-in frames kept in ``burnin/``: the last one (the first kept frame starts
+        from it), the ones faded over and the one before those (their start)."""
+        if not self.burned:
+            return range(0)
+        return range(max(self.s, self.a - self.fade_in - 1), self.a)
+
+
 def dream_video_chunks(
     source: FileRef,
     frames: Iterable[np.ndarray],
@@ -393,75 +434,142 @@ def dream_video_chunks(
     executor: Any,
     chunks: int,
     burn_in: int,
+    crossfade: int = 0,
 ) -> None:
     """``--blend A > 0`` on a parallel executor: the video split into ``chunks`` runs (and at shot
-    cuts), each dreamed in order on one worker, starting ``burn_in`` frames early: the burn-in is
-    dreamed and thrown away, except its last frame, written to ``burnin/`` in the frames folder
-    (the previous dream the chunk's first frame names in its recipe). A chunk with frames already
-    in the folder resumes after the last of them, exactly."""
-    from .image import save_image
+    cuts), each dreamed in order on one worker, starting ``burn_in`` frames early. The burn-in is
+    dreamed and thrown away, except what later frames name in their recipes, kept in ``burnin/``
+    in the frames folder: its last frame (the previous dream of the chunk's first frame) and
+    the ``crossfade`` frames before it. Over those frames the earlier chunk fades into the
+    later one: each is written as both chunks' dreams mixed, the later chunk's weight rising
+    i / (M + 1), so the jump between two chunks' dreams is spread over M + 1 steps; the earlier
+    chunk's own dreams of them go to ``crossfade/`` (its next frames start from them), and each
+    cross-faded frame's recipe names both previous dreams. A chunk with frames already in the
+    folder resumes after the last of them, exactly."""
+    from .image import load_image, save_image
+    from .recipes import job_recipe
 
     cuts = shot_cuts(fit_frame(f, video["max_size"]) for f in frames)
-    burn_dir = run.folder / "burnin"
-    chains: list[tuple[list[Job], int]] = []
-    kept: list[tuple[int, int, bool]] = []  # (first kept, last, with burn-in)
+    burn_dir, fade_dir = run.folder / "burnin", run.folder / "crossfade"
+    plan = [_Chunk(*c) for c in plan_chunks(run.total, chunks, cuts, burn_in)]
+    for prev_chunk, c in zip(plan, plan[1:]):
+        if c.burned:  # never over a shot cut (a burn-in stops there), never a whole chunk
+            m = max(0, min(crossfade, c.a - c.s, prev_chunk.b - prev_chunk.a))
+            prev_chunk.fade_out = c.fade_in = m
+
+    def own(c: _Chunk, j: int) -> Path:
+        """Chunk ``c``'s own dream of frame ``j`` as a file."""
+        if j < c.a:
+            return burn_dir / FRAME_NAME.format(j)
+        if j in c.tail:
+            return fade_dir / FRAME_NAME.format(j)
+        return run.path(j)
+
+    def valid(path: Path) -> bool:
+        try:
+            return read_recipe(path).get("motion") == run.settings
+        except (InceptionismError, OSError):
+            return False
+
     have = {k for k in range(1, run.total + 1) if run.kept(k)}
-    for s, a, b in plan_chunks(run.total, chunks, cuts, burn_in):
-        first = a
-        while first <= b and first in have:
-            first += 1
-        if first > b:
+    chains: list[tuple[list[Job], int]] = []
+    chunk_of: list[int] = []  # chain -> chunk
+    rerun_burn_in: set[int] = set()  # chunks whose burn-in is dreamed again in this run
+    for n, c in enumerate(plan):
+        first = next((k for k in range(c.a, c.b + 1) if k not in have), c.b + 1)
+        faded_into = n > 0 and any(j not in have for j in plan[n - 1].tail)
+        on_disk = all(valid(burn_dir / FRAME_NAME.format(j)) for j in range(c.a - c.fade_in, c.a))
+        resumable = first > c.a and (first - 1 not in c.tail or valid(own(c, first - 1)))
+        if first > c.b and (not faded_into or on_disk):
             continue
-        start_at = s if first == a else first  # a resumed chunk continues from its frame on disk
+        # a resumed chunk continues from its frame on disk, unless its burn-in is needed again
+        restart = first == c.a or not resumable or (faded_into and not on_disk)
+        start_at = c.s if restart else first
+        if start_at == c.s and c.burned:
+            rerun_burn_in.add(n)
+            keep = c.stored.start
+        else:
+            keep = start_at
         jobs = []
-        for k in range(start_at, b + 1):
+        for k in range(start_at, c.b + 1):
             if k == start_at:
-                prev = None if k == s else FileRef.of(run.path(k - 1))
-            else:
-                prev = FileRef(str(run.path(k - 1)), str(run.path(k - 1).resolve()), None)
-                if k <= a:  # in the burn-in (or the first kept frame): the burn-in's dreams
-                    burn = burn_dir / FRAME_NAME.format(k - 1)
-                    prev = FileRef(str(burn), str(burn.resolve()), None)
+                prev = None if k == c.s else FileRef.of(own(c, k - 1))
+            else:  # the dream before, held by the worker; the file is named, hashed on writing
+                p = own(c, k - 1)
+                prev = FileRef(str(p), str(p.resolve()), None)
             start = Start("video", source, size, frame=k, previous=prev, **video)
-            job = run.job(k, config, start)
-            jobs.append(job if k >= first else job.replace(output=None))
-        chains.append((jobs, first - start_at))
-        kept.append((first, b, first > start_at))
+            jobs.append(run.job(k, config, start).replace(output=None))
+        chains.append((jobs, keep - start_at))
+        chunk_of.append(n)
     for k in run.done:
         run.reuse(k)
     recent: list[float] = []
+    pure_a: dict[int, np.ndarray] = {}  # the earlier chunk's dreams of cross-faded frames
+    pure_b: dict[int, np.ndarray] = {}  # the later chunk's (its burn-in)
+    extras: dict[int, dict[str, Any]] = {}
+
+    def save(job: Job, path: Path, rgb: np.ndarray, extra: dict[str, Any]) -> None:
+        recipe = {**job_recipe(job, run.run.model, run.run.weights_file), **extra}
+        save_image(LoadedImage(from_uint8(np.array(rgb))), path, recipe)
+
+    def hashed(ref: FileRef | None, written: bool = True) -> FileRef | None:
+        """The previous dream as the file written, with its hash, as a sequential run has."""
+        return FileRef.of(ref.path) if ref is not None and written else ref
+
+    def frame_written(k: int, each: float) -> None:
+        have.add(k)
+        run.times.append(each)
+        recent.append(each)
+        run.done = _prefix(have)
+        if run.on_frame:
+            left = run.total - len(have)
+            eta = float(np.median(recent)) * left / max(1, len(chains)) if recent else None
+            run.on_frame(FrameProgress(k, run.total, each, eta, reused=False))
+
+    def fade(n: int, each: float) -> None:
+        """Chunk ``n``'s tail written, cross-faded into chunk ``n + 1``, once both are here."""
+        p, c = plan[n], plan[n + 1]
+        todo = [j for j in p.tail if j not in have]
+        if not todo or not all(j in pure_a for j in todo):
+            return
+        if n + 1 in rerun_burn_in:
+            if not all(j in pure_b for j in todo):
+                return
+            b_dreams = [pure_b[j] for j in todo]
+        else:
+            b_dreams = [to_uint8(load_image(burn_dir / FRAME_NAME.format(j)).rgb) for j in todo]
+        for j, b_dream in zip(todo, b_dreams):
+            w = fade_weight(j - (p.b - p.fade_out), p.fade_out)
+            b_prev = None if j == c.s else FileRef.of(burn_dir / FRAME_NAME.format(j - 1))
+            start = Start("video", source, size, frame=j, previous=FileRef.of(own(p, j - 1)),
+                          **video)  # fmt: skip
+            job = run.job(j, config, start).replace(crossfade=CrossFade(w, b_prev))
+            save(job, run.path(j), mix_dreams(pure_a[j], b_dream, w), extras[n])
+            frame_written(j, each)
 
     def written(i: int, reply: dict[str, Any]) -> None:
-        from .recipes import job_recipe
-
         jobs, skip = chains[i]
-        first, last, burned = kept[i]
-        rgbs = reply["frames"]
+        n = chunk_of[i]
+        c = plan[n]
         each = reply["seconds"] / len(jobs)
-        extra = executor_record(reply)
-        if burned:  # the burn-in's last dream: what frame `first` started from
-            job = jobs[skip - 1].replace(output=burn_dir / FRAME_NAME.format(first - 1))
-            recipe = {**job_recipe(job, run.run.model, run.run.weights_file), **extra}
-            assert job.output is not None
-            save_image(LoadedImage(from_uint8(np.array(rgbs[0]))), job.output, recipe)
-            rgbs = rgbs[1:]
-        for job, rgb in zip(jobs[skip:], rgbs):
+        extras[n] = extra = executor_record(reply)
+        for job, rgb in zip(jobs[skip:], reply["frames"]):
             k = job.index or 0
-            prev = job.start.previous
-            if prev is not None:  # the file as written, with its hash, as a sequential run has
-                prev = FileRef.of(prev.path)
-                job = job.replace(start=dataclasses.replace(job.start, previous=prev))
-            recipe = {**job_recipe(job, run.run.model, run.run.weights_file), **extra}
-            assert job.output is not None
-            save_image(LoadedImage(from_uint8(np.array(rgb))), job.output, recipe)
-            have.add(k)
-            run.times.append(each)
-            recent.append(each)
-            run.done = _prefix(have)
-            if run.on_frame:
-                left = run.total - len(have)
-                eta = float(np.median(recent)) * left / max(1, len(chains)) if recent else None
-                run.on_frame(FrameProgress(k, run.total, each, eta, reused=False))
+            first_stored = k == c.stored.start and k < c.a
+            prev = hashed(job.start.previous, written=not first_stored)
+            job = job.replace(start=dataclasses.replace(job.start, previous=prev))
+            if k < c.a:  # burn-in: the first kept frame's start, and the faded frames' B
+                save(job, own(c, k), rgb, extra)
+                pure_b[k] = rgb
+            elif k in c.tail:  # faded into the next chunk: this chunk's own dream of it
+                save(job, own(c, k), rgb, extra)
+                pure_a[k] = rgb
+            elif k not in have:
+                save(job, run.path(k), rgb, extra)
+                frame_written(k, each)
+        for m in (n - 1, n):
+            if 0 <= m < len(plan) - 1 and plan[m].fade_out:
+                fade(m, each)
 
     if chains:
         executor.run_chains(chains, run.run, written)

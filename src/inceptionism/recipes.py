@@ -7,7 +7,9 @@ may name a network of your own (a factory or a TorchScript file); it is recorded
 refuses to build it unless you name it yourself with ``--model``.
 
 Format 2 (this release) records the job: ``kind`` (dream, cell, frame), the ``start``, the
-config, guide and mask. Format 1 (the first release) is read too: a still's ``source`` section
+config, guide and mask; a cross-faded video frame (a chunked run's overlap) adds ``crossfade``:
+``{weight, previous}``, the second dream's previous frame and its weight in the mix (recipes
+without it read as before). Format 1 (the first release) is read too: a still's ``source`` section
 becomes a photo/noise/grey start; a zoom or video frame's start is rebuilt from its ``motion``
 section and the frame before it in the same folder.
 """
@@ -26,7 +28,7 @@ from . import __version__
 from .config import DreamConfig
 from .errors import ConfigError
 from .image import DEFAULT_MAX_PIXELS, PILLOW_MAX_PIXELS
-from .jobs import JOB_KINDS, MAX_SIDE, START_KINDS, FileRef, Job, Start
+from .jobs import JOB_KINDS, MAX_SIDE, START_KINDS, CrossFade, FileRef, Job, Start
 from .models import DreamModel
 
 RECIPE_FORMAT = 2
@@ -82,13 +84,15 @@ def job_recipe(job: Job, model: DreamModel, weights_file: Path | None = None) ->
     }
     if job.motion is not None:
         recipe["motion"] = job.motion
+    if job.crossfade is not None:
+        recipe["crossfade"] = job.crossfade.to_dict()
     return recipe
 
 
 def same_work(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Whether two recipes describe the same dream (versions, device and output aside): the test
     for reusing a cell or frame an earlier run wrote."""
-    keys = ("model", "weights_sha256", "config", "start", "guide", "mask")
+    keys = ("model", "weights_sha256", "config", "start", "guide", "mask", "crossfade")
     return all(a.get(k) == b.get(k) for k in keys)
 
 
@@ -134,8 +138,10 @@ def read_job(data: Any, where: Path | None = None) -> Recipe:
             _text(network, key)
         _int(network, "size", 16, 4096)
     sha = _text(data, "weights_sha256")
+    crossfade = _crossfade(data.get("crossfade"))
     try:
-        job = Job(config, start, None, kind, guide, mask, label=label, index=index, motion=motion)
+        job = Job(config, start, None, kind, guide, mask, label=label, index=index, motion=motion,
+                  crossfade=crossfade)  # fmt: skip
     except ConfigError as e:
         raise RecipeError(str(e)) from None
     return Recipe(job, model, sha, _text(data, "weights_file"), network, fmt)
@@ -223,6 +229,18 @@ def _ref(value: Any, where: str) -> FileRef | None:
     if sha is not None and (not isinstance(sha, str) or not _SHA.match(sha)):
         raise RecipeError(f"'{where}.sha256' must be 64 hex digits")
     return FileRef(text or path, path, sha)
+
+
+def _crossfade(value: Any) -> CrossFade | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise RecipeError("'crossfade' must be an object with weight and previous")
+    weight = _num(value, "weight", 0, 1)
+    if weight is None or not 0 < weight < 1:
+        raise RecipeError(f"'crossfade.weight' must be a number between 0 and 1, got "
+                          f"{value.get('weight')!r}"[:200])  # fmt: skip
+    return CrossFade(weight, _ref(value.get("previous"), "crossfade.previous"))
 
 
 def _size(value: Any, where: str) -> tuple[int, int] | None:

@@ -49,10 +49,11 @@ def trusted_model(recipe: Recipe, given: str | None, opts: dict[str, Any]) -> st
 
 
 def locate(
-    ref: FileRef, what: str, given: str | None, beside: Path, flag: str
+    ref: FileRef, what: str, given: str | None, beside: Path, flag: str | None
 ) -> tuple[FileRef, bool]:
     """A recorded file found again: ``given`` (the user's override), the recorded path, the
-    input as written, or a file of the same name beside the recipe (a moved frames folder).
+    input as written, or a file of the same name beside the recipe, or in a folder of the same
+    name beside it (a moved frames folder and its ``burnin/`` or ``crossfade/``).
     Returns the ref to read and whether it is still to be hash-checked."""
     if given:
         path = sample_path(given) if is_sample(given) else Path(given)
@@ -63,12 +64,15 @@ def locate(
             candidates.append(sample_path(ref.input))
         elif ref.input:
             candidates.append(Path(ref.input))
-        candidates.append(beside / Path(ref.path).name)
+        recorded = Path(ref.path)
+        candidates.append(beside / recorded.parent.name / recorded.name)
+        candidates.append(beside / recorded.name)
     for path in candidates:
         if path.is_file():
             return FileRef(given or ref.input, str(path.resolve()), ref.sha256), not given
     shown = ", ".join(dict.fromkeys(str(p) for p in candidates))
-    raise ImageError(f"the {what} is missing ({shown}); pass {flag} FILE")
+    fix = f"pass {flag} FILE" if flag else "put it back where the recipe says"
+    raise ImageError(f"the {what} is missing ({shown}); {fix}")
 
 
 def replay_job(
@@ -109,7 +113,13 @@ def replay_job(
                                 f"--{kind}")  # fmt: skip
             to_hash += [(ref, f"{kind} image")] if check else []
         steering[kind] = ref
-    job = job.replace(start=start, output=out, **steering)
+    fade = job.crossfade
+    if fade is not None and fade.previous is not None:  # the second dream's previous frame
+        what = "previous frame of the cross-fade's second dream"
+        ref, check = locate(fade.previous, what, None, beside, None)
+        to_hash += [(ref, what)] if check else []
+        fade = dataclasses.replace(fade, previous=ref)
+    job = job.replace(start=start, output=out, crossfade=fade, **steering)
     reads = [recipe_png, *job.reads]
     (planned,) = check_outputs([out], reads, force)
     job = job.replace(output=planned)
