@@ -15,7 +15,7 @@ from .errors import ConfigError, UnknownNameError
 from .objectives import STATISTICS, Objective, format_weight
 
 DEFAULT_MODEL = "efficientnet_lite2"
-GRAD_NORMS = ("l1", "std", "laplacian")
+GRAD_NORMS = ("l1", "std", "laplacian", "laplacian-tf1")
 INITS = ("photo", "noise", "grey")
 OBJECTIVES = (*STATISTICS, "guide")
 DETAIL_MODES = ("photo", "dream", "none")
@@ -78,11 +78,13 @@ class DreamConfig:
         2, "l2: activation pixels excluded at each edge.", lo=0, hi=1024, integer=True
     )
     # Gradient normalisation: "l1" divides by mean |g| (Keras, Google), "std" by its std (TF),
-    # "laplacian" normalises each band of a Laplacian pyramid (TF notebook's lap_normalize).
+    # "laplacian" normalises each band of a Laplacian pyramid (TF notebook's lap_normalize,
+    # with corrected borders, rescaled to mean |g| = 1); "laplacian-tf1" is the notebook's
+    # lap_normalize exactly (zero "SAME" padding, no rescaling; see gradients.py).
     grad_norm: str = option("l1", "Gradient normalisation.", choices=GRAD_NORMS, title=True)
-    # Levels of the Laplacian pyramid for grad_norm="laplacian" (TF notebook: 4).
+    # Levels of the Laplacian pyramid for the laplacian normalisations (TF notebook: 4).
     lap_levels: int = option(
-        4, "Laplacian pyramid levels for --grad-norm laplacian.", lo=1, hi=12, integer=True
+        4, "Laplacian pyramid levels for --grad-norm laplacian(-tf1).", lo=1, hi=12, integer=True
     )
     # Gaussian smoothing of the gradient: sigma in pixels at the last octave, growing from
     # sigma/octaves at the first. 0: off.
@@ -165,7 +167,8 @@ class DreamConfig:
     )  # fmt: skip
     # Resize between octaves: "corners" (scipy.ndimage.zoom order=1, corner pixels to corners),
     # "half-pixel" (tf.image.resize, keras.ops.image.resize: bilinear, no antialias), "tf1"
-    # (TF1's tf.image.resize_bilinear: output pixel i samples input i * in/out).
+    # (TF1's tf.image.resize_bilinear: output pixel i samples input i * in/out; with detail
+    # "none" also TF1 render_lapnorm's level sizes, each int(float32(previous) * scale)).
     octave_resize: str = option(
         "corners", "Resize between octaves: corners (scipy zoom), half-pixel (tf/keras), tf1.",
         choices=OCTAVE_RESIZES,
@@ -418,15 +421,17 @@ PRESETS: dict[str, Preset] = {
         native=("googlenet", "mixed4d_3x3_bottleneck_pre_relu:139"),
     ),
     "tf1-lapnorm": Preset(
-        "TF1 deepdream notebook's render_lapnorm, approximately: mean of Inception5h "
-        "mixed4d_3x3_bottleneck_pre_relu channel 65 from grey noise, Laplacian-pyramid "
-        "normalised gradient (4 levels), steps of 1.0 in 0-255 units, 10 steps x 3 octaves x "
-        "1.4 resized as TF1's resize_bilinear, random roll, tiles of 512, unclipped (levels are "
-        "taken below the output size, not grown from the start)",
+        "TF1 deepdream notebook's render_lapnorm: mean of Inception5h "
+        "mixed4d_3x3_bottleneck_pre_relu channel 65 (on googlenet) from grey noise, its "
+        "lap_normalize (4 splits, zero 'SAME' padding, each band / max(rms, 1e-10)), steps of "
+        "1.0 in 0-255 units, 10 steps x 3 octaves x 1.4 with TF1's resize_bilinear and level "
+        "sizes (each int(float32(previous) * 1.4), ending at the output size), random roll, "
+        "tiles of 512, unclipped",
         dict(
             objective="mean",
-            grad_norm="laplacian",
+            grad_norm="laplacian-tf1",
             lap_levels=4,
+            grad_eps=1e-10,
             pixel_range="byte",
             step_size=1.0,
             steps=10,

@@ -21,6 +21,7 @@ from .gradients import gaussian_blur, smoothing_sigma, with_tv_penalty
 from .models import DreamModel, get_spec, layer_index, layer_table
 from .objectives import Context, Objective, neuron_position
 from .octaves import (
+    grown_shapes,
     octave_shapes,
     photo_detail,
     resize,
@@ -144,10 +145,15 @@ def dream_tensor(
     generator = torch.Generator().manual_seed(config.seed)
     # Each detail flavour comes with its seed's own pyramid: Keras sizes every level from the
     # original; Google zooms each level from the previous one; the TF2 tutorial scales the
-    # original's size by scale**n, levels above the original included.
+    # original's size by scale**n, levels above the original included; the TF1 notebook (its
+    # resize, octave_resize="tf1") grows each level from the one before.
     how = config.octave_resize
     if config.detail == "photo":
         shapes = octave_shapes(*full_size, config.octaves, config.octave_scale)
+    elif config.detail == "none" and how == "tf1":  # the TF1 notebook's sizes, with its resize
+        shapes = grown_shapes(
+            *full_size, config.octaves - 1, config.octaves_above, config.octave_scale
+        )
     elif config.detail == "none":
         shapes = scaled_shapes(
             *full_size, config.octaves - 1, config.octaves_above, config.octave_scale

@@ -66,13 +66,63 @@ def lap_normalize(g: torch.Tensor, levels: int = 4, eps: float = 1e-10) -> torch
     return lap_merge(bands)
 
 
+def _same_pad(n: int) -> tuple[int, int]:
+    """TensorFlow's "SAME" zero padding (before, after) of a 5-tap, stride-2 filter on ``n``."""
+    total = max((-(-n // 2) - 1) * 2 + 5 - n, 0)
+    return total // 2, total - total // 2
+
+
+def _tf1_up(low: torch.Tensor, shape: tuple[int, int] | torch.Size) -> torch.Tensor:
+    """``tf.nn.conv2d_transpose(low, 4 * k, shape, [1, 2, 2, 1])`` ("SAME"): the adjoint of the
+    stride-2 filter that made ``low``, without the edge correction of :func:`_upsample`."""
+    top, _ = _same_pad(shape[0])
+    left, _ = _same_pad(shape[1])
+    up = F.conv_transpose2d(low, _kernel(low, 4.0), stride=2, groups=low.shape[1])
+    return up[..., top : top + shape[0], left : left + shape[1]]
+
+
+def lap_split_tf1(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The TF1 notebook's ``lap_split``: ``low = conv2d(x, k, stride 2, "SAME")`` (zero
+    padding, one pixel less before than after on even sides), ``high = x - conv2d_transpose(
+    low, 4k)``. Unlike :func:`lap_split` the borders are not corrected (nor replicated)."""
+    (t, b), (left, r) = _same_pad(x.shape[-2]), _same_pad(x.shape[-1])
+    low = F.conv2d(F.pad(x, [left, r, t, b]), _kernel(x), stride=2, groups=x.shape[1])
+    return low, x - _tf1_up(low, x.shape[-2:])
+
+
+def lap_split_n_tf1(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    """The TF1 notebook's ``lap_split_n``: always ``levels`` splits, coarsest band first."""
+    bands = []
+    for _ in range(levels):
+        x, high = lap_split_tf1(x)
+        bands.append(high)
+    return [x, *bands[::-1]]
+
+
+def lap_merge_tf1(bands: list[torch.Tensor]) -> torch.Tensor:
+    """The TF1 notebook's ``lap_merge``: the inverse of :func:`lap_split_n_tf1`."""
+    x = bands[0]
+    for high in bands[1:]:
+        x = _tf1_up(x, high.shape[-2:]) + high
+    return x
+
+
+def lap_normalize_tf1(g: torch.Tensor, levels: int = 4, eps: float = 1e-10) -> torch.Tensor:
+    """The TF1 notebook's ``lap_normalize(g, scale_n=levels)``: each band of
+    :func:`lap_split_n_tf1` divided by ``max(sqrt(mean(band**2)), eps)`` (its
+    ``normalize_std``), merged back; nothing rescaled after."""
+    bands = lap_split_n_tf1(g, levels)
+    return lap_merge_tf1([b / b.square().mean().sqrt().clamp_min(eps) for b in bands])
+
+
 def normalize_gradient(
     g: torch.Tensor, mode: str, lap_levels: int = 4, eps: float = 0.0
 ) -> torch.Tensor:
     """``l1``: divide by max(mean |g|, eps) (Keras, Google; eps 1e-7); ``std``: by std(g) + eps
     (TF's ``reduce_std``, the population standard deviation; eps 1e-8); ``laplacian``:
     :func:`lap_normalize`, then scaled to mean |g| = 1 so step sizes stay comparable with
-    ``l1``. ``eps`` is in the gradient's own units; 0 means the mode's default above."""
+    ``l1``; ``laplacian-tf1``: :func:`lap_normalize_tf1`, the TF1 notebook's exactly (eps
+    1e-10). ``eps`` is in the gradient's own units; 0 means the mode's default above."""
     if mode == "l1":  # vector_norm avoids materialising |g| (one image-sized buffer less)
         return g / (torch.linalg.vector_norm(g, 1) / g.numel()).clamp_min(eps or 1e-7)
     if mode == "std":
@@ -80,7 +130,11 @@ def normalize_gradient(
     if mode == "laplacian":
         g = lap_normalize(g, lap_levels)
         return g / g.abs().mean().clamp_min(eps or 1e-7)
-    raise ConfigError(f"unknown gradient normalisation {mode!r}; valid: l1, std, laplacian")
+    if mode == "laplacian-tf1":
+        return lap_normalize_tf1(g, lap_levels, eps or 1e-10)
+    raise ConfigError(
+        f"unknown gradient normalisation {mode!r}; valid: l1, std, laplacian, laplacian-tf1"
+    )
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -67,6 +67,43 @@ def scaled_shapes(
     return shapes
 
 
+def _tf1_grow(side: int, scale: float) -> int:
+    """``np.int32(np.float32(side) * scale)``: one TF1 render_lapnorm level to the next."""
+    return int(np.float32(side) * np.float32(scale))
+
+
+def _tf1_before(side: int, scale: float) -> int:
+    """The smallest size whose TF1 growth by ``scale`` reaches ``side``."""
+    p = max(1, int(side / scale))
+    while p > 1 and _tf1_grow(p - 1, scale) >= side:
+        p -= 1
+    while _tf1_grow(p, scale) < side:
+        p += 1
+    return p
+
+
+def grown_shapes(
+    height: int, width: int, below: int, above: int, scale: float
+) -> list[tuple[int, int]]:
+    """The TF1 notebook's render_lapnorm levels: each ``int32(float32(previous) * scale)``.
+    TF1 grows them from its start; here ``(height, width)`` is the level after ``below``
+    growths, so the levels below are found backwards, each the smallest size whose growth
+    reaches the next: wherever a TF1 run ends at (height, width) these are its levels (224,
+    313, 438 for 438 x 438 and 1.4). ``above`` levels grow on past the original."""
+    shapes = [(height, width)]
+    for _ in range(below):
+        h, w = shapes[0]
+        shapes.insert(0, (_tf1_before(h, scale), _tf1_before(w, scale)))
+    for _ in range(above):
+        h, w = shapes[-1]
+        shape = (_tf1_grow(h, scale), _tf1_grow(w, scale))
+        if min(shape) < 1:
+            raise ConfigError(f"an octave of a {width}x{height} image would be empty")
+        shapes.append(shape)
+    _check_growth(shapes, height, width)
+    return shapes
+
+
 def successive_pyramid(
     original: torch.Tensor, shapes: list[tuple[int, int]], mode: str = "corners"
 ) -> list[torch.Tensor]:
