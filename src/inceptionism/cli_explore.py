@@ -15,7 +15,7 @@ from PIL import Image
 from .cli_options import (
     command_config,
     config_options,
-    given,
+    explicit_fields,
     load_run,
     model_options,
     note,
@@ -24,12 +24,12 @@ from .cli_options import (
     steering_options,
 )
 from .config import DreamConfig
-from .configure import parse_size
+from .configure import featurevis_config, parse_size
 from .engine import resolve_objective
 from .errors import ConfigError, ImageError, UnknownNameError
 from .executors import Executor, executor_option, make_executor
 from .explore import Cell, cell_jobs, parse_vary, run_cells, sweep_sheets
-from .featurevis import FeatureVisConfig, featurevis_recipe, render_channels
+from .featurevis import FeatureVisConfig
 from .image import LoadedImage, save_image
 from .jobs import FileRef, Job, RunContext, Start, blank_start, photo_start, start_tensor
 from .models import layer_index, layer_table
@@ -85,9 +85,9 @@ class _Run:
         self.executor: Executor | None = None
         self.ctx = ctx
 
-    def jobs(self, cells: list[Cell]) -> list[Job]:
+    def jobs(self, cells: list[Cell], fv: FeatureVisConfig | None = None) -> list[Job]:
         """Every cell as a job, checked (objective, guide, sizes) before any work."""
-        return cell_jobs(cells, self.start, self.cells_dir, self.refs)
+        return cell_jobs(cells, self.start, self.cells_dir, self.refs, fv)
 
     def check(self, sheets: list[Path], jobs: list[Job]) -> None:
         reads = [p for job in jobs[:1] for p in job.reads]
@@ -122,6 +122,11 @@ class _Run:
     def write(self, path: Path, sheet: Image.Image, info: dict[str, Any]) -> None:
         save_image(sheet, path, {"sheet": info, "model": self.config.model})
         note(f"wrote {path}", self.quiet)
+
+
+def _lucid_title(fv: FeatureVisConfig, what: str) -> str:
+    shown = ("param", "transforms", "steps", "lr", "size", "seed")
+    return f"{what}: lucid " + " ".join(f"{k}={fv.to_dict()[k]}" for k in shown)
 
 
 def _title(config: DreamConfig, skip: set[str], source: str) -> str:
@@ -191,10 +196,12 @@ def atlas(ctx: click.Context, source: str, **opts: Any) -> None:
     sample:NAME, noise or grey). Labelled with the layer's name and channels."""
     spec = opts.pop("layers") or "all"
     opts["layers"] = None
+    size = parse_size(opts["size"]) or (256, 256)
+    fv = featurevis_config(opts, explicit_fields(ctx, opts), size, photo=source not in STARTS)
     run = _Run(source, ctx, opts)
     layers = _layer_names(run.config.model, spec)
     cells = [Cell(f"{n} ({c} ch)", f"layer_{n}", run.config.replace(layers=n)) for n, c in layers]
-    jobs = run.jobs(cells)
+    jobs = run.jobs(cells, fv)
     run.check([run.out], jobs)
     images = run.dream(jobs)
     pairs = [(c.label, im) for c, im in zip(cells, images)]
@@ -202,16 +209,13 @@ def atlas(ctx: click.Context, source: str, **opts: Any) -> None:
     if photo is not None:
         pairs = [("source", photo), *pairs]
     columns = min(6, len(pairs))
-    title = _title(run.config, {"layers"}, source)
+    title = _lucid_title(fv, source) if fv else _title(run.config, {"layers"}, source)
+    info = {"kind": "atlas", "layers": [n for n, _ in layers]}
     run.write(run.out, contact_sheet(pairs, columns, title, opts["cell_size"]),
-              {"kind": "atlas", "layers": [n for n, _ in layers]})  # fmt: skip
+              {**info, "featurevis": fv.to_dict()} if fv else info)  # fmt: skip
 
 
 # --- `channels` with the lucid recipe (featurevis.py) -------------------------------------------
-
-_DREAM_ONLY = ("objective", "border", "grad_norm", "lap_levels", "smooth", "tv", "step_size",
-               "octaves", "octave_scale", "detail", "jitter", "clip", "tile_overlap", "max_loss",
-               "tile")  # fmt: skip
 
 
 def _featurevis_options(f: Any) -> Any:
@@ -234,41 +238,13 @@ def _featurevis_config(ctx: click.Context, opts: dict[str, Any]) -> FeatureVisCo
     """The lucid recipe unless --preset names a dream preset (None then: the DeepDream of
     noise); --steps and --seed apply to both, the dream-only options to the latter."""
     fv_opts = {k: opts.pop(k) for k in ("param", "transforms", "batch")}
-    if opts["preset"] not in (None, "lucid"):
-        named = [f"--{k}" for k, v in fv_opts.items() if v is not None]
-        if named:
-            raise ConfigError(f"{', '.join(named)}: for the lucid recipe, not --preset")
-        return None
-    opts["preset"] = None
-    named = [k for k in _DREAM_ONLY if given(ctx, k)]
-    if named:
-        names = ", ".join(f"--{k.replace('_', '-')}" for k in named)
-        raise ConfigError(f"{names}: DeepDream options; add --preset default to use them")
-    size = parse_size(opts["size"]) or (128, 128)
-    if size[0] != size[1]:
-        raise ConfigError(f"--size {opts['size']}: the lucid recipe renders square images")
     changes = {k: v for k, v in fv_opts.items() if v is not None}
-    changes.update({k: opts[k] for k in ("steps", "seed") if given(ctx, k)})
-    return FeatureVisConfig.preset("lucid", size=size[0], **changes)
-
-
-def _featurevis_cells(run: _Run, layer: str, picked: list[int], fv: FeatureVisConfig) -> list:
-    """Render the channels in batches; with --cells, each cell as a PNG with its recipe (kind
-    featurevis: the whole render's units and the cell's index, which replay re-renders)."""
-    model = run.context(run.config).model
-
-    def report(done: int, total: int, value: float) -> None:
-        if not run.quiet and (done % 10 == 0 or done == total):
-            note(f"step {done}/{total}: mean channel activation {value:.3f}")
-
-    tensors = render_channels(model, layer, picked, config=fv, on_progress=report)
-    images = [LoadedImage(t[None].cpu()).to_pil() for t in tensors]
-    units = [f"{layer}:{c}" for c in picked]
-    if run.cells_dir is not None:
-        for k, (c, im) in enumerate(zip(picked, images)):
-            save_image(im, run.cells_dir / f"{layer}_{c}.png",
-                       featurevis_recipe(fv, units, k, model))  # fmt: skip
-    return images
+    size = parse_size(opts["size"]) or (128, 128)
+    fv = featurevis_config(opts, explicit_fields(ctx, opts), size, True, **changes)
+    if fv is None and changes:
+        raise ConfigError(f"{', '.join(f'--{k}' for k in changes)}: for the lucid recipe, "
+                          "not --preset")  # fmt: skip
+    return fv
 
 
 @click.command()
@@ -316,17 +292,11 @@ def channels(ctx: click.Context, layer: str, count: int, channel_list: str | Non
         Cell(f"{layer}:{c}", f"{layer}_{c}", run.config.replace(layers=f"{layer}:{c}"))
         for c in picked
     ]
-    jobs = run.jobs(cells)
+    jobs = run.jobs(cells, fv)
     run.check([run.out], jobs)
-    if fv is not None:
-        images = _featurevis_cells(run, layer, picked, fv)
-        shown = ("param", "transforms", "steps", "lr", "size", "seed")
-        title = f"{run.config.model} {layer}: lucid " + " ".join(
-            f"{k.replace('_', '-')}={fv.to_dict()[k]}" for k in shown
-        )
-    else:
-        images = run.dream(jobs)
-        title = _title(run.config, {"layers"}, "noise")
+    images = run.dream(jobs)
+    title = _lucid_title(fv, f"{run.config.model} {layer}") if fv else _title(
+        run.config, {"layers"}, "noise")  # fmt: skip
     columns = min(8, max(1, round(len(cells) ** 0.5 + 0.5)))
     pairs = list(zip([c.label for c in cells], images))
     sheet = contact_sheet(pairs, columns, title, opts["cell_size"])

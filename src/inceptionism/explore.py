@@ -1,8 +1,11 @@
 """Experiments as contact sheets: parameter sweeps, layer atlases, channel galleries.
 
 Each cell is one ``dream_tensor`` call on a model loaded once; cells share the seed, so what
-differs between them is the varied parameter only. With a cells folder every cell is also
-written as its own PNG with its recipe, and an interrupted run resumes from the cells it has.
+differs between them is the varied parameter only. Cells feature-visualised with the lucid
+recipe (a channel gallery, an atlas of noise with ``--preset lucid``) are rendered together
+instead, in batches of one forward/backward pass (featurevis.render). With a cells folder every
+cell is also written as its own PNG with its recipe, and an interrupted run resumes from the
+cells it has.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from .config import DreamConfig
 from .engine import Progress, resolve_objective
 from .errors import ConfigError, ImageError, InceptionismError
 from .executors import Done, Executor, LocalExecutor, Tally
-from .image import read_recipe
-from .jobs import FileRef, Job, RunContext, Start
+from .featurevis import FeatureVisConfig, Rendering
+from .image import read_recipe, save_image
+from .jobs import FileRef, Job, RunContext, Start, render_featurevis
 from .progress import ProgressBar
 from .recipes import job_recipe, same_work
 
@@ -132,16 +136,28 @@ def sweep_sheets(
 
 
 def cell_jobs(
-    cells: list[Cell], start: Start, cells_dir: Path | None, refs: dict[str, FileRef]
+    cells: list[Cell],
+    start: Start,
+    cells_dir: Path | None,
+    refs: dict[str, FileRef],
+    featurevis: FeatureVisConfig | None = None,
 ) -> list[Job]:
-    """Every cell as a job: built (so checked: objective, guide, sizes) before any work."""
+    """Every cell as a job: built (so checked: objective, guide, sizes) before any work. With
+    ``featurevis`` the cells are one render of the lucid recipe, each cell's objective its unit."""
+    units = []
+    for cell in cells:
+        try:
+            units.append(str(resolve_objective(cell.config.model, cell.config)))
+        except ConfigError as e:
+            raise ConfigError(f"cell {cell.label}: {e}") from None
     jobs = []
     for k, cell in enumerate(cells, 1):
+        rendering = Rendering(featurevis, tuple(units), k - 1) if featurevis else None
         try:
-            resolve_objective(cell.config.model, cell.config)
             jobs.append(
                 Job(cell.config, start, cells_dir / f"{cell.key}.png" if cells_dir else None,
-                    "cell", refs.get("guide"), refs.get("mask"), label=cell.label, index=k)
+                    "cell", refs.get("guide"), refs.get("mask"), label=cell.label, index=k,
+                    featurevis=rendering)
             )  # fmt: skip
         except ConfigError as e:
             raise ConfigError(f"cell {cell.label}: {e}") from None
@@ -198,6 +214,29 @@ def run_cells(
                 line(k, "reused", job)
                 continue
         todo.append(k - 1)
+
+    renders: dict[Any, list[int]] = {}  # lucid cells: one batched render per shared render
+    for i in todo:
+        r = jobs[i].featurevis
+        if r is not None:
+            renders.setdefault((jobs[i].config.model, r.config, r.units), []).append(i)
+    for group in renders.values():
+        run = run_for(jobs[group[0]])
+
+        def steps_line(p: Progress, group: list[int] = group) -> None:
+            if report is not None and (p.step % 10 == 0 or p.step == p.steps):
+                report(f"cells {group[0] + 1}-{group[-1] + 1}/{len(jobs)} rendered together: "
+                       f"step {p.step}/{p.steps}, mean unit value {p.loss:.3f}")  # fmt: skip
+
+        rendered = render_featurevis([jobs[i] for i in group], run, steps_line)
+        for i, image in zip(group, rendered):
+            if jobs[i].output is not None:
+                save_image(image, jobs[i].output, job_recipe(jobs[i], run.model, run.weights_file))
+            images[i] = image.to_pil().convert("RGB")
+            state["done"] += work[i]
+            state["dreamed"] += work[i]
+            line(i + 1, "rendered", jobs[i])
+    todo = [i for i in todo if jobs[i].featurevis is None]
 
     for model in dict.fromkeys(jobs[i].config.model for i in todo):
         group = [i for i in todo if jobs[i].config.model == model]

@@ -50,6 +50,9 @@ class FeatureVisConfig:
     # Adam learning rate on the parameterisation (Lucid: 0.05; with ``damping`` the high
     # frequencies no longer take full Adam steps, so a larger rate is stable).
     lr: float = 0.3
+    # The learning rate at the last step as a share of ``lr``, reached along a half cosine
+    # from the first step (1: constant, as Lucid).
+    lr_final: float = 1.0
     # Images per forward/backward pass.
     batch: int = 16
     # Rendered image side in pixels (square).
@@ -84,7 +87,8 @@ class FeatureVisConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
                 raise ConfigError(f"{name} must be an integer from {lo} to {hi}, got {value!r}")
-        for name in ("lr", "diversity", "sd", "decay_power", "damping", "coarse_to_fine"):
+        names = ("lr", "lr_final", "diversity", "sd", "decay_power", "damping", "coarse_to_fine")
+        for name in names:
             value = getattr(self, name)
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not (ok and math.isfinite(value) and 0 <= value <= 1e6):
@@ -246,6 +250,8 @@ def render(
         div_layer = config.diversity_layer or chunk[0].layers[0]
         extra = [div_layer] if config.diversity > 0 else []
         for t in range(config.steps):
+            for group in opt.param_groups:
+                group["lr"] = config.lr * _lr_share(t, config.steps, config.lr_final)
             if config.coarse_to_fine > 0 and hasattr(param.basis, "cutoff"):
                 frac = min(1.0, (t + 1) / max(1.0, config.coarse_to_fine * config.steps))
                 param.basis.cutoff = 0.5 * math.sqrt(2) * frac
@@ -268,6 +274,13 @@ def render(
         with torch.no_grad():
             out.append(param().detach())
     return torch.cat(out)
+
+
+def _lr_share(t: int, steps: int, final: float) -> float:
+    """Step ``t``'s share of the learning rate: 1 at the first step, ``final`` at the last."""
+    if final == 1.0 or steps < 2:
+        return 1.0
+    return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * t / (steps - 1)))
 
 
 def _normalise_per_image(g: torch.Tensor) -> None:
@@ -395,6 +408,50 @@ def high_frequency_share(images: torch.Tensor, cutoff: float = 0.25) -> torch.Te
         weight[-1] = 1.0
     power = power * weight
     return (power * high).sum(dim=(-3, -2, -1)) / power.sum(dim=(-3, -2, -1)).clamp(min=1e-12)
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """How one picture of a job is feature-visualised: the whole render it is part of (its
+    config and every unit, since a batch shares its transform draws) and its index among the
+    units, so that ``render(model, units, config)[index]`` re-creates it."""
+
+    config: FeatureVisConfig
+    units: tuple[str, ...]
+    index: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "units", tuple(str(as_unit(u)) for u in self.units))
+        if not 0 < len(self.units) <= 256:
+            raise ConfigError("a render has 1 to 256 units")
+        if not 0 <= self.index < len(self.units):
+            raise ConfigError(f"index {self.index} is outside the render's {len(self.units)} units")
+
+    @property
+    def unit(self) -> str:
+        return self.units[self.index]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe's section (the layout ``read_featurevis`` reads)."""
+        return {"featurevis": self.config.to_dict(), "units": list(self.units),
+                "index": self.index}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Rendering:
+        config, units, index = read_featurevis(data)
+        return cls(config, tuple(units), index)
+
+
+def render_group(
+    model: DreamModel, renderings: Sequence[Rendering], on_progress: Progress | None = None
+) -> list[torch.Tensor]:
+    """The pictures of renderings that share one render (same config and units), in one
+    batched render: each its own (3, H, W) image."""
+    first = renderings[0]
+    if any((r.config, r.units) != (first.config, first.units) for r in renderings):
+        raise ConfigError("renderings rendered together must share their config and units")
+    images = render(model, first.units, first.config, on_progress)
+    return [images[r.index] for r in renderings]
 
 
 def featurevis_recipe(
