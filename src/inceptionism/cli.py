@@ -17,6 +17,7 @@ from .cli_options import (
     command_config,
     config_options,
     echo_error,
+    explicit_fields,
     load_run,
     model_options,
     note,
@@ -25,11 +26,11 @@ from .cli_options import (
     steering_options,
 )
 from .config import PRESETS, main_layers
-from .configure import parse_size
+from .configure import class_from_noise, featurevis_config, parse_size
 from .errors import ImageError, InceptionismError
 from .executors import Done, Tally, executor_option, make_executor
 from .image import read_recipe
-from .jobs import FileRef, Job, batch_jobs, blank_start, run_job
+from .jobs import DEFAULT_SIZE, FileRef, Job, batch_jobs, blank_start, run_job
 from .models import get_spec, layer_table, list_models, parameter_count
 from .models.custom import DRY_SIZE, is_network, register_network
 from .outputs import plan_batch
@@ -87,8 +88,12 @@ def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | No
     With --init noise or grey no INPUT is needed (--size WxH, default 512x512). Batch runs
     skip outputs that already exist, so an interrupted batch resumes.
     """
-    config = command_config(ctx, opts, guide=guide is not None)
     wh = parse_size(size)
+    explicit = explicit_fields(ctx, opts)  # a class from noise: the lucid recipe by default
+    lucid = class_from_noise(opts, explicit) and not inputs
+    fv = featurevis_config(opts, explicit, wh or DEFAULT_SIZE, lucid, bool(inputs))
+    config = command_config(ctx, opts, guide=guide is not None)
+    config = config.replace(init="noise") if fv else config
     if not inputs and config.init == "photo":
         raise ImageError("no INPUT given; name a photo, or start from --init noise or grey")
     if wh is not None and inputs:
@@ -108,7 +113,7 @@ def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | No
         note("nothing to do: every output exists (use --force to redo)", quiet)
         return
     batch = len(plans) + len(notes) > 1
-    jobs = batch_jobs(plans, config, refs, wh, max_size, max_pixels, batch)
+    jobs = batch_jobs(plans, config, refs, wh, max_size, max_pixels, batch, fv)
     failed = 0
     for label, job in jobs:  # inputs refused on their header
         if isinstance(job, InceptionismError):
