@@ -142,7 +142,7 @@ def test_channels_default_to_the_lucid_recipe_in_batches(run_cli, tmp_path):
     assert sheet["featurevis"]["param"] == "fft" and sheet["featurevis"]["steps"] == 3
     assert sheet["featurevis"]["batch"] == 2 and sheet["featurevis"]["size"] == 48
     cell = read_recipe(tmp_path / "c" / "block9_17.png")
-    assert cell["kind"] == "cell" and cell["config"]["layers"] == "block9:17"
+    assert cell["kind"] == "cell" and cell["config"]["layers"] == "block9:17=1"
     fv = cell["featurevis"]  # the whole render: its config, every unit, the cell's index
     assert fv["units"] == ["block9:3=1", "block9:17=1", "block9:40=1"] and fv["index"] == 1
     # the recipe re-creates the cell
