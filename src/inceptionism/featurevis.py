@@ -50,9 +50,6 @@ class FeatureVisConfig:
     # Adam learning rate on the parameterisation (Lucid: 0.05; with ``damping`` the high
     # frequencies no longer take full Adam steps, so a larger rate is stable).
     lr: float = 0.3
-    # The learning rate at the last step as a share of ``lr``, reached along a half cosine
-    # from the first step (1: constant, as Lucid).
-    lr_final: float = 1.0
     # Images per forward/backward pass.
     batch: int = 16
     # Rendered image side in pixels (square).
@@ -87,8 +84,7 @@ class FeatureVisConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
                 raise ConfigError(f"{name} must be an integer from {lo} to {hi}, got {value!r}")
-        names = ("lr", "lr_final", "diversity", "sd", "decay_power", "damping", "coarse_to_fine")
-        for name in names:
+        for name in ("lr", "diversity", "sd", "decay_power", "damping", "coarse_to_fine"):
             value = getattr(self, name)
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not (ok and math.isfinite(value) and 0 <= value <= 1e6):
@@ -250,8 +246,6 @@ def render(
         div_layer = config.diversity_layer or chunk[0].layers[0]
         extra = [div_layer] if config.diversity > 0 else []
         for t in range(config.steps):
-            for group in opt.param_groups:
-                group["lr"] = config.lr * _lr_share(t, config.steps, config.lr_final)
             if config.coarse_to_fine > 0 and hasattr(param.basis, "cutoff"):
                 frac = min(1.0, (t + 1) / max(1.0, config.coarse_to_fine * config.steps))
                 param.basis.cutoff = 0.5 * math.sqrt(2) * frac
@@ -274,13 +268,6 @@ def render(
         with torch.no_grad():
             out.append(param().detach())
     return torch.cat(out)
-
-
-def _lr_share(t: int, steps: int, final: float) -> float:
-    """Step ``t``'s share of the learning rate: 1 at the first step, ``final`` at the last."""
-    if final == 1.0 or steps < 2:
-        return 1.0
-    return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * t / (steps - 1)))
 
 
 def _normalise_per_image(g: torch.Tensor) -> None:
@@ -421,7 +408,9 @@ class Rendering:
     index: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "units", tuple(str(as_unit(u)) for u in self.units))
+        if not all(isinstance(u, str) for u in self.units):
+            raise ConfigError("a recorded render's units are objective specs (text)")
+        object.__setattr__(self, "units", tuple(str(Objective.parse(u)) for u in self.units))
         if not 0 < len(self.units) <= 256:
             raise ConfigError("a render has 1 to 256 units")
         if not 0 <= self.index < len(self.units):
