@@ -230,8 +230,9 @@ def run_cells(
 
         rendered = render_featurevis([jobs[i] for i in group], run, steps_line)
         for i, image in zip(group, rendered):
-            if jobs[i].output is not None:
-                save_image(image, jobs[i].output, job_recipe(jobs[i], run.model, run.weights_file))
+            output = jobs[i].output
+            if output is not None:
+                save_image(image, output, job_recipe(jobs[i], run.model, run.weights_file))
             images[i] = image.to_pil().convert("RGB")
             state["done"] += work[i]
             state["dreamed"] += work[i]
