@@ -142,12 +142,13 @@ def test_channels_default_to_the_lucid_recipe_in_batches(run_cli, tmp_path):
     assert sheet["featurevis"]["param"] == "fft" and sheet["featurevis"]["steps"] == 3
     assert sheet["featurevis"]["batch"] == 2 and sheet["featurevis"]["size"] == 48
     cell = read_recipe(tmp_path / "c" / "block9_17.png")
-    assert cell["kind"] == "featurevis" and cell["unit"] == "block9:17"
-    assert cell["units"] == ["block9:3", "block9:17", "block9:40"] and cell["index"] == 1
+    assert cell["kind"] == "cell" and cell["config"]["layers"] == "block9:17=1"
+    fv = cell["featurevis"]  # the whole render: its config, every unit, the cell's index
+    assert fv["units"] == ["block9:3=1", "block9:17=1", "block9:40=1"] and fv["index"] == 1
     # the recipe re-creates the cell
-    again = render(get_model("lite0"), cell["units"], FeatureVisConfig(**cell["featurevis"]))
+    again = render(get_model("lite0"), fv["units"], FeatureVisConfig(**fv["featurevis"]))
     saved = load_image(tmp_path / "c" / "block9_17.png").rgb[0]
-    assert (again[cell["index"]] - saved).abs().max() <= 1 / 255 + 1e-6
+    assert (again[fv["index"]] - saved).abs().max() <= 1 / 255 + 1e-6
     a = np.asarray(Image.open(tmp_path / "c" / "block9_3.png"), float)
     b = np.asarray(Image.open(tmp_path / "c" / "block9_17.png"), float)
     assert a.shape == (48, 48, 3) and np.abs(a - b).mean() > 0.5
@@ -164,6 +165,39 @@ def test_channels_default_to_the_lucid_recipe_in_batches(run_cli, tmp_path):
                     *small, *args)  # fmt: skip
         assert r.code == 2 and message in r.err, (args, r.err)
         assert not (tmp_path / "x.png").exists()
+
+
+def test_an_atlas_of_noise_with_the_lucid_recipe_renders_its_cells_together(
+    run_cli, tmp_path, monkeypatch
+):
+    import inceptionism.featurevis as featurevis
+
+    calls = []
+    real = featurevis.render
+
+    def counted(model, units, config=None, on_progress=None, init=None):
+        calls.append(list(units))
+        return real(model, units, config, on_progress, init)
+
+    monkeypatch.setattr(featurevis, "render", counted)
+    cells = tmp_path / "c"
+    r = run_cli("atlas", "noise", "--preset", "lucid", "--layers", "block3,block6", "--size",
+                "32x32", "--steps", "2", "--model", "lite0", "-o", tmp_path / "a.png",
+                "--cells", cells, "--cell-size", "64", "-q")  # fmt: skip
+    assert r.code == 0, r.err
+    assert calls == [["block3=1", "block6=1"]]  # one batched render for both layers
+    assert read_recipe(tmp_path / "a.png")["sheet"]["featurevis"]["steps"] == 2
+    fv = read_recipe(cells / "layer_block6.png")["featurevis"]
+    assert fv["units"] == ["block3=1", "block6=1"] and fv["index"] == 1
+    monkeypatch.setattr(featurevis, "render", real)
+    r = run_cli("replay", cells / "layer_block6.png", "-o", tmp_path / "again.png", "-q")
+    assert r.code == 0, r.err
+    a = np.asarray(Image.open(cells / "layer_block6.png"), int)
+    b = np.asarray(Image.open(tmp_path / "again.png"), int)
+    assert np.abs(a - b).max() <= 1
+    r = run_cli("atlas", "sample:coffee", "--preset", "lucid", "--model", "lite0", "-o",
+                tmp_path / "p.png", "-q")  # fmt: skip
+    assert r.code == 2 and "from noise" in r.err
 
 
 def test_channels_of_an_unknown_layer_is_one_line(run_cli, tmp_path):

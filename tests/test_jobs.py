@@ -177,3 +177,31 @@ def test_replay_of_a_lucid_channels_cell(run_cli, tmp_path):
     assert r.code == 0, r.err
     diff = np.abs(pixels(cell).astype(int) - pixels(tmp_path / "again.png").astype(int))
     assert diff.max() <= 1  # the whole render again, then its own image
+
+
+def test_a_class_from_noise_uses_the_lucid_recipe_and_replays(run_cli, tmp_path):
+    out = tmp_path / "pizza.png"
+    small = ["--model", "lite0", "--init", "noise", "--size", "32x32", "-q"]
+    r = run_cli("dream", "--class", "963", "--steps", "3", "-o", out, *small)
+    assert r.code == 0, r.err
+    recipe = read_recipe(out)
+    fv = recipe["featurevis"]  # the lucid recipe, recorded: replay re-renders it
+    assert fv["units"] == ["logits:963=1"] and fv["index"] == 0
+    assert (fv["featurevis"]["param"], fv["featurevis"]["steps"], fv["featurevis"]["size"]) == (
+        "fft", 3, 32)  # fmt: skip
+    assert recipe["config"]["init"] == "noise" and recipe["config"]["layers"] == "logits:963=1"
+    r = run_cli("replay", out, "-o", tmp_path / "again.png", "-q")
+    assert r.code == 0, r.err
+    assert np.abs(pixels(out).astype(int) - pixels(tmp_path / "again.png").astype(int)).max() <= 1
+    # the earlier look is one flag away; photos and other objectives from noise are unchanged
+    for args in (["--class", "963", "--preset", "default"], ["--layers", "block6:3"]):
+        r = run_cli("dream", *args, "-o", tmp_path / "dd.png", "--steps", "1", "--octaves", "1",
+                    "--force", *small)  # fmt: skip
+        assert r.code == 0, r.err
+        assert "featurevis" not in read_recipe(tmp_path / "dd.png"), args
+    for args, message in [(["--octaves", "2"], "--octaves: DeepDream options"),
+                          (["--size", "32x40"], "square"),
+                          (["--preset", "lucid", "sample:coffee"], "from noise")]:  # fmt: skip
+        r = run_cli("dream", "--class", "963", "-o", tmp_path / "x.png", *small, *args)
+        assert r.code == 2 and message in r.err, (args, r.err)
+        assert not (tmp_path / "x.png").exists()

@@ -17,13 +17,14 @@ from .cli_options import (
     command_config,
     dream_options,
     echo_error,
+    explicit_fields,
     load_run,
     model_options,
     note,
     run_flags,
 )
 from .config import PRESETS
-from .configure import parse_size
+from .configure import dream_featurevis, parse_size
 from .errors import ImageError, InceptionismError
 from .executors import Done, Tally, executor_option, make_executor
 from .image import has_recipe, read_recipe
@@ -79,8 +80,10 @@ def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | No
     With --init noise or grey no INPUT is needed (--size WxH, default 512x512). Batch runs
     skip outputs that already exist, so an interrupted batch resumes.
     """
-    config = command_config(ctx, opts, guide=guide is not None)
     wh = parse_size(size)
+    fv = dream_featurevis(opts, explicit_fields(ctx, opts), wh, bool(inputs))  # or None
+    config = command_config(ctx, opts, guide=guide is not None)
+    config = config.replace(init="noise") if fv else config
     check_starts(inputs, config.init, wh, max_pixels)  # before any file is read
     refs = steering_refs(guide, mask)
     plans, notes = plan_batch(inputs, out, fmt_suffix="." + fmt, octaves=config.octaves,
@@ -97,7 +100,7 @@ def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | No
         return
     batch = len(plans) + len(notes) > 1
     jobs = batch_jobs(plans, config, refs=refs, size=wh, max_size=max_size,
-                      max_pixels=max_pixels, batch=batch)  # fmt: skip
+                      max_pixels=max_pixels, batch=batch, featurevis=fv)  # fmt: skip
     failed = 0
     for label, job in jobs:  # inputs refused on their header
         if isinstance(job, InceptionismError):

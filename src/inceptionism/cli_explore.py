@@ -10,25 +10,31 @@ from typing import Any
 
 import click
 
-from .cli_options import command_config, dream_options, given, load_run, note, run_flags, stack
-from .configure import parse_size
+from .cli_options import (
+    command_config,
+    dream_options,
+    explicit_fields,
+    given,
+    load_run,
+    note,
+    run_flags,
+    stack,
+)
+from .configure import featurevis_config, parse_size
 from .engine import resolve_objective
 from .errors import ConfigError
 from .executors import executor_option
 from .explore import (
-    DREAM_ONLY,
     Cell,
     Sheets,
     atlas_layers,
-    featurevis_cells,
-    lucid_config,
     lucid_title,
     parse_vary,
     pick_channels,
     sheet_title,
     sweep_sheets,
 )
-from .jobs import source_start, steering_refs
+from .jobs import BLANK_STARTS, source_start, steering_refs
 from .params import PARAMS
 from .sheets import contact_sheet, with_source
 
@@ -102,16 +108,20 @@ def atlas(ctx: click.Context, source: str, **opts: Any) -> None:
     """One cell per layer (--layers a,b,c or all): what each layer sees in SOURCE (a photo,
     sample:NAME, noise or grey). Labelled with the layer's name and channels."""
     spec = opts.pop("layers") or "all"
+    size = parse_size(opts["size"]) or (256, 256)
+    photo = source not in BLANK_STARTS
+    fv = featurevis_config(opts, explicit_fields(ctx, opts), size, photo=photo)
     run = _sheets(source, ctx, {**opts, "layers": None})
     layers = atlas_layers(run.config.model, spec)
     cells = [Cell(f"{n} ({c} ch)", f"layer_{n}", run.config.replace(layers=n)) for n, c in layers]
-    jobs = run.jobs(cells)
+    jobs = run.jobs(cells, fv)
     run.check([run.out], jobs)
     pairs, columns, _ = with_source(list(zip([c.label for c in cells], run.dream(jobs))),
                                     len(cells), [], run.photo())  # fmt: skip
-    title = sheet_title(run.config, {"layers"}, source)
+    title = lucid_title(fv, source) if fv else sheet_title(run.config, {"layers"}, source)
+    info = {"kind": "atlas", "layers": [n for n, _ in layers]}
     run.write(run.out, contact_sheet(pairs, min(6, columns), title, opts["cell_size"]),
-              {"kind": "atlas", "layers": [n for n, _ in layers]})  # fmt: skip
+              {**info, "featurevis": fv.to_dict()} if fv else info)  # fmt: skip
 
 
 @click.command()
@@ -137,11 +147,10 @@ def channels(ctx: click.Context, layer: str, count: int, channel_list: str | Non
     rendered in batches); --preset default (or any dream preset) gives the DeepDream of noise."""
     if given(ctx, "layers"):
         raise ConfigError("channels takes the layer as its argument, not --layers")
-    named = {k for k in (*DREAM_ONLY, "steps", "seed") if given(ctx, k)}
-    lucid = {k: opts.pop(k) for k in ("param", "transforms", "batch")}
-    fv = lucid_config(opts["preset"], parse_size(opts["size"]), lucid, named,
-                      {k: opts[k] for k in ("steps", "seed")})  # fmt: skip
-    if opts["preset"] in ("default", "lucid"):  # the lucid recipe, or the earlier look
+    lucid = {k: v for k in ("param", "transforms", "batch") if (v := opts.pop(k)) is not None}
+    side = parse_size(opts["size"]) or (128, 128)
+    fv = featurevis_config(opts, explicit_fields(ctx, opts), side, True, **lucid)
+    if opts["preset"] == "default":  # the earlier look: DeepDream of noise, channels' defaults
         opts["preset"] = None
     size = f"{fv.size}x{fv.size}" if fv is not None else opts["size"]  # the render's size
     run = _sheets("noise", ctx, {**opts, "layers": layer, "size": size}, CHANNEL_DEFAULTS)
@@ -150,15 +159,11 @@ def channels(ctx: click.Context, layer: str, count: int, channel_list: str | Non
     picked = pick_channels(run.config.model, layer, count, channel_list)
     cells = [Cell(f"{layer}:{c}", f"{layer}_{c}", run.config.replace(layers=f"{layer}:{c}"))
              for c in picked]  # fmt: skip
-    jobs = run.jobs(cells)
+    jobs = run.jobs(cells, fv)
     run.check([run.out], jobs)
-    if fv is not None:
-        model = run.context(run.config).model
-        images = featurevis_cells(model, layer, picked, fv, run.cells_dir, run.report)
-        title = lucid_title(run.config.model, layer, fv)
-    else:
-        images = run.dream(jobs)
-        title = sheet_title(run.config, {"layers"}, "noise")
+    images = run.dream(jobs)
+    title = (lucid_title(fv, f"{run.config.model} {layer}") if fv
+             else sheet_title(run.config, {"layers"}, "noise"))  # fmt: skip
     columns = min(8, max(1, round(len(cells) ** 0.5 + 0.5)))
     sheet = contact_sheet(list(zip([c.label for c in cells], images)), columns, title,
                           opts["cell_size"])  # fmt: skip

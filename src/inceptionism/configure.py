@@ -11,7 +11,8 @@ import torch
 
 from .config import DEFAULT_MODEL, DreamConfig
 from .errors import ConfigError
-from .jobs import MAX_SIDE
+from .featurevis import FeatureVisConfig
+from .jobs import DEFAULT_SIZE, MAX_SIDE
 from .models import ModelSpec, get_spec, layer_table, list_models
 from .models.custom import is_network, register_network
 
@@ -109,6 +110,55 @@ def build_config(
 
 CONFIG_FIELDS = set(DreamConfig.__dataclass_fields__)
 
+# The feature-visualisation recipe (featurevis.py) by its preset name, and the DreamConfig
+# options that only a DeepDream reads (refused with it rather than silently ignored).
+LUCID = "lucid"
+DREAM_ONLY = ("objective", "border", "grad_norm", "lap_levels", "smooth", "tv", "step_size",
+              "octaves", "octave_scale", "detail", "jitter", "clip", "tile_overlap", "max_loss",
+              "tile")  # fmt: skip
+
+
+def class_from_noise(opts: dict[str, Any], explicit: dict[str, Any]) -> bool:
+    """Whether a dream is a class visualisation from noise (`--class N --init noise`)."""
+    return opts.get("class_") is not None and explicit.get("init", opts.get("init")) == "noise"
+
+
+def featurevis_config(
+    opts: dict[str, Any],
+    explicit: dict[str, Any],
+    size: tuple[int, int] | None,
+    by_default: bool = False,
+    photo: bool = False,
+    **changes: Any,
+) -> FeatureVisConfig | None:
+    """The lucid recipe for a command, or None for a DeepDream: with ``--preset lucid``, or
+    with no preset where the command makes it the default (``by_default``: `channels`, a
+    class from noise). Takes ``lucid`` out of ``opts["preset"]`` (the DreamConfig then keeps
+    the command's defaults: it records the model, objective, seed and start); ``--steps`` and
+    ``--seed`` carry over, DeepDream-only options are refused; ``size`` (w, h) must be square.
+    ``photo``: the command starts from a photo, which the lucid recipe does not.
+    """
+    preset = opts.get("preset")
+    if preset == LUCID and photo:
+        raise ConfigError("--preset lucid renders from noise: start from noise, not a photo")
+    if not (preset == LUCID or (preset is None and by_default)):
+        if changes:
+            flags = ", ".join(f"--{k}" for k in changes)
+            raise ConfigError(f"{flags}: for the lucid recipe, not --preset")
+        return None
+    opts["preset"] = None
+    named = [k for k in DREAM_ONLY if k in explicit]
+    if named:
+        names = ", ".join(f"--{k.replace('_', '-')}" for k in named)
+        raise ConfigError(f"{names}: DeepDream options; add --preset default to use them")
+    w, h = size or (128, 128)
+    if w != h:
+        raise ConfigError(
+            f"--size {w}x{h}: the lucid recipe renders square images (or add --preset default)"
+        )
+    changes.update({k: explicit[k] for k in ("steps", "seed") if k in explicit})
+    return FeatureVisConfig.preset(LUCID, size=w, **changes)
+
 
 def parse_size(text: str | None) -> tuple[int, int] | None:
     """'WxH' -> (width, height)."""
@@ -121,3 +171,12 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
             f"--size: expected WxH from 16x16 to {MAX_SIDE}x{MAX_SIDE}, e.g. 512x384; got {text!r}"
         )
     return int(w), int(h)
+
+
+def dream_featurevis(
+    opts: dict[str, Any], explicit: dict[str, Any], size: tuple[int, int] | None, photo: bool
+) -> FeatureVisConfig | None:
+    """`dream`'s lucid recipe: with --preset lucid, or by default for a class from noise
+    without a photo (`--class N --init noise`)."""
+    by_default = class_from_noise(opts, explicit) and not photo
+    return featurevis_config(opts, explicit, size or DEFAULT_SIZE, by_default, photo)

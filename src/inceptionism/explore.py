@@ -1,8 +1,11 @@
 """Experiments as contact sheets: parameter sweeps, layer atlases, channel galleries.
 
 Each cell is one ``dream_tensor`` call on a model loaded once; cells share the seed, so what
-differs between them is the varied parameter only. With a cells folder every cell is also
-written as its own PNG with its recipe, and an interrupted run resumes from the cells it has.
+differs between them is the varied parameter only. Cells feature-visualised with the lucid
+recipe (a channel gallery, an atlas of noise with ``--preset lucid``) are rendered together
+instead, in batches of one forward/backward pass (featurevis.render). With a cells folder every
+cell is also written as its own PNG with its recipe, and an interrupted run resumes from the
+cells it has.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from .config import DreamConfig
 from .engine import Progress, resolve_objective
 from .errors import ConfigError, ImageError, InceptionismError
 from .executors import Done, Executor, LocalExecutor, Tally
-from .image import read_recipe
-from .jobs import FileRef, Job, RunContext, Start
+from .featurevis import FeatureVisConfig, Rendering
+from .image import read_recipe, save_image
+from .jobs import FileRef, Job, RunContext, Start, render_featurevis
 from .progress import ProgressBar
 from .recipes import job_recipe, same_work
 
@@ -132,16 +136,28 @@ def sweep_sheets(
 
 
 def cell_jobs(
-    cells: list[Cell], start: Start, cells_dir: Path | None, refs: dict[str, FileRef]
+    cells: list[Cell],
+    start: Start,
+    cells_dir: Path | None,
+    refs: dict[str, FileRef],
+    featurevis: FeatureVisConfig | None = None,
 ) -> list[Job]:
-    """Every cell as a job: built (so checked: objective, guide, sizes) before any work."""
+    """Every cell as a job: built (so checked: objective, guide, sizes) before any work. With
+    ``featurevis`` the cells are one render of the lucid recipe, each cell's objective its unit."""
+    units = []
+    for cell in cells:
+        try:
+            units.append(str(resolve_objective(cell.config.model, cell.config)))
+        except ConfigError as e:
+            raise ConfigError(f"cell {cell.label}: {e}") from None
     jobs = []
     for k, cell in enumerate(cells, 1):
+        rendering = Rendering(featurevis, tuple(units), k - 1) if featurevis else None
         try:
-            resolve_objective(cell.config.model, cell.config)
             jobs.append(
                 Job(cell.config, start, cells_dir / f"{cell.key}.png" if cells_dir else None,
-                    "cell", refs.get("guide"), refs.get("mask"), label=cell.label, index=k)
+                    "cell", refs.get("guide"), refs.get("mask"), label=cell.label, index=k,
+                    featurevis=rendering)
             )  # fmt: skip
         except ConfigError as e:
             raise ConfigError(f"cell {cell.label}: {e}") from None
@@ -199,6 +215,30 @@ def run_cells(
                 continue
         todo.append(k - 1)
 
+    renders: dict[Any, list[int]] = {}  # lucid cells: one batched render per shared render
+    for i in todo:
+        r = jobs[i].featurevis
+        if r is not None:
+            renders.setdefault((jobs[i].config.model, r.config, r.units), []).append(i)
+    for group in renders.values():
+        run = run_for(jobs[group[0]])
+
+        def steps_line(p: Progress, group: list[int] = group) -> None:
+            if report is not None and (p.step % 10 == 0 or p.step == p.steps):
+                report(f"cells {group[0] + 1}-{group[-1] + 1}/{len(jobs)} rendered together: "
+                       f"step {p.step}/{p.steps}, mean unit value {p.loss:.3f}")  # fmt: skip
+
+        rendered = render_featurevis([jobs[i] for i in group], run, steps_line)
+        for i, image in zip(group, rendered):
+            output = jobs[i].output
+            if output is not None:
+                save_image(image, output, job_recipe(jobs[i], run.model, run.weights_file))
+            images[i] = image.to_pil().convert("RGB")
+            state["done"] += work[i]
+            state["dreamed"] += work[i]
+            line(i + 1, "rendered", jobs[i])
+    todo = [i for i in todo if jobs[i].featurevis is None]
+
     for model in dict.fromkeys(jobs[i].config.model for i in todo):
         group = [i for i in todo if jobs[i].config.model == model]
 
@@ -252,9 +292,10 @@ class Sheets:
         self.runs: dict[str, RunContext] = {}
         self.executor: Executor | None = None
 
-    def jobs(self, cells: list[Cell]) -> list[Job]:
-        """Every cell as a job, checked (objective, guide, sizes) before any work."""
-        return cell_jobs(cells, self.start, self.cells_dir, self.refs)
+    def jobs(self, cells: list[Cell], fv: Any = None) -> list[Job]:
+        """Every cell as a job, checked (objective, guide, sizes) before any work; with ``fv``
+        (a FeatureVisConfig) rendered with the lucid recipe, in shared batches."""
+        return cell_jobs(cells, self.start, self.cells_dir, self.refs, fv)
 
     def check(self, sheets: list[Path], jobs: list[Job]) -> None:
         """The sheets never overwrite an input (nor, without --force, a file); cells may be
@@ -340,63 +381,8 @@ def pick_channels(model: str, layer: str, count: int, listed: str | None) -> lis
     return picked
 
 
-# The options of the DeepDream recipe that the lucid recipe has no use for.
-DREAM_ONLY = ("objective", "border", "grad_norm", "lap_levels", "smooth", "tv", "step_size",
-              "octaves", "octave_scale", "detail", "jitter", "clip", "tile_overlap", "max_loss",
-              "tile")  # fmt: skip
-
-
-def lucid_config(
-    preset: str | None, size: tuple[int, int] | None, lucid: dict[str, Any], given: set[str],
-    common: dict[str, Any],
-) -> Any:  # fmt: skip
-    """The gallery's lucid recipe (a FeatureVisConfig), or None when ``preset`` names a dream
-    preset (the DeepDream of noise). ``lucid`` holds --param/--transforms/--batch, ``given``
-    the options set on the command line, ``common`` their --steps and --seed."""
-    from .featurevis import FeatureVisConfig
-
-    if preset not in (None, "lucid"):
-        named = [f"--{k}" for k, v in lucid.items() if v is not None]
-        if named:
-            raise ConfigError(f"{', '.join(named)}: for the lucid recipe, not --preset")
-        return None
-    named = [k for k in DREAM_ONLY if k in given]
-    if named:
-        names = ", ".join(f"--{k.replace('_', '-')}" for k in named)
-        raise ConfigError(f"{names}: DeepDream options; add --preset default to use them")
-    side = size or (128, 128)
-    if side[0] != side[1]:
-        raise ConfigError(f"--size {side[0]}x{side[1]}: the lucid recipe renders square images")
-    changes = {k: v for k, v in lucid.items() if v is not None}
-    changes.update({k: v for k, v in common.items() if k in given})
-    return FeatureVisConfig.preset("lucid", size=side[0], **changes)
-
-
-def featurevis_cells(
-    model: Any, layer: str, picked: list[int], fv: Any, cells_dir: Path | None,
-    report: Callable[[str], None] | None,
-) -> list[Image.Image]:  # fmt: skip
-    """Render the channels in batches; with a cells folder, each cell as a PNG with its recipe
-    (kind featurevis: the whole render's units and the cell's index, which replay re-renders)."""
-    from .featurevis import featurevis_recipe, render_channels
-    from .image import LoadedImage, save_image
-
-    def progress(done: int, total: int, value: float) -> None:
-        if report is not None and (done % 10 == 0 or done == total):
-            report(f"step {done}/{total}: mean channel activation {value:.3f}")
-
-    tensors = render_channels(model, layer, picked, config=fv, on_progress=progress)
-    images = [LoadedImage(t[None].cpu()).to_pil() for t in tensors]
-    units = [f"{layer}:{c}" for c in picked]
-    if cells_dir is not None:
-        for k, (c, im) in enumerate(zip(picked, images)):
-            save_image(im, cells_dir / f"{layer}_{c}.png", featurevis_recipe(fv, units, k, model))
-    return images
-
-
-def lucid_title(model: str, layer: str, fv: Any) -> str:
+def lucid_title(fv: Any, what: str) -> str:
+    """``WHAT: lucid param=... steps=...``: a lucid sheet's title."""
     shown = ("param", "transforms", "steps", "lr", "size", "seed")
     values = fv.to_dict()
-    return f"{model} {layer}: lucid " + " ".join(
-        f"{k.replace('_', '-')}={values[k]}" for k in shown
-    )
+    return f"{what}: lucid " + " ".join(f"{k.replace('_', '-')}={values[k]}" for k in shown)

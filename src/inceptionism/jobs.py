@@ -14,6 +14,7 @@ import dataclasses
 import math
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +24,9 @@ import numpy as np
 import torch
 
 from .config import DreamConfig
-from .engine import Progress, dream_tensor
+from .engine import Progress, dream_tensor, resolve_objective
 from .errors import ConfigError, ImageError, InceptionismError
+from .featurevis import FeatureVisConfig, Rendering, render_group
 from .image import (
     DEFAULT_MAX_PIXELS,
     LoadedImage,
@@ -227,7 +229,9 @@ class Job:
     """One dream: start, config, guide and mask, output files; ``kind`` says what the output is
     (a still ``dream``, a sheet's ``cell``, a motion ``frame``), ``label`` and ``index`` which
     one. ``motion`` holds the settings shared by every frame of a zoom or video run;
-    ``crossfade`` (video frames only) mixes in a second dream from another previous frame."""
+    ``crossfade`` (video frames only) mixes in a second dream from another previous frame.
+    ``featurevis``: the picture is feature-visualised from noise (featurevis.py's lucid
+    recipe) instead of dreamed; the config then records the model, objective and seed."""
 
     config: DreamConfig
     start: Start
@@ -240,12 +244,15 @@ class Job:
     index: int | None = None
     motion: dict[str, Any] | None = None
     crossfade: CrossFade | None = None
+    featurevis: Rendering | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in JOB_KINDS:
             raise ConfigError(f"job kind must be one of {', '.join(JOB_KINDS)}; got {self.kind!r}")
         if self.crossfade is not None and (self.kind != "frame" or self.start.kind != "video"):
             raise ConfigError("a cross-fade is for video frames only")
+        if self.featurevis is not None:
+            check_featurevis(self)
         init = self.start.kind if self.start.kind in ("noise", "grey") else "photo"
         if self.config.init != init:  # the start is the truth; the config agrees with it
             object.__setattr__(self, "config", self.config.replace(init=init))
@@ -273,6 +280,20 @@ class Job:
         return [p for p in (self.output, *self.octave_files) if p is not None]
 
 
+def check_featurevis(job: Job) -> None:
+    """A feature-visualised job starts from noise of its render's size, unsteered."""
+    assert job.featurevis is not None
+    side = job.featurevis.config.size
+    if job.start.kind != "noise" or job.start.size != (side, side):
+        got = "x".join(map(str, job.start.size or ())) or "no size"
+        raise ConfigError(
+            f"the lucid recipe renders {side}x{side} squares from noise (here: {job.start.kind}, "
+            f"{got}); give --size NxN, or --preset default for a DeepDream"
+        )
+    if job.guide is not None or job.mask is not None:
+        raise ConfigError("--guide and --mask are for DeepDream; add --preset default")
+
+
 def check_work(config: DreamConfig, start: Start) -> None:
     """Refuse a dream whose largest octave would exceed the pixel limit (octave_scale < 1
     enlarges) before anything is allocated."""
@@ -297,11 +318,15 @@ def batch_jobs(
     max_size: int | None,
     max_pixels: int,
     batch: bool,
+    featurevis: FeatureVisConfig | None = None,
 ) -> list[tuple[str, Job | InceptionismError]]:
     """The jobs of a `dream` run, one per planned output (outputs.plan_batch), every start
     checked on its header before the model loads. In a batch an input that cannot be dreamed
-    is kept as its error, reported in its turn; alone, it raises."""
+    is kept as its error, reported in its turn; alone, it raises. With ``featurevis`` each job
+    renders its objective with that recipe (the lucid recipe of a class from noise)."""
     jobs: list[tuple[str, Job | InceptionismError]] = []
+    unit = str(resolve_objective(config.model, config))
+    rendering = Rendering(featurevis, (unit,)) if featurevis else None
     for plan in plans:
         try:
             if plan.src is None:
@@ -309,7 +334,7 @@ def batch_jobs(
             else:
                 start = photo_start(plan.label, config.init, max_size, max_pixels)
             job = Job(config, start, plan.dst, "dream", refs.get("guide"), refs.get("mask"),
-                      tuple(plan.octave_files), label=plan.label)  # fmt: skip
+                      tuple(plan.octave_files), label=plan.label, featurevis=rendering)  # fmt: skip
             jobs.append((plan.label, job))
         except InceptionismError as e:
             if not batch:
@@ -461,6 +486,9 @@ def dream_job(
     """Dream one job: resolve its start, run the engine. The result is not written here (a
     remote worker hands it back to the driver, which writes it); ``on_octave(k, image)`` gets
     each finished octave's picture. A cross-faded frame is its two dreams mixed at 8 bits."""
+    if job.featurevis is not None:
+        (image,) = render_featurevis([job], ctx, on_progress)
+        return image
     if job.crossfade is not None:
         fade, job = job.crossfade, job.replace(crossfade=None)
         other = job.replace(start=dataclasses.replace(job.start, previous=fade.previous))
@@ -481,6 +509,25 @@ def dream_job(
 
     out = dream_tensor(x, ctx.model, job.config, progress, guide=guide, mask=mask)
     return LoadedImage(out.cpu(), alpha)
+
+
+def render_featurevis(
+    jobs: list[Job], ctx: RunContext, on_progress: Callable[[Progress], Any] | None = None
+) -> list[LoadedImage]:
+    """The pictures of feature-visualised jobs that share one render (a sheet's cells), from
+    one batched render; progress as one octave of all the render's steps."""
+    renderings = [job.featurevis for job in jobs]
+    assert all(r is not None for r in renderings)
+    side = jobs[0].featurevis.config.size  # type: ignore[union-attr]
+    t0 = time.perf_counter()
+
+    def progress(done: int, total: int, value: float) -> None:
+        if on_progress is not None:
+            on_progress(Progress(1, 1, done, total, value, (side, side),
+                                 time.perf_counter() - t0, done / total))  # fmt: skip
+
+    images = render_group(ctx.model, renderings, progress)  # type: ignore[arg-type]
+    return [LoadedImage(im[None].cpu()) for im in images]
 
 
 def run_job(

@@ -27,6 +27,7 @@ import torch
 from . import __version__
 from .config import DreamConfig
 from .errors import ConfigError
+from .featurevis import Rendering
 from .image import DEFAULT_MAX_PIXELS, PILLOW_MAX_PIXELS
 from .jobs import JOB_KINDS, MAX_SIDE, START_KINDS, CrossFade, FileRef, Job, Start
 from .models import DreamModel
@@ -86,13 +87,24 @@ def job_recipe(job: Job, model: DreamModel, weights_file: Path | None = None) ->
         recipe["motion"] = job.motion
     if job.crossfade is not None:
         recipe["crossfade"] = job.crossfade.to_dict()
+    if job.featurevis is not None:  # rendered with the lucid recipe: the whole render
+        recipe["featurevis"] = job.featurevis.to_dict()
     return recipe
 
 
 def same_work(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Whether two recipes describe the same dream (versions, device and output aside): the test
     for reusing a cell or frame an earlier run wrote."""
-    keys = ("model", "weights_sha256", "config", "start", "guide", "mask", "crossfade")
+    keys = (
+        "model",
+        "weights_sha256",
+        "config",
+        "start",
+        "guide",
+        "mask",
+        "crossfade",
+        "featurevis",
+    )
     return all(a.get(k) == b.get(k) for k in keys)
 
 
@@ -139,9 +151,13 @@ def read_job(data: Any, where: Path | None = None) -> Recipe:
         _int(network, "size", 16, 4096)
     sha = _text(data, "weights_sha256")
     crossfade = _crossfade(data.get("crossfade"))
+    rendering = _section(data, "featurevis")
     try:
+        featurevis = Rendering.from_dict(rendering) if rendering is not None else None
         job = Job(config, start, None, kind, guide, mask, label=label, index=index, motion=motion,
-                  crossfade=crossfade)  # fmt: skip
+                  crossfade=crossfade, featurevis=featurevis)  # fmt: skip
+    except RecipeError:
+        raise
     except ConfigError as e:
         raise RecipeError(str(e)) from None
     return Recipe(job, model, sha, _text(data, "weights_file"), network, fmt)
