@@ -27,6 +27,7 @@ from .config import PRESETS
 from .configure import dream_featurevis, parse_size
 from .errors import ImageError, InceptionismError
 from .executors import Done, Tally, executor_option, make_executor
+from .featurevis import LUCID_DESCRIPTION
 from .image import has_recipe, read_recipe
 from .jobs import Job, batch_jobs, check_starts, run_job, steering_refs
 from .models import depth_groups, get_spec, layer_table, list_models, parameter_count
@@ -206,7 +207,8 @@ def layers(model: str, size: int) -> None:
 @click.command()
 def presets() -> None:
     """List the named recipes."""
-    _table(("preset", "description"), [(k, p.description) for k, p in PRESETS.items()])
+    rows = [(k, p.description) for k, p in PRESETS.items()] + [("lucid", LUCID_DESCRIPTION)]
+    _table(("preset", "description"), rows)
 
 
 @click.command()

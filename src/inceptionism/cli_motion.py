@@ -25,6 +25,7 @@ from .motion import (
     finish_frames,
     fitted_size,
     frame_config,
+    run_settings,
     zoom_loop,
 )
 from .progress import frame_bars, frame_lines
@@ -74,13 +75,10 @@ def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: fl
     Job(frame_config(config, 1), first, None, "frame", refs.get("guide"), refs.get("mask"))
     rate = Fraction(fps).limit_denominator(1001)
     run = load_run(config, opts)
-    settings = {
-        "command": "zoom", "source": source,
-        "source_sha256": first.source.sha256 if first.source else None,
-        "size": list(first.size or ()), "zoom": zoom_factor, "rotate": rotate,
-        "shift": list(dxdy), "config": config.to_dict(), "model": run.model.name,
-        "weights_sha256": run.model.weights_sha256,
-    }  # fmt: skip
+    settings = run_settings("zoom", config, run, source=source,
+                            source_sha256=first.source.sha256 if first.source else None,
+                            size=list(first.size or ()), zoom=zoom_factor, rotate=rotate,
+                            shift=list(dxdy))  # fmt: skip
     frame_run = FrameRun(target.frames, frames, settings, run, on_frame=frame_lines(quiet),
                          force=force, live=frame_bars(quiet, frames), refs=refs)  # fmt: skip
     try:
@@ -134,12 +132,9 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
     ctx.call_on_close(executor.close)
     executor.open()  # a cluster joined before the model loads or a frame is written
     run = load_run(config, opts)
-    settings = {
-        "command": "video", "source": str(source), "source_sha256": ref.sha256,
-        "blend": blend, "flow": flow, "start": t_start, "end": t_end, "max_size": max_size,
-        "config": config.to_dict(), "model": run.model.name,
-        "weights_sha256": run.model.weights_sha256,
-    }  # fmt: skip
+    settings = run_settings("video", config, run, source=str(source), source_sha256=ref.sha256,
+                            blend=blend, flow=flow, start=t_start, end=t_end,
+                            max_size=max_size)  # fmt: skip
     fade = crossfade_frames(burn_in)
     if burn_in:  # chunks in parallel: other frames than one sequential run, so not mixed
         settings["burn_in"] = burn_in

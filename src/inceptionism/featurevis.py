@@ -30,6 +30,12 @@ from .objectives import Context, Objective
 from .params import PARAMS, VALID, make_param
 from .transforms import Compose, Jitter, RandomRotate, RandomScale, parse_transforms
 
+# What `inceptionism presets` says of the lucid recipe (a FeatureVisConfig, not a DreamConfig).
+LUCID_DESCRIPTION = (
+    "feature visualisation from noise (Fourier, decorrelated colour, robustness transforms, "
+    "Adam): channels, atlas noise, dream --class N --init noise; the default there"
+)
+
 
 @dataclass(frozen=True)
 class FeatureVisConfig:

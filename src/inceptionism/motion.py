@@ -574,3 +574,10 @@ def dream_video_chunks(
     if chains:
         executor.run_chains(chains, run.run, written)
     run.done = _prefix(have)
+
+
+def run_settings(command: str, config: DreamConfig, run: RunContext, **fields: Any) -> dict:
+    """The settings every frame of a zoom or video run shares (a resume must match them): the
+    command's own ``fields``, the recipe, the model and its weights."""
+    return {"command": command, **fields, "config": config.to_dict(), "model": run.model.name,
+            "weights_sha256": run.model.weights_sha256}  # fmt: skip
