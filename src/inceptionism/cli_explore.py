@@ -15,6 +15,7 @@ from PIL import Image
 from .cli_options import (
     command_config,
     config_options,
+    explicit_fields,
     given,
     load_run,
     model_options,
@@ -28,7 +29,15 @@ from .configure import parse_size
 from .engine import resolve_objective
 from .errors import ConfigError, ImageError, UnknownNameError
 from .executors import Executor, executor_option, make_executor
-from .explore import Cell, cell_jobs, parse_vary, run_cells, sweep_sheets
+from .explore import (
+    Cell,
+    cell_config,
+    cell_jobs,
+    parse_vary,
+    run_cells,
+    sweep_sheets,
+    varied_fields,
+)
 from .featurevis import FeatureVisConfig, featurevis_recipe, render_channels
 from .image import LoadedImage, save_image
 from .jobs import FileRef, Job, RunContext, Start, blank_start, photo_start, start_tensor
@@ -143,15 +152,16 @@ def sweep(ctx: click.Context, source: str, varies: tuple[str, ...], **opts: Any)
     values, as a labelled grid: one or two varied parameters make one sheet, more make one
     sheet per value of the extra ones (OUT.<name>=<value>.png)."""
     run = _Run(source, ctx, opts)
-    parsed = [parse_vary(v, run.config) for v in varies]
-    sheets = sweep_sheets(run.config, parsed)
+    build = cell_config(opts, explicit_fields(ctx, opts), guide=opts.get("guide") is not None)
+    parsed = [parse_vary(v, build) for v in varies]
+    sheets = sweep_sheets(build, parsed)
     out = run.out
     paths = [out.with_name(f"{out.stem}.{s[0]}{out.suffix}") for s in sheets] if len(
         sheets) > 1 else [out]  # fmt: skip
     all_jobs = [run.jobs(cells) for _, _, cells, _, _ in sheets]
     run.check(paths, [j for jobs in all_jobs for j in jobs])
     photo = run.photo()
-    skip = {f for f, _ in parsed}
+    skip = varied_fields([c for _, _, cells, _, _ in sheets for c in cells])
     for path, (_, extras, cells, columns, row_labels), jobs in zip(paths, sheets, all_jobs):
         images = run.dream(jobs)
         pairs: list[tuple[str, Image.Image | None]] = [
