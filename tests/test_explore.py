@@ -203,3 +203,38 @@ def test_an_atlas_of_noise_with_the_lucid_recipe_renders_its_cells_together(
 def test_channels_of_an_unknown_layer_is_one_line(run_cli, tmp_path):
     r = run_cli("channels", "blok9", "-o", tmp_path / "x.png", "--model", "lite0", "-q")
     assert r.code == 2 and len(r.err_lines) == 1 and "Did you mean 'block9'" in r.err
+
+
+def test_sweep_varies_the_preset_with_the_options_given_on_top(run_cli, tmp_path):
+    cells = tmp_path / "c"
+    r = run_cli("sweep", "noise", "--size", "48x48", "--vary", "preset=default,keras-classic",
+                "--steps", "1", "--octaves", "1", "-o", tmp_path / "s.png", "--cells", cells,
+                "--model", "lite0", "--cell-size", "64", "-q")  # fmt: skip
+    assert r.code == 0, r.err
+    default = read_recipe(cells / "preset=default.png")["config"]
+    keras = read_recipe(cells / "preset=keras-classic.png")["config"]
+    assert default["steps"] == keras["steps"] == 1 and default["octaves"] == keras["octaves"] == 1
+    assert (default["pixel_range"], keras["pixel_range"]) == ("unit", "signed")
+    assert (default["jitter"], keras["jitter"]) == (32, 0) and keras["grad_eps"] == 1e-7
+    assert keras["layers"] != default["layers"]  # the seed's layers, mapped onto Lite0
+
+
+def test_sweep_varies_the_class_as_a_logit_term(run_cli, tmp_path):
+    cells = tmp_path / "c"
+    r = run_cli("sweep", "noise", "--size", "48x48", "--vary", "class=1,963", "--layers",
+                "block5", "-o", tmp_path / "s.png", "--cells", cells, *SMALL)  # fmt: skip
+    assert r.code == 0, r.err
+    layers = {p.stem: read_recipe(p)["config"]["layers"] for p in cells.glob("*.png")}
+    assert layers == {"class=1": "block5=1,logits:1=1", "class=963": "block5=1,logits:963=1"}
+
+
+@pytest.mark.parametrize(
+    "vary, message",
+    [("preset=default,kerass-classic", "Did you mean 'keras-classic'"),
+     ("class=1,1000", "has 1000 classes"), ("class=x", "bad value 'x'")],
+)  # fmt: skip
+def test_bad_preset_or_class_exits_2_before_anything_is_written(run_cli, tmp_path, vary, message):
+    r = run_cli("sweep", "noise", "--vary", vary, "-o", tmp_path / "s.png", "--cells",
+                tmp_path / "c", *SMALL)  # fmt: skip
+    assert r.code == 2 and message in r.err and len(r.err_lines) == 1, r.err
+    assert list(tmp_path.iterdir()) == []

@@ -28,11 +28,13 @@ from .explore import (
     Cell,
     Sheets,
     atlas_layers,
+    cell_config,
     lucid_title,
     parse_vary,
     pick_channels,
     sheet_title,
     sweep_sheets,
+    varied_fields,
 )
 from .jobs import BLANK_STARTS, source_start, steering_refs
 from .params import PARAMS
@@ -83,15 +85,16 @@ def sweep(ctx: click.Context, source: str, varies: tuple[str, ...], **opts: Any)
     values, as a labelled grid: one or two varied parameters make one sheet, more make one
     sheet per value of the extra ones (OUT.<name>=<value>.png)."""
     run = _sheets(source, ctx, opts)
-    parsed = [parse_vary(v, run.config) for v in varies]
-    sheets = sweep_sheets(run.config, parsed)
+    build = cell_config(opts, explicit_fields(ctx, opts), guide=opts.get("guide") is not None)
+    parsed = [parse_vary(v, build) for v in varies]
+    sheets = sweep_sheets(build, parsed)
     out = run.out
     paths = [out.with_name(f"{out.stem}.{s[0]}{out.suffix}") for s in sheets]
     paths = paths if len(sheets) > 1 else [out]
     all_jobs = [run.jobs(cells) for _, _, cells, _, _ in sheets]
     run.check(paths, [j for jobs in all_jobs for j in jobs])
     photo = run.photo()
-    skip = {f for f, _ in parsed}
+    skip = varied_fields([c for _, _, cells, _, _ in sheets for c in cells])
     for path, (_, extras, cells, columns, rows), jobs in zip(paths, sheets, all_jobs):
         dreamed: list[tuple[str, Any]] = list(zip([c.label for c in cells], run.dream(jobs)))
         pairs, columns, rows = with_source(dreamed, columns, rows, photo)

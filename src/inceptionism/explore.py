@@ -22,7 +22,7 @@ from PIL import Image
 
 from .config import DreamConfig
 from .engine import Progress, resolve_objective
-from .errors import ConfigError, ImageError, InceptionismError
+from .errors import ConfigError, ImageError, InceptionismError, UnknownNameError
 from .executors import Done, Executor, LocalExecutor, Tally
 from .featurevis import FeatureVisConfig, Rendering
 from .image import read_recipe, save_image
@@ -30,12 +30,18 @@ from .jobs import FileRef, Job, RunContext, Start, render_featurevis
 from .progress import ProgressBar
 from .recipes import job_recipe, same_work
 
-# --vary names: the CLI spelling of every config field marked as variable, and the model.
+# --vary names: the CLI spelling of every config field marked as variable (the model among
+# them), and two that are not fields: a preset per cell and a class logit per cell.
 VARIABLES = {
     f.name.replace("_", "-"): f.name
     for f in dataclasses.fields(DreamConfig)
     if f.metadata.get("vary", True) and f.metadata.get("help")
 }
+NOT_FIELDS = ("preset", "class")
+VARIABLES.update({name: name for name in NOT_FIELDS})
+
+# A cell's config from its varied values ({"steps": 10, "preset": "dlwp", ...}).
+CellConfig = Callable[[dict[str, Any]], DreamConfig]
 
 
 @dataclass(frozen=True)
@@ -45,13 +51,57 @@ class Cell:
     config: DreamConfig
 
 
+def cell_config(opts: dict[str, Any], explicit: dict[str, Any], guide: bool = False) -> CellConfig:
+    """How a sweep builds each cell's config, the way the command built its own: ``opts``'s
+    preset (or the cell's ``preset``) for the cell's model, then the options the user set
+    (``explicit``) and the cell's varied fields on top, then ``--class`` (or the cell's
+    ``class``: the term ``logits:N`` added to the layers)."""
+    from .configure import build_config
+
+    def build(changes: dict[str, Any]) -> DreamConfig:
+        fields = {k: v for k, v in changes.items() if k not in NOT_FIELDS}
+        cell_opts = dict(opts)
+        if "preset" in changes:
+            cell_opts["preset"] = changes["preset"]
+        if "class" in changes:
+            cell_opts["class_"] = changes["class"]
+        return build_config(cell_opts, {**explicit, **fields}, None, guide)
+
+    return build
+
+
+def _builder(base: DreamConfig | CellConfig) -> CellConfig:
+    """A config as a cell builder: its fields that differ from the defaults count as set."""
+    if not isinstance(base, DreamConfig):
+        return base
+    defaults = DreamConfig(model=base.model)
+    explicit = {k: v for k, v in base.to_dict().items() if v != getattr(defaults, k)}
+    plain = cell_config({"model": base.model}, explicit)
+
+    def build(changes: dict[str, Any]) -> DreamConfig:
+        if any(k in NOT_FIELDS for k in changes):
+            return plain(changes)
+        return base.replace(**changes)
+
+    return build
+
+
 def _convert(field: str, text: str) -> Any:
     """A --vary value as the field's type, parsed as the CLI option parses it."""
+    from .config import PRESETS
     from .configure import PARSERS
 
+    text = text.strip()
+    if field == "preset":
+        if text not in PRESETS:
+            raise UnknownNameError("preset", text, list(PRESETS))
+        return text
+    if field == "class":
+        if not text.isdigit():
+            raise ValueError("expected a class index: 0, 1, 2, ...")
+        return int(text)
     meta = next(f for f in dataclasses.fields(DreamConfig) if f.name == field).metadata
     default = getattr(DreamConfig(), field)
-    text = text.strip()
     if field in PARSERS:
         return PARSERS[field](text)
     if isinstance(default, bool):
@@ -67,9 +117,12 @@ def _convert(field: str, text: str) -> Any:
     return text
 
 
-def parse_vary(spec: str, base: DreamConfig) -> tuple[str, list[Any]]:
+def parse_vary(spec: str, base: DreamConfig | CellConfig) -> tuple[str, list[Any]]:
     """``"step-size=0.001,0.01"`` -> ("step_size", [0.001, 0.01]); values split on ';' when
-    there is one (layer specs contain commas). Every value is checked by building its config."""
+    there is one (layer specs contain commas). Every value is checked by building its config
+    (``base``: the command's config, or how it builds a cell's: see :func:`cell_config`), so a
+    bad preset name or class index stops the sweep before any work."""
+    build = _builder(base)
     name, sep, values = spec.partition("=")
     name = name.strip()
     if not sep or name not in VARIABLES:
@@ -83,11 +136,13 @@ def parse_vary(spec: str, base: DreamConfig) -> tuple[str, list[Any]]:
     for text in parts:
         try:
             value = _convert(field, text)
+        except UnknownNameError as e:
+            raise ConfigError(f"--vary {name}: {e}") from None
         except ValueError as e:
             raise ConfigError(f"--vary {name}: bad value {text.strip()!r} ({e})") from None
         try:
-            base.replace(**{field: value})
-        except ConfigError as e:
+            build({field: value})
+        except (ConfigError, UnknownNameError) as e:
             raise ConfigError(f"--vary {name}={text.strip()}: {e}") from None
         out.append(value)
     return field, out
@@ -98,13 +153,14 @@ def _show(field: str, value: Any) -> str:
 
 
 def sweep_sheets(
-    base: DreamConfig, varies: list[tuple[str, list[Any]]]
+    base: DreamConfig | CellConfig, varies: list[tuple[str, list[Any]]]
 ) -> list[tuple[str, list[str], list[Cell], int, list[str]]]:
     """Sheets for a sweep: (name suffix, title extras, cells, columns, row labels).
 
     One varied parameter: one row. Two: rows x columns. More: one sheet per combination of
-    the extra ones, each a grid of the first two.
+    the extra ones, each a grid of the first two. ``base``: as for :func:`parse_vary`.
     """
+    build = _builder(base)
     fields = [f for f, _ in varies]
     if len(set(fields)) != len(fields):
         raise ConfigError("each parameter may be varied once")
@@ -123,7 +179,7 @@ def sweep_sheets(
                 changes = {**fixed, grid[-1][0]: c}
                 if r is not None:
                     changes[grid[0][0]] = r
-                config = base.replace(**changes)
+                config = build(changes)
                 label = ", ".join(
                     _show(f, changes[f]) for f in [g for g, _ in grid] if f in changes
                 )
@@ -133,6 +189,15 @@ def sweep_sheets(
             (suffix, [_show(f, v) for f, v in fixed.items()], cells, len(cols), row_labels)
         )
     return sheets
+
+
+def varied_fields(cells: list[Cell]) -> set[str]:
+    """The config fields whose values differ between ``cells`` (a varied preset changes many):
+    a sheet's title shows only the others."""
+    configs = [c.config.to_dict() for c in cells]
+    if not configs:
+        return set()
+    return {k for k in configs[0] if any(c[k] != configs[0][k] for c in configs)}
 
 
 def cell_jobs(
