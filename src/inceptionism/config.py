@@ -71,7 +71,11 @@ class DreamConfig:
     # Per-layer statistic: "l2" (Keras: sum of squares, border excluded, / size), "mean", or
     # "guide" (Google: each activation vector towards its best-matching guide-image vector).
     objective: str = option(
-        "l2", "Per-layer statistic (guide: needs --guide).", choices=OBJECTIVES, title=True
+        "l2",
+        "Per-layer statistic (guide: needs --guide); mean by default with --init noise "
+        "or grey and no --preset.",
+        choices=OBJECTIVES,
+        title=True,
     )
     # Activation pixels excluded at each edge by the l2 statistic (the Keras seed uses 2).
     border: int = option(

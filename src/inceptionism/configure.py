@@ -94,7 +94,12 @@ def build_config(
     if opts.get("preset"):
         config = DreamConfig.preset(opts["preset"], model=model, **fields)
     else:
-        config = DreamConfig(**{**(defaults or {}), "model": model, **fields})
+        base = dict(defaults or {})
+        if fields.get("init", base.get("init")) in ("noise", "grey") and "objective" not in fields:
+            # from a flat start l2 (each unit's gradient weighted by its activation) locks onto
+            # the first units it excites and grows lines across the image (README, measured)
+            base.setdefault("objective", "mean")
+        config = DreamConfig(**{**base, "model": model, **fields})
     class_ = opts.get("class_")
     if class_ is not None:
         info = {i.name: i for i in layer_table(model)}.get("logits")
