@@ -108,7 +108,9 @@ def same_conv_act(x: torch.Tensor, conv: SameConv2d, bn: nn.Module, act: nn.Modu
     if hooked(conv):
         return act(bn(conv(x)))
     x, padding = conv.same(x)
-    return conv_act(x, conv, bn, act, padding)
+    # stem, expand, depthwise, head: each output feeds one convolution (or the pooled head),
+    # never the residual sum, so the ReLU6's backward may overwrite its gradient.
+    return conv_act(x, conv, bn, act, padding, grad_inplace=True)
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
