@@ -133,3 +133,17 @@ def test_in_place_activation_backward_gives_the_same_gradient(statistic):
             loss = y.mean() if statistic == "mean" else y[:, 2:5].square().sum()
         grads.append(torch.autograd.grad(loss, xi)[0])
     assert torch.equal(grads[0], grads[1])
+
+
+def test_same_padding_equals_f_pad_and_its_gradient():
+    from inceptionism.models.efficientnet_lite import SameConv2d
+
+    conv = SameConv2d(4, 4, 3, 2, groups=4)
+    x = torch.randn(1, 4, 10, 13).contiguous(memory_format=torch.channels_last)
+    ours, ref = x.clone().requires_grad_(), x.clone().requires_grad_()
+    padded, _ = conv.same(ours)
+    expected = torch.nn.functional.pad(ref, [0, 1, 0, 1])  # TF "same": the extra at the end
+    assert torch.equal(padded, expected) and padded.is_contiguous(memory_format=torch.channels_last)
+    up = torch.randn(expected.shape)
+    assert torch.equal(torch.autograd.grad(padded, ours, up)[0],
+                       torch.autograd.grad(expected, ref, up)[0])  # fmt: skip

@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .fuse import conv2d, conv_act, hooked
@@ -82,6 +81,38 @@ def block_specs(width: float, depth: float) -> list[BlockSpec]:
     return blocks
 
 
+def _zero_pad(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+    """``x`` with (top, bottom, left, right) rows and columns of zeros, in ``x``'s memory
+    layout; one pass over ``x`` (F.pad fills the whole output, then copies ``x`` into it)."""
+    top, bottom, left, right = pad
+    h, w = x.shape[-2:]
+    layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
+    size = (*x.shape[:-2], h + top + bottom, w + left + right)
+    out = torch.empty(size, dtype=x.dtype, device=x.device,
+                      memory_format=layout or torch.contiguous_format)  # fmt: skip
+    out[..., :top, :] = 0
+    out[..., top + h :, :] = 0
+    out[..., top : top + h, :left] = 0
+    out[..., top : top + h, left + w :] = 0
+    out[..., top : top + h, left : left + w] = x
+    return out
+
+
+class _ZeroPad(torch.autograd.Function):
+    """:func:`_zero_pad` whose backward is a view of the padded gradient, not a copy."""
+
+    @staticmethod
+    def forward(ctx, x, pad):  # type: ignore[override]
+        ctx.pad, ctx.size = pad, x.shape[-2:]
+        return _zero_pad(x, pad)
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        top, _, left, _ = ctx.pad
+        h, w = ctx.size
+        return g[..., top : top + h, left : left + w], None
+
+
 class SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow "same" padding computed from the actual input size."""
 
@@ -96,7 +127,8 @@ class SameConv2d(nn.Conv2d):
         ih, iw = x.shape[-2:]
         ph = max((math.ceil(ih / s) - 1) * s + k - ih, 0)
         pw = max((math.ceil(iw / s) - 1) * s + k - iw, 0)
-        return F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2]), [0, 0]
+        pad = (ph // 2, ph - ph // 2, pw // 2, pw - pw // 2)
+        return (_ZeroPad.apply(x, pad) if x.requires_grad else _zero_pad(x, pad)), [0, 0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, padding = self.same(x)

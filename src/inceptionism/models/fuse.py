@@ -57,6 +57,14 @@ _RELU_BACKWARD = torch.ops.aten.threshold_backward
 _RELU6_BACKWARD = torch.ops.aten.hardtanh_backward
 
 
+def _same_dense_layout(g: torch.Tensor, y: torch.Tensor) -> bool:
+    """Whether ``g`` is dense in ``y``'s memory layout (strides of size-1 dimensions aside)."""
+    for layout in (torch.channels_last, torch.contiguous_format):
+        if y.is_contiguous(memory_format=layout):
+            return g.is_contiguous(memory_format=layout)
+    return False
+
+
 class _ConvAct(torch.autograd.Function):
     """Convolution through oneDNN, the activation applied in place on its output, and a
     backward that gives the input's gradient only (the weights are frozen).
@@ -92,7 +100,7 @@ class _ConvAct(torch.autograd.Function):
         # Overwrite g where the caller vouches that nobody else reads it and it is dense in
         # y's layout (a view or a broadcast one gets a fresh, dense tensor): no allocation,
         # no page faults, the same numbers.
-        out = {"grad_input": g} if act and grad_inplace and g.stride() == y.stride() else None
+        out = {"grad_input": g} if act and grad_inplace and _same_dense_layout(g, y) else None
         if act == "relu":
             g = _RELU_BACKWARD(g, y, 0, **out) if out else _RELU_BACKWARD(g, y, 0)
         elif act == "relu6":
