@@ -142,7 +142,7 @@ def test_same_padding_equals_f_pad_and_its_gradient():
     x = torch.randn(1, 4, 10, 13).contiguous(memory_format=torch.channels_last)
     ours, ref = x.clone().requires_grad_(), x.clone().requires_grad_()
     padded, _ = conv.same(ours)
-    expected = torch.nn.functional.pad(ref, [0, 1, 0, 1])  # TF "same": the extra at the end
+    expected = torch.nn.functional.pad(ref, [1, 1, 0, 1])  # TF "same": any odd pixel at the end
     assert torch.equal(padded, expected) and padded.is_contiguous(memory_format=torch.channels_last)
     up = torch.randn(expected.shape)
     assert torch.equal(torch.autograd.grad(padded, ours, up)[0],
