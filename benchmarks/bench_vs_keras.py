@@ -26,8 +26,9 @@ FLOPs are counted once on the engine's graph (torch.utils.flop_counter, forward 
 gradient) and used for both sides. Ceilings measured in the same run: a 3x3 convolution through
 oneDNN and a square float32 matmul.
 
-``--markdown FILE`` writes the tables as markdown; the README's Performance section is that
-output, pasted.
+``--markdown FILE`` writes the tables as markdown; ``--readme README.md`` writes them into the
+README's Performance section (between its two rules), and ``--from-results results.json``
+re-renders a finished run's tables without measuring anything.
 """
 
 from __future__ import annotations
@@ -410,10 +411,17 @@ def main() -> None:
     ap.add_argument("--baseline-src", help="also time another engine tree (its src/ folder)")
     ap.add_argument("--quick", action="store_true", help="299x299, one round, no full dream")
     ap.add_argument("--markdown", help="write the tables to this file")
+    ap.add_argument("--readme", help="put the tables into this README's Performance section")
+    ap.add_argument("--from-results", help="no measuring: the tables of a run's results.json")
     args = ap.parse_args()
     if args.job:
         spec = json.loads(args.job)
         print(json.dumps(JOBS[spec["side"]](spec)))
+        return
+    if args.from_results:
+        md = report_from_results(json.loads(Path(args.from_results).read_text()))
+        print(md)
+        write_tables(args, md)
         return
     if args.quick:
         args.rounds, args.sizes, args.dream_sizes = 1, "299x299", ""
@@ -473,7 +481,9 @@ def main() -> None:
     lite_flops = run_job(
         sys.executable, {"side": "engine", "kind": "flops", "size": "1024x768", "threads": 0,
                          "model": "efficientnet_lite2"}, 0)["flops"]  # fmt: skip
-    raw = {"check": check, "versions": versions, "flops": flops, "lite_flops": lite_flops,
+    raw = {"args": {"rounds": args.rounds, "sizes": sizes, "dream_sizes": dream_sizes,
+                    "threads": thread_counts, "engines": [e[0] for e in engines]},
+           "check": check, "versions": versions, "flops": flops, "lite_flops": lite_flops,
            "ceilings": {str(k): v for k, v in ceilings.items()}, "lite": lite,
            "results": [[list(k), v] for k, v in results.items()]}  # fmt: skip
     (tmp / "results.json").write_text(json.dumps(raw))
@@ -481,8 +491,43 @@ def main() -> None:
     md = report(args, check, versions, flops, ceilings, results, engines, sizes, dream_sizes,
                 thread_counts, lite, lite_flops)  # fmt: skip
     print("\n" + md)
+    write_tables(args, md)
+
+
+def write_tables(args, md: str) -> None:
     if args.markdown:
         Path(args.markdown).write_text(md)
+    if args.readme:
+        readme = Path(args.readme)
+        readme.write_text(replace_section(readme.read_text(), md))
+
+
+def replace_section(text: str, md: str) -> str:
+    """``text`` with what lies between the first two ``---`` rules after its "## Performance"
+    heading replaced by ``md``."""
+    head = text.index("\n## Performance")
+    start = text.index("\n---\n", head) + len("\n---\n")
+    end = text.index("\n---\n", start)
+    return text[:start] + "\n" + md + text[end:]
+
+
+def report_from_results(raw: dict) -> str:
+    """The tables of a finished run, from its results.json."""
+    results = {tuple(k): v for k, v in raw["results"]}
+    saved = raw.get("args", {})
+    keys = list(results)
+    sizes = saved.get("sizes") or list(dict.fromkeys(k[1] for k in keys if k[0] == "step"))
+    dream_sizes = saved.get("dream_sizes") or list(
+        dict.fromkeys(k[1] for k in keys if k[0] == "dream")
+    )
+    threads = saved.get("threads") or list(dict.fromkeys(k[2] for k in keys))
+    labels = saved.get("engines") or list(dict.fromkeys(k[3] for k in keys if k[3] != "keras"))
+    rounds = saved.get("rounds") or max(len(v) for v in results.values())
+    ceilings = {int(k): v for k, v in raw["ceilings"].items()}
+    args = argparse.Namespace(rounds=rounds)
+    engines = [(label, None, {}, None) for label in labels]
+    return report(args, raw["check"], raw["versions"], raw["flops"], ceilings, results, engines,
+                  sizes, dream_sizes, threads, raw["lite"], raw["lite_flops"])  # fmt: skip
 
 
 def report(args, check, versions, flops, ceilings, results, engines, sizes, dream_sizes,

@@ -86,3 +86,18 @@ def test_neuron_follows_its_image_point_across_levels_jitter_and_tiles():
     assert neuron_position(term, (10, 8), tile) is None  # lives in the other tile
     with pytest.raises(ConfigError, match="outside its 16x10 grid"):
         neuron_position(Term("L", neuron=(16, 0)), (10, 16), full)
+
+
+@pytest.mark.parametrize("interior", [(False,) * 4, (True, False, False, True), (True,) * 4])
+def test_l2_gradient_is_autograds_bit_for_bit_in_the_activation_layout(interior):
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(1, 6, 11, 9, generator=g).contiguous(memory_format=torch.channels_last)
+    ours, ref = a.clone().requires_grad_(), a.clone().requires_grad_()
+    value = 0.7 * layer_statistic(ours, "l2", 2, interior)
+    top, bottom, left, right = (0 if inner else 2 for inner in interior)
+    expected = 0.7 * (ref[..., top : 11 - bottom, left : 9 - right].square().sum() / ref.numel())
+    assert torch.equal(value, expected)
+    (g_ours,) = torch.autograd.grad(value, ours)
+    (g_ref,) = torch.autograd.grad(expected, ref)
+    assert torch.equal(g_ours, g_ref)
+    assert g_ours.is_contiguous(memory_format=torch.channels_last)

@@ -86,3 +86,64 @@ def test_a_tapped_activation_still_runs_as_a_module():
     finally:
         handle.remove()
     assert len(seen) == 1 and torch.equal(seen[0], y)
+
+
+@pytest.mark.parametrize("act,kind", [(nn.ReLU, "relu"), (nn.ReLU6, "relu6")])
+@pytest.mark.parametrize("groups", [1, 8])
+def test_activation_post_op_equals_the_two_pass_path_bit_for_bit(act, kind, groups, monkeypatch):
+    import inceptionism.models.fuse as fuse
+
+    g = torch.Generator().manual_seed(1)
+    conv = nn.Conv2d(8, 16, 3, padding=1, groups=groups).requires_grad_(False)
+    with torch.no_grad():
+        conv.weight.normal_(generator=g)
+    x = (3 * torch.randn(1, 8, 21, 17, generator=g)).contiguous(memory_format=torch.channels_last)
+    fused = fuse.conv2d(x, conv, act=kind)
+    monkeypatch.setattr(fuse, "_POINTWISE", None)  # the convolution, then relu_ / clamp_
+    two_pass = fuse.conv2d(x, conv, act=kind)
+    assert torch.equal(fused, two_pass) and float(fused.min()) == 0.0
+    assert kind == "relu" or float(fused.max()) == 6.0
+
+
+def _chain(x, convs, grad_inplace):
+    h = x
+    for conv in convs:
+        h = conv_act(h, conv, nn.Identity(), nn.ReLU(), grad_inplace=grad_inplace)
+    return h
+
+
+@pytest.mark.parametrize("statistic", ["sum", "mean", "slice"])
+def test_in_place_activation_backward_gives_the_same_gradient(statistic):
+    """Dense gradients from the next convolution are overwritten, broadcast ones (a mean's)
+    and views (a slice's) are not; either way the numbers are those of the fresh path."""
+    g = torch.Generator().manual_seed(2)
+    convs = [nn.Conv2d(c, d, k, padding=k // 2).requires_grad_(False)
+             for c, d, k in ((3, 8, 3), (8, 8, 1), (8, 6, 3))]  # fmt: skip
+    for conv in convs:
+        with torch.no_grad():
+            conv.weight.normal_(generator=g)
+    x = torch.randn(1, 3, 20, 24, generator=g).contiguous(memory_format=torch.channels_last)
+    grads = []
+    for inplace in (False, True):
+        xi = x.clone().requires_grad_()
+        y = _chain(xi, convs, inplace)
+        if statistic == "sum":
+            loss = (y * y).sum()
+        else:
+            loss = y.mean() if statistic == "mean" else y[:, 2:5].square().sum()
+        grads.append(torch.autograd.grad(loss, xi)[0])
+    assert torch.equal(grads[0], grads[1])
+
+
+def test_same_padding_equals_f_pad_and_its_gradient():
+    from inceptionism.models.efficientnet_lite import SameConv2d
+
+    conv = SameConv2d(4, 4, 3, 2, groups=4)
+    x = torch.randn(1, 4, 10, 13).contiguous(memory_format=torch.channels_last)
+    ours, ref = x.clone().requires_grad_(), x.clone().requires_grad_()
+    padded, _ = conv.same(ours)
+    expected = torch.nn.functional.pad(ref, [1, 1, 0, 1])  # TF "same": any odd pixel at the end
+    assert torch.equal(padded, expected) and padded.is_contiguous(memory_format=torch.channels_last)
+    up = torch.randn(expected.shape)
+    assert torch.equal(torch.autograd.grad(padded, ours, up)[0],
+                       torch.autograd.grad(expected, ref, up)[0])  # fmt: skip

@@ -197,15 +197,47 @@ def layer_statistic(
         h, w = a.shape[-2:]
         top, bottom, left, right = (0 if inner else border for inner in interior)
         if h > top + bottom and w > left + right:
-            a_in = a[..., top : h - bottom, left : w - right]
-        elif keep_small:  # a map too small to lose its border keeps it
-            a_in = a
-        else:  # the seed's slice is empty: the layer adds 0 (and no gradient)
-            a_in = a[..., :0, :0]
-        return a_in.square().sum() / a.numel()
+            return _BorderedSquares.apply(a, (top, bottom, left, right)) / a.numel()
+        if keep_small:  # a map too small to lose its border keeps it
+            return _BorderedSquares.apply(a, (0, 0, 0, 0)) / a.numel()
+        return a[..., :0, :0].square().sum() / a.numel()  # the seed's empty slice: adds 0
     if statistic == "mean":
         return a.mean()
     raise ConfigError(f"unknown objective statistic {statistic!r}; valid: {', '.join(STATISTICS)}")
+
+
+class _BorderedSquares(torch.autograd.Function):
+    """``sum(a[..., top:h-bottom, left:w-right] ** 2)`` with a one-pass backward.
+
+    Autograd's own backward (square, then two slices) makes two zero-filled copies of ``a`` in
+    the contiguous layout, so the layer's gradient arrives in another memory layout than the
+    network's channels_last one and every addition into it downstream runs strided. This one
+    writes ``a * (2 g)`` in ``a``'s layout and zeroes the border: the same numbers bit for bit
+    (``2 g`` and ``2 a`` are exact, so ``a * 2g`` rounds the same product as autograd's
+    ``g * 2a``)."""
+
+    @staticmethod
+    def forward(ctx, a, border):  # type: ignore[override]
+        top, bottom, left, right = border
+        h, w = a.shape[-2:]
+        ctx.save_for_backward(a)
+        ctx.border = border
+        return a[..., top : h - bottom, left : w - right].square().sum()
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        (a,) = ctx.saved_tensors
+        top, bottom, left, right = ctx.border
+        h, w = a.shape[-2:]
+        ga = torch.mul(a, g * 2)
+        for rows, cols in (
+            (slice(0, top), slice(None)),
+            (slice(h - bottom, h), slice(None)),
+            (slice(None), slice(0, left)),
+            (slice(None), slice(w - right, w)),
+        ):
+            ga[..., rows, cols] = 0
+        return ga, None
 
 
 def term_value(

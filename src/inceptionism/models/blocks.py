@@ -29,7 +29,9 @@ class ConvBN(nn.Module):
         self.out_channels = cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return conv_act(x, self.conv, self.bn, self.relu)
+        # Its output feeds convolutions, pools and concatenations only (Inception, GoogLeNet):
+        # the ReLU's backward may overwrite the gradient it is given.
+        return conv_act(x, self.conv, self.bn, self.relu, grad_inplace=True)
 
 
 def convbn_pairs(net: nn.Module) -> list[tuple[str, str]]:

@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .fuse import conv2d, conv_act, hooked
@@ -83,6 +82,38 @@ def block_specs(width: float, depth: float) -> list[BlockSpec]:
     return blocks
 
 
+def _zero_pad(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+    """``x`` with (top, bottom, left, right) rows and columns of zeros, in ``x``'s memory
+    layout; one pass over ``x`` (F.pad fills the whole output, then copies ``x`` into it)."""
+    top, bottom, left, right = pad
+    h, w = x.shape[-2:]
+    layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
+    size = (*x.shape[:-2], h + top + bottom, w + left + right)
+    out = torch.empty(size, dtype=x.dtype, device=x.device,
+                      memory_format=layout or torch.contiguous_format)  # fmt: skip
+    out[..., :top, :] = 0
+    out[..., top + h :, :] = 0
+    out[..., top : top + h, :left] = 0
+    out[..., top : top + h, left + w :] = 0
+    out[..., top : top + h, left : left + w] = x
+    return out
+
+
+class _ZeroPad(torch.autograd.Function):
+    """:func:`_zero_pad` whose backward is a view of the padded gradient, not a copy."""
+
+    @staticmethod
+    def forward(ctx, x, pad):  # type: ignore[override]
+        ctx.pad, ctx.size = pad, x.shape[-2:]
+        return _zero_pad(x, pad)
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        top, _, left, _ = ctx.pad
+        h, w = ctx.size
+        return g[..., top : top + h, left : left + w], None
+
+
 class SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow "same" padding computed from the actual input size."""
 
@@ -97,7 +128,8 @@ class SameConv2d(nn.Conv2d):
         ih, iw = x.shape[-2:]
         ph = max((math.ceil(ih / s) - 1) * s + k - ih, 0)
         pw = max((math.ceil(iw / s) - 1) * s + k - iw, 0)
-        return F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2]), [0, 0]
+        pad = (ph // 2, ph - ph // 2, pw // 2, pw - pw // 2)
+        return (_ZeroPad.apply(x, pad) if x.requires_grad else _zero_pad(x, pad)), [0, 0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, padding = self.same(x)
@@ -109,7 +141,9 @@ def same_conv_act(x: torch.Tensor, conv: SameConv2d, bn: nn.Module, act: nn.Modu
     if hooked(conv):
         return act(bn(conv(x)))
     x, padding = conv.same(x)
-    return conv_act(x, conv, bn, act, padding)
+    # stem, expand, depthwise, head: each output feeds one convolution (or the pooled head),
+    # never the residual sum, so the ReLU6's backward may overwrite its gradient.
+    return conv_act(x, conv, bn, act, padding, grad_inplace=True)
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:

@@ -43,6 +43,28 @@ def _fast_path(x: torch.Tensor, conv: nn.Conv2d) -> bool:
     )
 
 
+# oneDNN's convolution with a fused activation (the op torch.compile's CPU backend uses). Its
+# output equals mkldnn_convolution's followed by relu_ / clamp_(0, 6) bit for bit
+# (tests/test_models.py checks); absent from a build, the two-pass path stays.
+_POINTWISE = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None)
+_POST_OPS: dict[str, tuple[str, list[float]]] = {
+    "relu": ("relu", []),
+    "relu6": ("hardtanh", [0.0, 6.0]),
+}
+
+
+_RELU_BACKWARD = torch.ops.aten.threshold_backward
+_RELU6_BACKWARD = torch.ops.aten.hardtanh_backward
+
+
+def _same_dense_layout(g: torch.Tensor, y: torch.Tensor) -> bool:
+    """Whether ``g`` is dense in ``y``'s memory layout (strides of size-1 dimensions aside)."""
+    for layout in (torch.channels_last, torch.contiguous_format):
+        if y.is_contiguous(memory_format=layout):
+            return g.is_contiguous(memory_format=layout)
+    return False
+
+
 class _ConvAct(torch.autograd.Function):
     """Convolution through oneDNN, the activation applied in place on its output, and a
     backward that gives the input's gradient only (the weights are frozen).
@@ -55,26 +77,34 @@ class _ConvAct(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding, dilation, groups, act):  # type: ignore[override]
-        y = torch.mkldnn_convolution(x, weight, bias, padding, stride, dilation, groups)
-        if act == "relu":
-            y.relu_()
-        elif act == "relu6":
-            y.clamp_(0.0, 6.0)
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups, act, grad_inplace):  # type: ignore[override]
+        if act and _POINTWISE is not None:  # the activation as oneDNN's post-op: one pass less
+            name, scalars = _POST_OPS[act]
+            y = _POINTWISE(x, weight, bias, padding, stride, dilation, groups, name, scalars, "")
+        else:
+            y = torch.mkldnn_convolution(x, weight, bias, padding, stride, dilation, groups)
+            if act == "relu":
+                y.relu_()
+            elif act == "relu6":
+                y.clamp_(0.0, 6.0)
         pointwise = weight.shape[-2:] == (1, 1) and groups == 1 and list(stride) == [1, 1]
         pointwise = pointwise and list(padding) == [0, 0]
-        ctx.conv = (stride, padding, dilation, groups, act, pointwise)
+        ctx.conv = (stride, padding, dilation, groups, act, pointwise, grad_inplace)
         ctx.save_for_backward(weight, y if act else None, None if pointwise else x)
         return y
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
         weight, y, x = ctx.saved_tensors
-        stride, padding, dilation, groups, act, pointwise = ctx.conv
+        stride, padding, dilation, groups, act, pointwise, grad_inplace = ctx.conv
+        # Overwrite g where the caller vouches that nobody else reads it and it is dense in
+        # y's layout (a view or a broadcast one gets a fresh, dense tensor): no allocation,
+        # no page faults, the same numbers.
+        out = {"grad_input": g} if act and grad_inplace and _same_dense_layout(g, y) else None
         if act == "relu":
-            g = torch.ops.aten.threshold_backward(g, y, 0)
+            g = _RELU_BACKWARD(g, y, 0, **out) if out else _RELU_BACKWARD(g, y, 0)
         elif act == "relu6":
-            g = torch.ops.aten.hardtanh_backward(g, y, 0.0, 6.0)
+            g = _RELU6_BACKWARD(g, y, 0.0, 6.0, **out) if out else _RELU6_BACKWARD(g, y, 0.0, 6.0)
         if pointwise:
             wt = weight.transpose(0, 1).contiguous()
             gx = torch.mkldnn_convolution(g, wt, None, [0, 0], [1, 1], [1, 1], 1)
@@ -83,7 +113,7 @@ class _ConvAct(torch.autograd.Function):
                 g, x, weight, None, stride, padding, dilation, False, [0, 0], groups,
                 [True, False, False],
             )[0]  # fmt: skip
-        return gx, None, None, None, None, None, None, None
+        return gx, None, None, None, None, None, None, None, None
 
 
 def conv2d(
@@ -91,9 +121,15 @@ def conv2d(
     conv: nn.Conv2d,
     padding: tuple[int, int] | list[int] | None = None,
     act: str | None = None,
+    grad_inplace: bool = False,
 ) -> torch.Tensor:
     """``conv(x)`` with the module's weights (then ``act``: None, "relu" or "relu6"), through
-    oneDNN (:class:`_ConvAct`) on CPU. ``padding`` overrides the module's (for "same")."""
+    oneDNN (:class:`_ConvAct`) on CPU. ``padding`` overrides the module's (for "same").
+
+    ``grad_inplace``: the activation's backward may overwrite the output's gradient. Only for
+    an output whose consumers' backward passes return gradients of their own (convolutions,
+    pooling, concatenation, the objective), never one that hands the same gradient to two
+    inputs (an addition, e.g. a residual sum of two activated convolutions)."""
     pad = list(conv.padding if padding is None else padding)
     if not _fast_path(x, conv):
         y = torch.nn.functional.conv2d(
@@ -103,8 +139,9 @@ def conv2d(
             return torch.relu(y)
         return torch.nn.functional.relu6(y) if act == "relu6" else y
     return _ConvAct.apply(
-        x, conv.weight, conv.bias, list(conv.stride), pad, list(conv.dilation), conv.groups, act
-    )
+        x, conv.weight, conv.bias, list(conv.stride), pad, list(conv.dilation), conv.groups,
+        act, grad_inplace,
+    )  # fmt: skip
 
 
 def hooked(*modules: nn.Module) -> bool:
@@ -122,11 +159,13 @@ def conv_act(
     bn: nn.Module,
     act: nn.Module,
     padding: tuple[int, int] | list[int] | None = None,
+    grad_inplace: bool = False,
 ) -> torch.Tensor:
     """``act(bn(conv(x)))``; with the BatchNorm folded away and nothing tapped in between, one
-    fused :class:`_ConvAct` call (ReLU or ReLU6 in place on the convolution's output)."""
+    fused :class:`_ConvAct` call (the activation as the convolution's post-op); for
+    ``grad_inplace`` see :func:`conv2d`."""
     kind = _ACTS.get(type(act))
     if not isinstance(bn, nn.Identity) or kind is None or hooked(conv, bn, act):
         y = conv(x) if padding is None else conv2d(x, conv, padding)
         return act(bn(y))
-    return conv2d(x, conv, padding, kind)
+    return conv2d(x, conv, padding, kind, grad_inplace)
