@@ -94,12 +94,12 @@ def build_config(
     if opts.get("preset"):
         config = DreamConfig.preset(opts["preset"], model=model, **fields)
     else:
-        base = dict(defaults or {})
-        if fields.get("init", base.get("init")) in ("noise", "grey") and "objective" not in fields:
+        own = dict(defaults or {})
+        if fields.get("init", own.get("init")) in ("noise", "grey") and "objective" not in fields:
             # from a flat start l2 (each unit's gradient weighted by its activation) locks onto
             # the first units it excites and grows lines across the image (README, measured)
-            base.setdefault("objective", "mean")
-        config = DreamConfig(**{**base, "model": model, **fields})
+            own.setdefault("objective", "mean")
+        config = DreamConfig(**{**own, "model": model, **fields})
     class_ = opts.get("class_")
     if class_ is not None:
         info = {i.name: i for i in layer_table(model)}.get("logits")
