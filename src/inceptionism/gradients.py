@@ -40,22 +40,24 @@ def _upsample(low: torch.Tensor, shape: tuple[int, int] | torch.Size) -> torch.T
     return (up / norm)[..., : shape[0], : shape[1]]
 
 
-def lap_split_n(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
-    """Laplacian pyramid, coarsest first: [low, high_n, ..., high_1]; stops early on tiny maps."""
+def lap_split_n(x: torch.Tensor, levels: int, split=None, smallest: int = 4) -> list[torch.Tensor]:
+    """Laplacian pyramid, coarsest first: [low, high_n, ..., high_1]; stops early on maps
+    smaller than ``smallest``. ``split``: one level's split (default :func:`lap_split`)."""
     bands = []
     for _ in range(levels):
-        if min(x.shape[-2:]) < 4:
+        if min(x.shape[-2:]) < smallest:
             break
-        x, high = lap_split(x)
+        x, high = (split or lap_split)(x)
         bands.append(high)
     return [x, *bands[::-1]]
 
 
-def lap_merge(bands: list[torch.Tensor]) -> torch.Tensor:
-    """Inverse of :func:`lap_split_n`: exact reconstruction."""
+def lap_merge(bands: list[torch.Tensor], up=None) -> torch.Tensor:
+    """Inverse of :func:`lap_split_n`: exact reconstruction (``up``: the upsampling that
+    matches the split, default :func:`lap_split`'s)."""
     x = bands[0]
     for high in bands[1:]:
-        x = _upsample(x, high.shape[-2:]) + high
+        x = (up or _upsample)(x, high.shape[-2:]) + high
     return x
 
 
@@ -92,19 +94,12 @@ def lap_split_tf1(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def lap_split_n_tf1(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
     """The TF1 notebook's ``lap_split_n``: always ``levels`` splits, coarsest band first."""
-    bands = []
-    for _ in range(levels):
-        x, high = lap_split_tf1(x)
-        bands.append(high)
-    return [x, *bands[::-1]]
+    return lap_split_n(x, levels, lap_split_tf1, smallest=0)
 
 
 def lap_merge_tf1(bands: list[torch.Tensor]) -> torch.Tensor:
     """The TF1 notebook's ``lap_merge``: the inverse of :func:`lap_split_n_tf1`."""
-    x = bands[0]
-    for high in bands[1:]:
-        x = _tf1_up(x, high.shape[-2:]) + high
-    return x
+    return lap_merge(bands, _tf1_up)
 
 
 def lap_normalize_tf1(g: torch.Tensor, levels: int = 4, eps: float = 1e-10) -> torch.Tensor:
