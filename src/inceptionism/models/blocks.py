@@ -52,6 +52,7 @@ def init_random(net: nn.Module, generator: torch.Generator | None = None) -> nn.
             elif isinstance(m, nn.BatchNorm2d):
                 m.weight.uniform_(0.5, 1.5, generator=generator)
                 m.bias.normal_(0, 0.1, generator=generator)
+                assert m.running_mean is not None and m.running_var is not None  # tracked
                 m.running_mean.normal_(0, 0.1, generator=generator)
                 m.running_var.uniform_(0.5, 1.5, generator=generator)
     return net

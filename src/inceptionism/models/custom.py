@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -43,8 +44,8 @@ class InputFormat:
     by ``std`` (both in the units of the range)."""
 
     range: tuple[float, float] = (0.0, 1.0)
-    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    mean: tuple[float, ...] = (0.0, 0.0, 0.0)  # three values
+    std: tuple[float, ...] = (1.0, 1.0, 1.0)
 
     def on_unit_pixels(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """The same transform as mean/std applied to [0, 1] pixels (what DreamModel takes)."""
@@ -98,7 +99,7 @@ class ScriptedNet(nn.Module):
     def __init__(self, script: torch.jit.ScriptModule):
         super().__init__()
         self.script = script
-        self._graphs: dict[tuple[str, ...], tuple[object, list[str]]] = {}
+        self._graphs: dict[tuple[str, ...], tuple[Any, list[str]]] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.script(x)
@@ -134,7 +135,7 @@ def _inside(path: str, module: str) -> bool:
 def _tap_function(script: torch.jit.ScriptModule, paths: Sequence[str]):
     """A function of (module, x) returning, for each path whose output is found, the first
     tensor computed inside that submodule and used outside it."""
-    graph = script.forward.graph.copy()
+    graph = cast(Any, script.forward).graph.copy()
     torch._C._jit_pass_inline(graph)
     taps: dict[str, torch._C.Value] = {}
     position: dict[str, tuple[int, int]] = {}

@@ -131,7 +131,7 @@ class GoogLeNet(nn.Module):
                 continue
             caffe, tf = f"inception_{name[-2:]}", f"mixed{name[-2:]}"
             for tap, path, index, tf_tap in _BRANCH_TAPS:
-                c, pre = row[index], (f"{tf}_{tf_tap}_pre_relu",)
+                c, pre = int(row[index]), (f"{tf}_{tf_tap}_pre_relu",)
                 rows.append(
                     LayerInfo(f"{name}.{tap}.pre", f"{name}.{path}.bn", c, stride, pre, "branch")
                 )

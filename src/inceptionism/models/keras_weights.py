@@ -140,8 +140,8 @@ def _inception_v3(layers: dict[str, list[np.ndarray]], path: Path, model: str) -
             state[f"{name}.bn.{key}"] = _vector(v)
         state[f"{name}.bn.num_batches_tracked"] = torch.tensor(0)
     if head:
-        kernel, bias = layers["predictions"]
-        state["fc.weight"], state["fc.bias"] = _dense(kernel), _vector(bias)
+        fc_kernel, fc_bias = layers["predictions"]
+        state["fc.weight"], state["fc.bias"] = _dense(fc_kernel), _vector(fc_bias)
     _check(state, net, path, model)
     return state, {"build": (("keras_pooling", True),)}
 

@@ -12,6 +12,7 @@ import fnmatch
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -119,6 +120,10 @@ class DreamModel(nn.Module):
     Takes RGB images in [0, 1] of shape (N, 3, H, W); any H, W the architecture accepts.
     """
 
+    mean: torch.Tensor  # buffers: (1, 3, 1, 1)
+    std: torch.Tensor
+    net: Any  # the architecture (or a TorchScript wrapper): its own methods are read by name
+
     def __init__(
         self,
         spec: ModelSpec,
@@ -215,8 +220,8 @@ class DreamModel(nn.Module):
         for n in names:
             wanted.setdefault(self.layer(n).module, []).append(n)
         if hasattr(self.net, "tap"):  # TorchScript: no hooks, a rewritten graph instead
-            found = self.net.tap(self.normalize(x), list(wanted))
-            return {n: found[self.layer(n).module] for n in names}
+            tapped = self.net.tap(self.normalize(x), list(wanted))
+            return {n: tapped[self.layer(n).module] for n in names}
         found: dict[str, torch.Tensor] = {}
 
         def make_hook(path: str):
@@ -275,8 +280,8 @@ def get_model(
         net = spec.build(**parts_present(spec, state), **dict(entry.build))
         load_strict(getattr(net, "script", net), state, str(path))
     if fuse and hasattr(net, "conv_bn_pairs"):
-        fold_batchnorm(net, net.conv_bn_pairs())
-    layers = spec.table(net) if spec.table else net.layer_table()
+        fold_batchnorm(net, cast(Any, net).conv_bn_pairs())
+    layers = spec.table(net) if spec.table else _own_table(net)
     model = DreamModel(
         spec,
         net,
@@ -312,7 +317,7 @@ def parts_present(spec: ModelSpec, state: dict[str, torch.Tensor]) -> dict[str, 
 
 def layer_index(layers: Sequence[LayerInfo]) -> dict[str, LayerInfo]:
     """Look-up by name and by alias (``Mixed_5b`` finds ``mixed0``)."""
-    index = {}
+    index: dict[str, LayerInfo] = {}
     for info in layers:
         for key in (info.name, *info.aliases):
             index.setdefault(key, info)
@@ -338,9 +343,15 @@ def layer_table(name: str) -> list[LayerInfo]:
         return list(spec.table(None))
     if spec.name not in _TABLES:
         net = _skeleton(spec)
-        check_table(spec.name, net.layer_table(), net)
-        _TABLES[spec.name] = net.layer_table()
+        check_table(spec.name, _own_table(net), net)
+        _TABLES[spec.name] = _own_table(net)
     return list(_TABLES[spec.name])
+
+
+def _own_table(net: nn.Module) -> list[LayerInfo]:
+    """A registered architecture's own ``layer_table()``."""
+    table = cast(Callable[[], list[LayerInfo]], net.layer_table)
+    return table()
 
 
 _TABLES: dict[str, list[LayerInfo]] = {}  # checked tables of the registered architectures

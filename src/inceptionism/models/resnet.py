@@ -35,7 +35,7 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(cout, eps=BN_EPS)
         self.relu = nn.ReLU()
         if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(
+            self.downsample: nn.Sequential | None = nn.Sequential(
                 nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout, eps=BN_EPS)
             )
         else:

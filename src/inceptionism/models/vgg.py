@@ -9,6 +9,8 @@ the outputs after the ReLU, as Keras's convolutions include it; ``.pre`` is the 
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 from torch import nn
 
@@ -69,7 +71,7 @@ class VGG(nn.Module):
             for name, i, c, s in self.taps
         ]  # fmt: skip
         if self.head:
-            logits = self.classifier[6].out_features
+            logits = int(cast(Any, self.classifier[6]).out_features)
             rows.append(LayerInfo("logits", "classifier.6", logits, 0, kind="head"))
         return rows
 

@@ -31,7 +31,7 @@ class PackagedWeights:
                 f"the weights package {self.package!r} is not installed "
                 f"(pip install {self.package}), or pass --weights FILE"
             ) from e
-        path = Path(mod.__file__).parent / "models" / self.filename
+        path = Path(str(mod.__file__)).parent / "models" / self.filename
         if not path.is_file():
             raise WeightsError(f"{self.package} is installed but {path} is missing; reinstall it")
         return path
