@@ -351,6 +351,13 @@ _KERAS = dict(
     clip=False,
 )
 
+# The TF1 notebook's channel renders: the mean of one Inception5h channel from grey noise, steps
+# of 1.0 on 0-255 pixels, unclipped; mapped by depth to inception4d where googlenet is absent.
+_TF1 = dict(objective="mean", pixel_range="byte", step_size=1.0, max_loss=None, clip=False,
+            init="noise")  # fmt: skip
+_TF1_TARGET: dict[str, Any] = dict(seed_layers=(("inception4d", 1.0),),
+                                   seed_blocks=tuple(_GOOGLENET_BLOCKS))  # fmt: skip
+
 PRESETS: dict[str, Preset] = {
     "default": Preset(
         "curated recipe: the model's default layers, 4 octaves x 1.4, dream detail, jitter",
@@ -406,22 +413,8 @@ PRESETS: dict[str, Preset] = {
         "mixed4d_3x3_bottleneck_pre_relu channel 139 (on googlenet; the block at that depth "
         "elsewhere), from grey noise, 20 "
         "steps of 1.0 in 0-255 units with g / (std(g) + 1e-8), one scale, no jitter, unclipped",
-        dict(
-            objective="mean",
-            grad_norm="std",
-            grad_eps=1e-8,
-            pixel_range="byte",
-            step_size=1.0,
-            steps=20,
-            octaves=1,
-            max_loss=None,
-            jitter=0,
-            tile=0,
-            clip=False,
-            init="noise",
-        ),
-        seed_layers=(("inception4d", 1.0),),
-        seed_blocks=tuple(_GOOGLENET_BLOCKS),
+        dict(_TF1, grad_norm="std", grad_eps=1e-8, steps=20, octaves=1, jitter=0, tile=0),
+        **_TF1_TARGET,
         native=("googlenet", "mixed4d_3x3_bottleneck_pre_relu:139"),
     ),
     "tf1-lapnorm": Preset(
@@ -432,26 +425,20 @@ PRESETS: dict[str, Preset] = {
         "sizes (each int(float32(previous) * 1.4), ending at the output size), random roll, "
         "tiles of 512, unclipped",
         dict(
-            objective="mean",
+            _TF1,
             grad_norm="laplacian-tf1",
             lap_levels=4,
             grad_eps=1e-10,
-            pixel_range="byte",
-            step_size=1.0,
             steps=10,
             octaves=3,
             octave_scale=1.4,
             detail="none",
             octave_resize="tf1",
-            max_loss=None,
             jitter=256,
             tile=512,
             tile_overlap=0,
-            clip=False,
-            init="noise",
         ),
-        seed_layers=(("inception4d", 1.0),),
-        seed_blocks=tuple(_GOOGLENET_BLOCKS),
+        **_TF1_TARGET,
         native=("googlenet", "mixed4d_3x3_bottleneck_pre_relu:65"),
     ),
     "google-classic": Preset(
