@@ -174,6 +174,19 @@ def test_progress_reports_every_step_and_octave(lite0, small_photo):
     assert ends[-1].image is not None and ends[-1].image.shape == small_photo.shape
 
 
+def test_in_place_steps_leave_the_start_and_the_reported_octaves_alone(lite0, small_photo):
+    # one octave at full size with photo detail: the first level is the start tensor itself
+    start = small_photo.clone()
+    cfg = DreamConfig(model=lite0.name, detail="photo", octaves=1, steps=3)
+    out, events = _run(lite0, start, cfg)
+    assert torch.equal(start, small_photo) and not torch.equal(out, small_photo)
+    # an octave's image, kept by a listener, is not changed by the next octave's steps
+    out, events = _run(lite0, small_photo, DreamConfig(model=lite0.name, **FAST))
+    first = [e.image for e in events if e.octave_done][0]
+    kept = first.clone()
+    assert torch.equal(first, kept) and first.shape != out.shape
+
+
 def test_no_clip_lets_pixels_leave_the_range_until_the_end(lite0, small_photo):
     cfg = DreamConfig(model=lite0.name, clip=False, step_size=0.05, jitter=0, **FAST)
     _, events = _run(lite0, small_photo, cfg)

@@ -15,6 +15,9 @@ if "torch" not in _sys.modules:  # OpenMP reads its wait policy once, when torch
     from .threads import prefer_passive_wait
 
     prefer_passive_wait()
+from .threads import keep_freed_memory  # noqa: E402
+
+keep_freed_memory()  # large buffers stay in the heap between steps (see threads.py)
 
 from .api import dream  # noqa: E402
 from .config import DEFAULT_MODEL, PRESETS, DreamConfig  # noqa: E402

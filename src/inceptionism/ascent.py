@@ -142,6 +142,7 @@ def ascent_step(
     span: float = 1.0,
     eps: float = 0.0,
     reuse_gradient: bool = False,
+    reuse_image: bool = False,
 ) -> torch.Tensor:
     """``x + step_size * normalise(g)`` (times ``mask`` where given), clipped when asked.
 
@@ -150,7 +151,8 @@ def ascent_step(
     normalised with ``eps`` there, and the step is taken there: ``x += step_size / span * n``.
     So a recipe's floor binds exactly where it binds in the recipe's own units.
     ``reuse_gradient``: ``g`` may be overwritten (the engine's own gradient, not used again):
-    one image-sized buffer less, the same numbers.
+    one image-sized buffer less, the same numbers. ``reuse_image``: ``x`` is updated in place
+    (the engine's own image, which nobody else holds): another buffer less.
     """
     if span != 1.0:
         update = normalize_gradient(g / span, grad_norm, lap_levels, eps).mul_(step_size / span)
@@ -161,5 +163,5 @@ def ascent_step(
         update = normalize_gradient(g, grad_norm, lap_levels, eps).mul_(step_size)
     if mask is not None:
         update.mul_(mask)
-    x = x + update
+    x = x.add_(update) if reuse_image else x + update
     return x.clamp_(0.0, 1.0) if clip else x

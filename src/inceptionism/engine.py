@@ -31,6 +31,7 @@ from .octaves import (
 )
 from .precision import tune_device
 from .techniques import guide_features, keep_colors, prepare_mask
+from .threads import keep_freed_memory
 
 
 @dataclass(frozen=True)
@@ -188,9 +189,12 @@ def dream_tensor(
             del detail  # one full-size tensor less while the largest level runs
         else:
             x = resize(x, shape, how)
+        if x is original:  # updated in place below; the start stays as it was
+            x = x.clone()
         level_mask = None if weight is None else resize(weight, shape)
         sigma = smoothing_sigma(config.smooth, i, len(shapes))
         tile = tile_size(config.tile, *shape)
+        keep_freed_memory(keep=not tile)  # see threads.py: fast on one shape, lean when tiled
         loss, stopped, step = float("nan"), False, 0
         for step in range(1, config.steps + 1):
             shift = random_shift(config.jitter, generator)
@@ -209,7 +213,7 @@ def dream_tensor(
             g = with_tv_penalty(gaussian_blur(g, sigma), x, config.tv)
             x = ascent_step(x, g, config.step_size, config.grad_norm, config.clip,
                             config.lap_levels, level_mask, span, config.grad_eps,
-                            reuse_gradient=True)  # fmt: skip
+                            reuse_gradient=True, reuse_image=True)  # fmt: skip
             done_work += shape[0] * shape[1]
             report(octave=i + 1, step=step, loss=loss, shape=shape)
         done_work = float(sum(work[: i + 1]))
@@ -226,8 +230,9 @@ def dream_tensor(
             shape=shape,
             octave_done=True,
             stopped_early=stopped,
-            image=x.detach(),
+            image=x.detach().clone() if on_progress is not None else None,  # x changes in place
         )
+    keep_freed_memory(keep=True)
     x = resize(x.detach(), full_size, how).clamp(0.0, 1.0)  # levels above come back down
     if weight is not None:  # the unmasked part stays the start image exactly
         x = original + weight * (x - original)
