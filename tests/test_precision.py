@@ -147,3 +147,55 @@ def test_same_padding_equals_f_pad_and_its_gradient():
     up = torch.randn(expected.shape)
     assert torch.equal(torch.autograd.grad(padded, ours, up)[0],
                        torch.autograd.grad(expected, ref, up)[0])  # fmt: skip
+
+
+@pytest.mark.parametrize("count_pad", [True, False])
+@pytest.mark.parametrize("size", [(1, 1), (1, 5), (2, 3), (9, 14)])
+def test_average_pool_backward_as_a_pool_equals_torchs(count_pad, size):
+    from inceptionism.models.inception import AvgPool3
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 6, *size, dtype=torch.float64, generator=g)
+    up = torch.randn(1, 6, *size, dtype=torch.float64, generator=g)
+    ref_x, ours_x = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ref = torch.nn.functional.avg_pool2d(ref_x, 3, 1, 1, count_include_pad=count_pad)
+    ours = AvgPool3(count_pad)(ours_x)
+    assert torch.equal(ours, ref)
+    (g_ref,) = torch.autograd.grad(ref, ref_x, up)
+    (g_ours,) = torch.autograd.grad(ours, ours_x, up)
+    torch.testing.assert_close(g_ours, g_ref, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("count_pad", [True, False])
+def test_pool_branch_convolves_before_pooling_with_the_same_result(count_pad):
+    """relu(W avg(x) + b) computed as relu(avg(W x) + b) on the fast path: equal up to
+    rounding, gradient too; tapped, it runs as the modules do."""
+    from inceptionism.models.blocks import ConvBN
+    from inceptionism.models.fuse import fold_batchnorm
+    from inceptionism.models.inception import AvgPool3, pool_branch
+
+    g = torch.Generator().manual_seed(4)
+    branch = ConvBN(24, 8, 1)
+    with torch.no_grad():
+        branch.conv.weight.normal_(0, 0.3, generator=g)
+        branch.bn.bias.normal_(0, 1.0, generator=g)
+    fold_batchnorm(branch, [("conv", "bn")])
+    branch.requires_grad_(False).to(memory_format=torch.channels_last)
+    pool = AvgPool3(count_pad)
+    x = torch.rand(1, 24, 13, 17, generator=g).contiguous(memory_format=torch.channels_last)
+    up = torch.randn(1, 8, 13, 17, generator=g)
+    ref_x, ours_x = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ref = branch(pool(ref_x))
+    ours = pool_branch(ours_x, pool, branch)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    assert 0 < float((ref > 0).float().mean()) < 1  # the ReLU cuts somewhere
+    (g_ref,) = torch.autograd.grad(ref, ref_x, up)
+    (g_ours,) = torch.autograd.grad(ours, ours_x, up)
+    torch.testing.assert_close(g_ours, g_ref, rtol=1e-5, atol=1e-5)
+    seen = []
+    handle = branch.register_forward_hook(lambda m, i, o: seen.append(o))
+    try:
+        tapped = pool_branch(x, pool, branch)
+    finally:
+        handle.remove()
+    assert len(seen) == 1 and torch.equal(tapped, branch(pool(x)))

@@ -30,7 +30,7 @@ _ONEDNN = torch.backends.mkldnn.is_available()
 _ONEDNN_DTYPES = (torch.float32, torch.bfloat16)
 
 
-def _fast_path(x: torch.Tensor, conv: nn.Conv2d) -> bool:
+def fast_path(x: torch.Tensor, conv: nn.Conv2d) -> bool:
     """oneDNN handles float32 and bfloat16 on CPU; float64 (the transcription tests), other
     devices and trainable weights keep PyTorch's own dispatch and autograd."""
     return (
@@ -122,25 +122,27 @@ def conv2d(
     padding: tuple[int, int] | list[int] | None = None,
     act: str | None = None,
     grad_inplace: bool = False,
+    bias: bool = True,
 ) -> torch.Tensor:
     """``conv(x)`` with the module's weights (then ``act``: None, "relu" or "relu6"), through
-    oneDNN (:class:`_ConvAct`) on CPU. ``padding`` overrides the module's (for "same").
+    oneDNN (:class:`_ConvAct`) on CPU. ``padding`` overrides the module's (for "same");
+    ``bias=False`` leaves the module's bias out.
 
     ``grad_inplace``: the activation's backward may overwrite the output's gradient. Only for
     an output whose consumers' backward passes return gradients of their own (convolutions,
     pooling, concatenation, the objective), never one that hands the same gradient to two
     inputs (an addition, e.g. a residual sum of two activated convolutions)."""
     pad = list(conv.padding if padding is None else padding)
-    if not _fast_path(x, conv):
-        y = torch.nn.functional.conv2d(
-            x, conv.weight, conv.bias, conv.stride, pad, conv.dilation, conv.groups
-        )
+    b = conv.bias if bias else None
+    if not fast_path(x, conv):
+        y = torch.nn.functional.conv2d(x, conv.weight, b, conv.stride, pad, conv.dilation,
+                                       conv.groups)  # fmt: skip
         if act == "relu":
             return torch.relu(y)
         return torch.nn.functional.relu6(y) if act == "relu6" else y
     return _ConvAct.apply(
-        x, conv.weight, conv.bias, list(conv.stride), pad, list(conv.dilation), conv.groups,
-        act, grad_inplace,
+        x, conv.weight, b, list(conv.stride), pad, list(conv.dilation), conv.groups, act,
+        grad_inplace,
     )  # fmt: skip
 
 

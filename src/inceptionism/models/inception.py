@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import ConvBN, convbn_pairs
+from .fuse import conv2d, fast_path, hooked
 from .registry import LayerInfo
 
 
@@ -28,7 +29,62 @@ class AvgPool3(nn.Module):
         self.count_pad = count_pad
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.requires_grad:
+            return _AvgPool3.apply(x, self.count_pad)
         return F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=self.count_pad)
+
+
+def _nine_over_count(g: torch.Tensor) -> torch.Tensor:
+    """(1, 1, H, W): 9 over the number of in-image pixels in each 3x3 window (9 inside, 6 on
+    an edge, 4 in a corner)."""
+    h, w = g.shape[-2:]
+    rows = torch.full((h,), 3.0, dtype=g.dtype, device=g.device)
+    cols = torch.full((w,), 3.0, dtype=g.dtype, device=g.device)
+    rows[0] -= 1
+    rows[-1] -= 1
+    cols[0] -= 1
+    cols[-1] -= 1
+    return (9.0 / (rows[:, None] * cols[None, :]))[None, None]
+
+
+class _AvgPool3(torch.autograd.Function):
+    """The 3x3, stride 1, padding 1 average pool with a backward that is itself an average pool.
+
+    The window is symmetric, so the input's gradient is the sum of the output gradient over
+    each pixel's window: ``avg_pool(g)`` when the padding counts (every window divides by 9),
+    ``avg_pool(g * 9 / count)`` when it does not. PyTorch's own backward for a channels_last
+    image zero-fills its output and then runs on one thread (it splits the work by batch
+    only); the forward pool it becomes here is one pass, split over every core.
+    """
+
+    @staticmethod
+    def forward(ctx, x, count_pad):  # type: ignore[override]
+        ctx.count_pad = count_pad
+        return F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=count_pad)
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        if not ctx.count_pad:
+            g = g * _nine_over_count(g)
+        return F.avg_pool2d(g, 3, stride=1, padding=1, count_include_pad=True), None
+
+
+def pool_branch(x: torch.Tensor, pool: AvgPool3, branch: ConvBN) -> torch.Tensor:
+    """``branch(pool(x))``: a block's average pool, then its 1x1 ConvBN.
+
+    Both the pool and the 1x1 convolution are linear, one over pixels and one over channels,
+    so they commute: with the BatchNorm folded, ``relu(W avg(x) + b) = relu(avg(W x) + b)``
+    (the bias stays after the pool, whatever the pool's divisor). Pooling after the
+    convolution pools its 32-192 output channels instead of the block's 192-768 inputs: the
+    pool's forward and backward do 1/4 to 1/9 of the work. Where the branch is tapped, or the
+    weights are not on the fast path (float64, trainable), it runs as written.
+    """
+    conv, bn, relu = branch.conv, branch.bn, branch.relu
+    fast = isinstance(bn, nn.Identity) and isinstance(relu, nn.ReLU) and conv.bias is not None
+    if not fast or hooked(pool, branch, conv, bn, relu) or not fast_path(x, conv):
+        return branch(pool(x))
+    y = pool(conv2d(x, conv, bias=False))
+    return y.add_(conv.bias.view(1, -1, 1, 1)).relu_()
 
 
 class MixedA(nn.Module):  # Mixed_5b/c/d: 35x35 grid
@@ -46,7 +102,8 @@ class MixedA(nn.Module):  # Mixed_5b/c/d: 35x35 grid
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b5 = self.branch5x5_2(self.branch5x5_1(x))
         b3 = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
-        return torch.cat([self.branch1x1(x), b5, b3, self.branch_pool(self.pool(x))], 1)
+        pooled = pool_branch(x, self.pool, self.branch_pool)
+        return torch.cat([self.branch1x1(x), b5, b3, pooled], 1)
 
 
 class MixedB(nn.Module):  # Mixed_6a: 35x35 -> 17x17
@@ -82,7 +139,7 @@ class MixedC(nn.Module):  # Mixed_6b..6e: 17x17 grid, factorised 7x7
         d = x
         for i in range(1, 6):
             d = getattr(self, f"branch7x7dbl_{i}")(d)
-        return torch.cat([self.branch1x1(x), b7, d, self.branch_pool(self.pool(x))], 1)
+        return torch.cat([self.branch1x1(x), b7, d, pool_branch(x, self.pool, self.branch_pool)], 1)
 
 
 class MixedD(nn.Module):  # Mixed_7a: 17x17 -> 8x8
@@ -122,7 +179,7 @@ class MixedE(nn.Module):  # Mixed_7b/c: 8x8 grid, expanded filter banks
         b3 = torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1)
         d = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         d = torch.cat([self.branch3x3dbl_3a(d), self.branch3x3dbl_3b(d)], 1)
-        return torch.cat([self.branch1x1(x), b3, d, self.branch_pool(self.pool(x))], 1)
+        return torch.cat([self.branch1x1(x), b3, d, pool_branch(x, self.pool, self.branch_pool)], 1)
 
 
 class AuxLogits(nn.Module):
