@@ -79,12 +79,12 @@ def pool_branch(x: torch.Tensor, pool: AvgPool3, branch: ConvBN) -> torch.Tensor
     pool's forward and backward do 1/4 to 1/9 of the work. Where the branch is tapped, or the
     weights are not on the fast path (float64, trainable), it runs as written.
     """
-    conv, bn, relu = branch.conv, branch.bn, branch.relu
-    fast = isinstance(bn, nn.Identity) and isinstance(relu, nn.ReLU) and conv.bias is not None
-    if not fast or hooked(pool, branch, conv, bn, relu) or not fast_path(x, conv):
+    conv, bn, relu, bias = branch.conv, branch.bn, branch.relu, branch.conv.bias
+    fast = isinstance(bn, nn.Identity) and isinstance(relu, nn.ReLU) and bias is not None
+    if bias is None or not fast or hooked(pool, branch, conv, bn, relu) or not fast_path(x, conv):
         return branch(pool(x))
     y = pool(conv2d(x, conv, bias=False))
-    return y.add_(conv.bias.view(1, -1, 1, 1)).relu_()
+    return y.add_(bias.view(1, -1, 1, 1)).relu_()
 
 
 class MixedA(nn.Module):  # Mixed_5b/c/d: 35x35 grid
