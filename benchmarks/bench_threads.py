@@ -1,9 +1,13 @@
-"""Thread settings side by side: OpenMP wait policy (passive, the default now, against active)
-and thread count, on a quiet machine and beside busy neighbours, each job a fresh process.
+"""Thread settings side by side: how waiting OpenMP threads behave (the package default, which
+spins briefly and then sleeps, against always sleeping and always spinning) and thread count,
+on a quiet machine and beside busy neighbours, each job a fresh process.
 
     python benchmarks/bench_threads.py                 # InceptionV3-sized random net, 299x299
     python benchmarks/bench_threads.py --size 512 --rounds 3 --neighbours 1
+    python benchmarks/bench_threads.py --waits default,passive,spin:3000,spin:100000
 
+A wait setting is ``default`` (what ``import inceptionism`` sets), ``passive`` / ``active``
+(``OMP_WAIT_POLICY``) or ``spin:N`` (``GOMP_SPINCOUNT=N``, libgomp's spin before sleeping).
 A "neighbour" is a process this script starts that spins on one core (as another program
 would); the dream's slowdown is its wall time beside the neighbours over its wall time alone.
 Every job also reports the CPU seconds other processes used while it was timed (/proc/stat),
@@ -42,10 +46,19 @@ def job(spec: dict) -> dict:
     model = get_model("inception_v3", weights=spec["weights"])
     obj = Objective.parse("mixed4,mixed5,mixed6,mixed7")
     x = torch.rand(1, 3, spec["size"], spec["size"], generator=torch.Generator().manual_seed(0))
+    try:  # the engine's loop shares the cores between steps (trees from before: nothing)
+        from inceptionism.threads import share_cores
+    except ImportError:
+
+        def share_cores():
+            return None
+
+    share_cores()  # as the engine does when a dream starts
     objective_gradient(model, x, obj)
     with Timed() as t:
         for _ in range(spec["steps"]):
             objective_gradient(model, x, obj)
+            share_cores()
     n = spec["steps"]
     return {"wall": t.wall / n, "cpu": t.cpu / n, "others": t.others / n,
             "threads": torch.get_num_threads()}  # fmt: skip
@@ -55,8 +68,21 @@ def spinner() -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
 
-def run(spec: dict, policy: str) -> dict:
-    env = dict(os.environ, OMP_WAIT_POLICY=policy, PYTHONPATH=str(SRC))
+WAIT_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+
+
+def wait_env(wait: str) -> dict:
+    """The environment a wait setting stands for (the package default: none of the variables)."""
+    if wait == "default":
+        return {}
+    if wait.startswith("spin:"):
+        return {"GOMP_SPINCOUNT": wait.split(":", 1)[1]}
+    return {"OMP_WAIT_POLICY": wait.upper()}
+
+
+def run(spec: dict, wait: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in WAIT_VARS}
+    env.update(wait_env(wait), PYTHONPATH=str(SRC))
     out = subprocess.run([sys.executable, str(HERE), "--job", json.dumps(spec)], env=env,
                          capture_output=True, text=True, check=True)  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -69,6 +95,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--neighbours", type=int, default=1, help="spinning processes beside")
+    ap.add_argument("--waits", default="default,passive,active", help="wait settings, see above")
     args = ap.parse_args()
     if args.job:
         print(json.dumps(job(json.loads(args.job))))
@@ -88,7 +115,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for busy in (0, args.neighbours):
             for threads in (0, 1):
-                for policy in ("PASSIVE", "ACTIVE"):
+                for policy in args.waits.split(","):
                     spec = {"threads": threads, "size": args.size, "steps": args.steps,
                             "weights": str(weights)}  # fmt: skip
                     spinners = [spinner() for _ in range(busy)]
@@ -100,7 +127,7 @@ def main() -> None:
                             p.kill()
                             p.wait()
                     rows.setdefault((busy, threads, policy), []).append(res)
-                    print(f"neighbours={busy} threads={threads or 'all'} {policy:7s} "
+                    print(f"neighbours={busy} threads={threads or 'all'} {policy:12s} "
                           f"wall {res['wall']:.3f}s cpu {res['cpu']:.3f}s "
                           f"others {res['others']:.2f} cpu-s/step", flush=True)  # fmt: skip
     print(
@@ -108,12 +135,12 @@ def main() -> None:
         f"{args.neighbours} busy neighbour(s) | slowdown | others' CPU s/step quiet |"
     )
     print("|---|---|---|---|---|---|")
-    for policy in ("PASSIVE", "ACTIVE"):
+    for policy in args.waits.split(","):
         for threads in (0, 1):
             quiet = statistics.median(r["wall"] for r in rows[(0, threads, policy)])
             busy = statistics.median(r["wall"] for r in rows[(args.neighbours, threads, policy)])
             noise = max(r["others"] for r in rows[(0, threads, policy)])
-            print(f"| OMP_WAIT_POLICY={policy} | {threads or 'all'} | {quiet:.3f} | {busy:.3f} |"
+            print(f"| {policy} | {threads or 'all'} | {quiet:.3f} | {busy:.3f} |"
                   f" {busy / quiet:.2f}x | {noise:.2f} |")  # fmt: skip
 
 

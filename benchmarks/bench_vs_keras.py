@@ -312,9 +312,13 @@ def engine_job(spec: dict) -> dict:
         return {"loss": loss}
     base = _rss_mb()
 
-    def step(img):
+    def step(img):  # the engine's own loop's step (its gradient and image are updated in place)
         _, g = objective_gradient(model, img, objective, "l2", 2)
-        return ascent_step(img, g, STEP / 2, "l1", False)
+        try:
+            return ascent_step(img, g, STEP / 2, "l1", False, reuse_gradient=True,
+                               reuse_image=True)  # fmt: skip
+        except TypeError:  # an engine tree from before these options (--baseline-src)
+            return ascent_step(img, g, STEP / 2, "l1", False)
 
     if spec["kind"] == "step":
         img = step(x)  # warm-up

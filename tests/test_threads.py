@@ -37,14 +37,76 @@ def test_bad_values_are_refused():
         threads.configure_threads(2, wait_policy="spin")
 
 
-def test_importing_the_package_first_makes_waiting_threads_sleep():
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    code = "import os, inceptionism, torch; print(os.environ['OMP_WAIT_POLICY'])"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "PASSIVE"
-    env["OMP_WAIT_POLICY"] = "ACTIVE"  # the user's own setting wins
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "ACTIVE"
+def test_importing_the_package_first_makes_waiting_threads_spin_briefly():
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    code = "import os, inceptionism, torch; e = os.environ.get; "
+    code += "print(e('GOMP_SPINCOUNT'), e('OMP_WAIT_POLICY'))"
+
+    def run(**extra):
+        out = subprocess.run([sys.executable, "-c", code], env={**env, **extra},
+                             capture_output=True, text=True, check=True)  # fmt: skip
+        return out.stdout.split()
+
+    assert run() == [threads.SPIN_COUNT, "None"]
+    assert run(OMP_WAIT_POLICY="PASSIVE") == ["None", "PASSIVE"]  # the user's own setting wins
+    assert run(GOMP_SPINCOUNT="5") == ["5", "None"]
+
+
+class _Machine:
+    """A scripted /proc/stat and clock: others' CPU use per second, this process's own."""
+
+    def __init__(self, monkeypatch, cores=2):
+        self.t, self.busy, self.own, self.cores = 0.0, 0.0, 0.0, cores
+        monkeypatch.setattr(threads, "_share", {})
+        monkeypatch.setattr(threads, "_USER_THREADS", False)
+        monkeypatch.setattr(threads, "available_cores", lambda: cores)
+        monkeypatch.setattr(threads, "_cpu_seconds", lambda: (self.busy, self.own, self.cores))
+        monkeypatch.setattr(threads.time, "monotonic", lambda: self.t)
+
+    def run(self, seconds, others, ours):
+        self.t += seconds
+        self.busy += (others + ours) * seconds
+        self.own += ours * seconds
+        return threads.share_cores()
+
+
+def test_threads_follow_the_cores_other_processes_leave_free(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        m = _Machine(monkeypatch)
+        assert m.run(0, 0, 0) is None  # first sample
+        assert m.run(0.25, 0, 2) is None  # too soon to measure again
+        assert m.run(1.0, 0.0, 2) is None and torch.get_num_threads() == 2  # quiet: all
+        assert m.run(1.0, 0.8, 1.2) == 1 and torch.get_num_threads() == 1  # a busy neighbour
+        assert m.run(1.0, 1.0, 1.0) is None  # still busy: stays at one
+        assert m.run(1.0, 0.1, 1.0) == 2 and torch.get_num_threads() == 2  # it left
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_count_the_user_chose_is_never_changed(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads.os, "environ", dict(os.environ))  # configure_threads writes it
+    try:
+        m = _Machine(monkeypatch)
+        threads.configure_threads(2)  # --threads 2
+        assert m.run(0, 0, 0) is None and m.run(1.0, 1.5, 0.5) is None
+        assert torch.get_num_threads() == 2
+        m = _Machine(monkeypatch)
+        torch.set_num_threads(2)
+        m.run(0, 0, 0)
+        torch.set_num_threads(2 if torch.get_num_threads() != 2 else 1)  # set by someone else
+        chosen = torch.get_num_threads()
+        assert m.run(1.0, 1.5, 0.5) is None and torch.get_num_threads() == chosen
+        m = _Machine(monkeypatch, cores=2)
+        m.cores = 64  # /proc/stat counts the host's CPUs (a container): nothing to go by
+        assert m.run(0, 0, 0) is None and m.run(1.0, 1.5, 0.5) is None
+        monkeypatch.setattr(threads, "_USER_THREADS", True)  # $OMP_NUM_THREADS was set
+        threads._share.clear()
+        assert m.run(0, 0, 0) is None and m.run(1.0, 1.5, 0.5) is None
+    finally:
+        torch.set_num_threads(before)
 
 
 _FAULTS = """

@@ -11,10 +11,10 @@ __version__ = "0.1.0"
 
 import sys as _sys
 
-if "torch" not in _sys.modules:  # OpenMP reads its wait policy once, when torch loads it
-    from .threads import prefer_passive_wait
+if "torch" not in _sys.modules:  # OpenMP reads how threads wait once, when torch loads it
+    from .threads import prefer_short_wait
 
-    prefer_passive_wait()
+    prefer_short_wait()
 from .threads import keep_freed_memory  # noqa: E402
 
 keep_freed_memory()  # large buffers stay in the heap between steps (see threads.py)

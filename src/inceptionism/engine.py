@@ -31,7 +31,7 @@ from .octaves import (
 )
 from .precision import tune_device
 from .techniques import guide_features, keep_colors, prepare_mask
-from .threads import keep_freed_memory
+from .threads import keep_freed_memory, share_cores
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,7 @@ def dream_tensor(
                 )
             )
 
+    share_cores()  # its first sample: the first steps already see what others use
     x = resize(original, shapes[0], how)
     detail = torch.zeros_like(x)
     for i, shape in enumerate(shapes):
@@ -215,6 +216,7 @@ def dream_tensor(
                             config.lap_levels, level_mask, span, config.grad_eps,
                             reuse_gradient=True, reuse_image=True)  # fmt: skip
             done_work += shape[0] * shape[1]
+            share_cores()  # fewer threads while other processes keep cores busy (threads.py)
             report(octave=i + 1, step=step, loss=loss, shape=shape)
         done_work = float(sum(work[: i + 1]))
         if config.detail == "dream":

@@ -1,15 +1,25 @@
-"""Thread count and OpenMP wait policy, decided before torch starts.
+"""Thread count, how idle OpenMP threads wait, and the allocator: process settings, most of them
+decided before torch starts.
 
-PyTorch's OpenMP threads spin while they wait for work. On a machine where other processes run
-(other dreams, a browser, a build) the spinning threads fight them for the cores, and a step
-that takes 0.6 s alone took 6-11 s. ``OMP_WAIT_POLICY=PASSIVE`` makes waiting threads sleep: beside
-a spinning process two passive threads took 0.31 s a step where spinning ones took 3.7 s
-(benchmarks/bench_threads.py, which also times the quiet case). Both settings are
-read once, when torch loads its OpenMP runtime, so :func:`configure_threads` must run before the
-first ``import torch``; afterwards it can still set the thread count, not the wait policy.
+Waiting threads. PyTorch's OpenMP runtime (libgomp) lets a thread that has run out of work spin
+for 300,000 iterations before it sleeps. On a machine where other processes run (other dreams, a
+browser, a build) the spinning threads fight them for the cores: a step that takes 0.6 s alone
+took 6-11 s. Sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) fixed that but made a quiet
+machine's two-thread step 1.15-1.2x slower (every parallel region has to wake its threads).
+``import inceptionism`` now sets ``GOMP_SPINCOUNT=10000``: a short spin, then sleep
+(benchmarks/bench_threads.py measures the settings side by side, quiet and beside a busy
+process). It is read once, when torch loads its OpenMP runtime, so it must be set before the
+first ``import torch``.
+
+Sharing the cores (:func:`share_cores`): where the thread count is this process's own choice
+(no ``--threads``, no ``$INCEPTIONISM_THREADS`` or ``$OMP_NUM_THREADS``), the engine matches it,
+between steps, to the cores other processes leave free, measured from ``/proc/stat``: beside a
+process busy on one of two cores a dream runs one thread, which is faster than two fighting it,
+and two dreams on one machine settle on half the cores each.
 
 Explicit environment variables win over the defaults here: a user who exported
-``OMP_NUM_THREADS`` or ``OMP_WAIT_POLICY`` gets what they asked for unless ``threads`` is given.
+``OMP_NUM_THREADS``, ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` gets what they asked for unless
+``threads`` is given.
 
 The allocator (:func:`keep_freed_memory`): glibc maps each large buffer (over its mmap
 threshold, which adapts up to 32 MB) on its own and unmaps it when it is freed. A gradient step
@@ -23,18 +33,24 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 __all__ = [
     "available_cores",
     "configure_threads",
     "default_threads",
     "keep_freed_memory",
-    "prefer_passive_wait",
+    "prefer_short_wait",
+    "share_cores",
 ]
 
 THREADS_ENV = "INCEPTIONISM_THREADS"  # the default thread count, where no --threads is given
 MALLOC_ENV = "INCEPTIONISM_MALLOC"  # "system": leave glibc's allocator settings alone
 WAIT_POLICIES = ("passive", "active")
+SPIN_COUNT = "10000"  # libgomp's spin before a waiting thread sleeps (its own default: 300000)
+_WAIT_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+# whether the user fixed the thread count in the environment (read before anything sets it)
+_USER_THREADS = any(os.environ.get(var, "").strip() for var in (THREADS_ENV, "OMP_NUM_THREADS"))
 
 
 def available_cores() -> int:
@@ -62,18 +78,22 @@ def default_threads() -> int:
     return available_cores()
 
 
-def prefer_passive_wait() -> None:
-    """``OMP_WAIT_POLICY=PASSIVE`` unless the environment says otherwise. ``import
-    inceptionism`` calls it when torch is not loaded yet, so every entry point gets it."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+def prefer_short_wait() -> None:
+    """``GOMP_SPINCOUNT`` = :data:`SPIN_COUNT` unless the environment chose how threads wait
+    (``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``). ``import inceptionism`` calls it when torch
+    is not loaded yet, so every entry point gets it."""
+    if not any(var in os.environ for var in _WAIT_VARS):
+        os.environ["GOMP_SPINCOUNT"] = SPIN_COUNT
 
 
 def configure_threads(threads: int | None = None, wait_policy: str | None = None) -> int:
-    """Set the intra-op thread count (``threads``, or :func:`default_threads`) and the OpenMP
-    wait policy (default passive) for this process; returns the thread count.
+    """Set the intra-op thread count (``threads``, or :func:`default_threads`) and how waiting
+    OpenMP threads behave (``wait_policy`` passive or active; by default a short spin) for
+    this process; returns the thread count. ``threads`` given: :func:`share_cores` leaves the
+    count alone.
 
-    Call it before importing torch (the CLI's entry point does, from ``--threads``). If torch
-    is already loaded the thread count still applies; the wait policy then does not.
+    Call it before importing torch. If torch is already loaded (the CLI loads it before it
+    reads ``--threads``), the thread count still applies; the wait policy then does not.
     """
     if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
@@ -82,9 +102,11 @@ def configure_threads(threads: int | None = None, wait_policy: str | None = None
         if wait_policy.lower() not in WAIT_POLICIES:
             raise ValueError(f"wait_policy must be one of {', '.join(WAIT_POLICIES)}")
         os.environ["OMP_WAIT_POLICY"] = wait_policy.upper()
+        os.environ.pop("GOMP_SPINCOUNT", None)  # libgomp would let it override the policy
     else:
-        prefer_passive_wait()
+        prefer_short_wait()
     if threads is not None:
+        _share["fixed"] = True
         os.environ["OMP_NUM_THREADS"] = str(n)
     else:
         os.environ.setdefault("OMP_NUM_THREADS", str(n))
@@ -92,6 +114,65 @@ def configure_threads(threads: int | None = None, wait_policy: str | None = None
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(n)
+    return n
+
+
+_share: dict = {}  # share_cores's state: the last sample, the count it set, "fixed", "off"
+
+
+def _cpu_seconds() -> tuple[float, float, int] | None:
+    """(busy CPU seconds of the whole machine, this process's CPU seconds, CPUs /proc/stat
+    counts), or None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    fields = [int(v) for v in lines[0].split()[1:9]]  # user nice system idle iowait irq ...
+    busy = sum(fields) - fields[3] - fields[4]
+    cpus = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
+    own = os.times()
+    return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system, cpus
+
+
+def share_cores(interval: float = 0.5) -> int | None:
+    """Match this process's thread count to the cores other processes leave free; call it
+    between steps (it measures at most once per ``interval`` seconds, a /proc/stat read).
+    Returns the new count where it changed, else None.
+
+    It acts only where the count is this process's own choice: not after
+    ``configure_threads(n)`` (``--threads``), not with ``$INCEPTIONISM_THREADS`` or
+    ``$OMP_NUM_THREADS`` in the environment, and never again once something else has called
+    ``torch.set_num_threads``. It needs /proc/stat to count the same CPUs this process may use
+    (in a container it may count the host's); otherwise it does nothing. The count moves
+    between 1 and the cores available to this process: the others' average use over the last
+    interval, rounded, is taken off.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or _USER_THREADS or _share.get("fixed") or _share.get("off"):
+        return None
+    now = time.monotonic()
+    last = _share.get("last")
+    if last is not None and now - last[0] < interval:
+        return None
+    sample = _cpu_seconds()
+    cores = available_cores()
+    if sample is None or sample[2] != cores:
+        _share["off"] = True
+        return None
+    current = torch.get_num_threads()
+    if _share.setdefault("set", current) != current:  # someone else set it: theirs now
+        _share["off"] = True
+        return None
+    _share["last"] = (now, *sample[:2])
+    if last is None:
+        return None
+    others = ((sample[0] - last[1]) - (sample[1] - last[2])) / max(now - last[0], 1e-9)
+    n = max(1, min(cores, round(cores - max(others, 0.0))))
+    if n == current:
+        return None
+    torch.set_num_threads(n)
+    _share["set"] = n
     return n
 
 
