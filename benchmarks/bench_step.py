@@ -33,9 +33,14 @@ from bench_vs_keras import SIZES, Timed, _image  # noqa: E402
 
 
 def job(spec: dict) -> dict:
-    from inceptionism.threads import configure_threads
+    try:
+        from inceptionism.threads import configure_threads
+    except ImportError:  # a tree from before threads.py (--baseline-src)
+        import torch
 
-    configure_threads(spec["threads"])
+        torch.set_num_threads(spec["threads"])
+    else:
+        configure_threads(spec["threads"])
     import torch
 
     from inceptionism import DreamConfig, get_model
@@ -62,9 +67,14 @@ def job(spec: dict) -> dict:
     h, w = SIZES[spec["size"]]
     x = torch.from_numpy(_image(h, w)).permute(2, 0, 1)[None].contiguous()
 
+    import inspect  # the engine loop's step; a tree from before its in-place options: plain
+
+    known = inspect.signature(ascent_step).parameters
+    reuse = {k: True for k in ("reuse_gradient", "reuse_image") if k in known}
+
     def step(img):
         _, g = objective_gradient(model, img, objective, "l2", 2)
-        return ascent_step(img, g, 0.005, "l1", False, reuse_gradient=True)
+        return ascent_step(img, g, 0.005, "l1", False, **reuse)
 
     img = step(x)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

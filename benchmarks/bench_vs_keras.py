@@ -34,6 +34,7 @@ re-renders a finished run's tables without measuring anything.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import resource
@@ -312,13 +313,14 @@ def engine_job(spec: dict) -> dict:
         return {"loss": loss}
     base = _rss_mb()
 
-    def step(img):  # the engine's own loop's step (its gradient and image are updated in place)
+    # the engine's own loop's step: its gradient and image are updated in place (where the
+    # tree has those options: --baseline-src)
+    known = inspect.signature(ascent_step).parameters
+    reuse = {k: True for k in ("reuse_gradient", "reuse_image") if k in known}
+
+    def step(img):
         _, g = objective_gradient(model, img, objective, "l2", 2)
-        try:
-            return ascent_step(img, g, STEP / 2, "l1", False, reuse_gradient=True,
-                               reuse_image=True)  # fmt: skip
-        except TypeError:  # an engine tree from before these options (--baseline-src)
-            return ascent_step(img, g, STEP / 2, "l1", False)
+        return ascent_step(img, g, STEP / 2, "l1", False, **reuse)
 
     if spec["kind"] == "step":
         img = step(x)  # warm-up
