@@ -382,7 +382,7 @@ def run_job(python: str, spec: dict, threads_env: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def check_equal(tf_python: str, weights: str, tmp: Path) -> dict:
+def check_equal(tf_python: str, weights: str, tmp: Path, bf16: bool = False) -> dict:
     import numpy as np
 
     common = {"weights": weights, "size": "299x299", "threads": 0, "kind": "check"}
@@ -393,7 +393,13 @@ def check_equal(tf_python: str, weights: str, tmp: Path) -> dict:
     rel = abs(k["loss"] - e["loss"]) / abs(k["loss"])
     if not (rel < 1e-3 and cos > 0.999):
         raise SystemExit(f"the two sides differ: loss {k['loss']} vs {e['loss']}, cosine {cos}")
-    return {"keras_loss": k["loss"], "engine_loss": e["loss"], "loss_rel": rel, "cosine": cos}
+    out = {"keras_loss": k["loss"], "engine_loss": e["loss"], "loss_rel": rel, "cosine": cos}
+    if bf16:  # how far reduced precision turns the gradient from float32's
+        spec = {**common, "side": "engine", "out": str(tmp / "gb.npy"), "precision": "bf16"}
+        run_job(sys.executable, spec, 0)
+        gb = np.load(tmp / "gb.npy").ravel()
+        out["bf16_cosine"] = float(gb @ ge / (np.linalg.norm(gb) * np.linalg.norm(ge)))
+    return out
 
 
 def median(rows: list[dict], key: str) -> float:
@@ -437,7 +443,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_vs_keras_"))
     weights = str(tmp / "inception_v3_random.h5")
     versions = run_job(args.tf_python, {"side": "keras_weights", "out": weights}, 0)
-    check = check_equal(args.tf_python, weights, tmp)
+    check = check_equal(args.tf_python, weights, tmp, args.bf16)
     print(f"same network: loss {check['keras_loss']:.6g} (Keras) vs {check['engine_loss']:.6g} "
           f"(engine), input-gradient cosine {check['cosine']:.6f}", flush=True)  # fmt: skip
 
@@ -551,7 +557,13 @@ def report(args, check, versions, flops, ceilings, results, engines, sizes, drea
         f"{os.cpu_count()} cores, {cpu}; TensorFlow {versions['tf']}, Keras {versions['keras']}).",
         f"Same random InceptionV3 on both sides: loss agrees to {check['loss_rel']:.1e}, input "
         f"gradient cosine {check['cosine']:.6f}. Layers mixed4..mixed7 (keras-io weights), "
-        "one step = forward to mixed7, input gradient, normalise, update.",
+        "one step = forward to mixed7, input gradient, normalise, update."
+        + (
+            f" With `--precision bf16` the engine's input gradient has cosine "
+            f"{check['bf16_cosine']:.4f} to its float32 one (299x299)."
+            if "bf16_cosine" in check
+            else ""
+        ),  # fmt: skip
         "",
         "| job | size | threads | Keras s | engine s | Keras/engine | engine GFLOP/s | Keras "
         "GFLOP/s | conv / matmul ceiling | engine peak MB | Keras peak MB | others' CPU |",
