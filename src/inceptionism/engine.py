@@ -185,8 +185,8 @@ def dream_tensor(
     detail = torch.zeros_like(x)
     for i, shape in enumerate(shapes):
         if config.detail == "dream":
-            base = bases[i]
-            x = base + resize(detail, shape, how)
+            base = bases.pop(0)  # the finished levels' bases are not kept
+            x = resize(detail, shape, how).add_(base)  # a fresh tensor or detail itself, ours
             del detail  # one full-size tensor less while the largest level runs
         else:
             x = resize(x, shape, how)
@@ -225,6 +225,9 @@ def dream_tensor(
             x = x + photo_detail(original, shapes[i - 1], shape, how)
             if config.clip:
                 x = x.clamp(0.0, 1.0)
+        snapshot = None  # a copy: x changes in place on the next level (after the last: read only)
+        if on_progress is not None:
+            snapshot = x.detach().clone() if i + 1 < len(shapes) else x.detach()
         report(
             octave=i + 1,
             step=step,
@@ -232,7 +235,7 @@ def dream_tensor(
             shape=shape,
             octave_done=True,
             stopped_early=stopped,
-            image=x.detach().clone() if on_progress is not None else None,  # x changes in place
+            image=snapshot,
         )
     keep_freed_memory(keep=True)
     x = resize(x.detach(), full_size, how).clamp(0.0, 1.0)  # levels above come back down
