@@ -277,6 +277,15 @@ def _engine_config(precision: str = "fp32"):
     )  # fmt: skip
 
 
+def _keep_memory() -> None:
+    """Freed buffers kept for reuse, as the engine's loop keeps them (trees before: nothing)."""
+    try:
+        from inceptionism.threads import keep_freed_memory
+    except ImportError:
+        return
+    keep_freed_memory(True)
+
+
 def engine_job(spec: dict) -> dict:
     torch = _engine_setup(spec["threads"])
     import numpy as np
@@ -323,6 +332,7 @@ def engine_job(spec: dict) -> dict:
         return ascent_step(img, g, STEP / 2, "l1", False, **reuse)
 
     if spec["kind"] == "step":
+        _keep_memory()  # as the engine does on an untiled level
         img = step(x)  # warm-up
         with Timed() as t:
             for _ in range(spec["steps"]):

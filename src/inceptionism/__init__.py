@@ -15,9 +15,6 @@ if "torch" not in _sys.modules:  # OpenMP reads how threads wait once, when torc
     from .threads import prefer_short_wait
 
     prefer_short_wait()
-from .threads import keep_freed_memory  # noqa: E402
-
-keep_freed_memory()  # large buffers stay in the heap between steps (see threads.py)
 
 from .api import dream  # noqa: E402
 from .config import DEFAULT_MODEL, PRESETS, DreamConfig  # noqa: E402

@@ -146,7 +146,8 @@ model_options = stack(
                  "takes, e.g. 0,1 (default), 0,255 or -1,1."),
     click.option("--threads", type=IntRange(1, 1024), default=None, metavar="N",
                  help="CPU threads for torch (default: $INCEPTIONISM_THREADS, $OMP_NUM_THREADS, "
-                 "or the cores this process may use)."),
+                 "or the cores this process may use, fewer while other processes keep some "
+                 "busy)."),
 )  # fmt: skip
 
 

@@ -183,61 +183,65 @@ def dream_tensor(
     share_cores()  # its first sample: the first steps already see what others use
     x = resize(original, shapes[0], how)
     detail = torch.zeros_like(x)
-    for i, shape in enumerate(shapes):
-        if config.detail == "dream":
-            base = bases.pop(0)  # the finished levels' bases are not kept
-            x = resize(detail, shape, how).add_(base)  # a fresh tensor or detail itself, ours
-            del detail  # one full-size tensor less while the largest level runs
-        else:
-            x = resize(x, shape, how)
-        if x is original:  # updated in place below; the start stays as it was
-            x = x.clone()
-        level_mask = None if weight is None else resize(weight, shape)
-        sigma = smoothing_sigma(config.smooth, i, len(shapes))
-        tile = tile_size(config.tile, *shape)
-        keep_freed_memory(keep=not tile)  # see threads.py: fast on one shape, lean when tiled
-        loss, stopped, step = float("nan"), False, 0
-        for step in range(1, config.steps + 1):
-            shift = random_shift(config.jitter, generator)
-            loss, g = objective_gradient(
-                model, x, objective, config.objective, config.border, shift,
-                tile, config.tile_overlap, full_size, guide_feats, config.keep_small_maps,
-            )  # fmt: skip
-            if not math.isfinite(loss):
-                raise ConfigError(
-                    f"the objective became {loss} at octave {i + 1}, step {step}: the weights "
-                    "or activations hold NaN or infinite values (a broken weights file?)"
-                )
-            if config.max_loss is not None and loss > config.max_loss:
-                stopped, step = True, step - 1  # the Keras seed stops before applying this step
-                break
-            g = with_tv_penalty(gaussian_blur(g, sigma), x, config.tv)
-            x = ascent_step(x, g, config.step_size, config.grad_norm, config.clip,
-                            config.lap_levels, level_mask, span, config.grad_eps,
-                            reuse_gradient=True, reuse_image=True)  # fmt: skip
-            done_work += shape[0] * shape[1]
-            share_cores()  # fewer threads while other processes keep cores busy (threads.py)
-            report(octave=i + 1, step=step, loss=loss, shape=shape)
-        done_work = float(sum(work[: i + 1]))
-        if config.detail == "dream":
-            detail = x - base
-        elif config.detail == "photo" and i > 0:
-            x = x + photo_detail(original, shapes[i - 1], shape, how)
-            if config.clip:
-                x = x.clamp(0.0, 1.0)
-        snapshot = None  # a copy: x changes in place on the next level (after the last: read only)
-        if on_progress is not None:
-            snapshot = x.detach().clone() if i + 1 < len(shapes) else x.detach()
-        report(
-            octave=i + 1,
-            step=step,
-            loss=loss,
-            shape=shape,
-            octave_done=True,
-            stopped_early=stopped,
-            image=snapshot,
-        )
-    keep_freed_memory(keep=True)
+    try:
+        for i, shape in enumerate(shapes):
+            if config.detail == "dream":
+                base = bases.pop(0)  # the finished levels' bases are not kept
+                x = resize(detail, shape, how).add_(base)  # a fresh tensor or detail itself, ours
+                del detail  # one full-size tensor less while the largest level runs
+            else:
+                x = resize(x, shape, how)
+            if x is original:  # updated in place below; the start stays as it was
+                x = x.clone()
+            level_mask = None if weight is None else resize(weight, shape)
+            sigma = smoothing_sigma(config.smooth, i, len(shapes))
+            tile = tile_size(config.tile, *shape)
+            keep_freed_memory(keep=not tile)  # see threads.py: fast on one shape, lean when tiled
+            loss, stopped, step = float("nan"), False, 0
+            for step in range(1, config.steps + 1):
+                shift = random_shift(config.jitter, generator)
+                loss, g = objective_gradient(
+                    model, x, objective, config.objective, config.border, shift,
+                    tile, config.tile_overlap, full_size, guide_feats, config.keep_small_maps,
+                )  # fmt: skip
+                if not math.isfinite(loss):
+                    raise ConfigError(
+                        f"the objective became {loss} at octave {i + 1}, step {step}: the weights "
+                        "or activations hold NaN or infinite values (a broken weights file?)"
+                    )
+                if config.max_loss is not None and loss > config.max_loss:
+                    stopped, step = True, step - 1  # the Keras seed stops before applying this step
+                    break
+                g = with_tv_penalty(gaussian_blur(g, sigma), x, config.tv)
+                x = ascent_step(x, g, config.step_size, config.grad_norm, config.clip,
+                                config.lap_levels, level_mask, span, config.grad_eps,
+                                reuse_gradient=True, reuse_image=True)  # fmt: skip
+                done_work += shape[0] * shape[1]
+                share_cores()  # fewer threads while other processes keep cores busy (threads.py)
+                report(octave=i + 1, step=step, loss=loss, shape=shape)
+            done_work = float(sum(work[: i + 1]))
+            if config.detail == "dream":
+                detail = x - base
+            elif config.detail == "photo" and i > 0:
+                x = x + photo_detail(original, shapes[i - 1], shape, how)
+                if config.clip:
+                    x = x.clamp(0.0, 1.0)
+            snapshot = (
+                None  # a copy: x changes in place on the next level (after the last: read only)
+            )
+            if on_progress is not None:
+                snapshot = x.detach().clone() if i + 1 < len(shapes) else x.detach()
+            report(
+                octave=i + 1,
+                step=step,
+                loss=loss,
+                shape=shape,
+                octave_done=True,
+                stopped_early=stopped,
+                image=snapshot,
+            )
+    finally:  # an idle process holds no dream-sized heap (threads.py)
+        keep_freed_memory(keep=False)
     x = resize(x.detach(), full_size, how).clamp(0.0, 1.0)  # levels above come back down
     if weight is not None:  # the unmasked part stays the start image exactly
         x = original + weight * (x - original)
