@@ -112,7 +112,13 @@ def test_a_count_the_user_chose_is_never_changed(monkeypatch):
 _FAULTS = """
 import resource, sys, torch, inceptionism
 from inceptionism.threads import keep_freed_memory
-managed = keep_freed_memory(sys.argv[1] == "keep")
+if sys.argv[1] == "dream":  # a dream keeps memory on its untiled level, gives it back after
+    from inceptionism import DreamConfig, dream_tensor, get_model
+    dream_tensor(torch.rand(1, 3, 64, 64), get_model("efficientnet_lite0"),
+                 DreamConfig(steps=1, octaves=1, tile=0))
+    managed = True
+else:
+    managed = keep_freed_memory(sys.argv[1] == "keep")
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 counts = []
@@ -142,3 +148,5 @@ def test_freed_buffers_are_kept_for_reuse_and_released_on_request():
     assert managed and released > 0.5 * pages  # mapped afresh: every page faulted in again
     managed, system = faults("keep", INCEPTIONISM_MALLOC="system")
     assert not managed and system > 0.5 * pages  # glibc's own behaviour, untouched
+    _, after = faults("dream")
+    assert after > 0.5 * pages  # the dream gave its heap back when it ended
