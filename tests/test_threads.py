@@ -72,6 +72,9 @@ class _Machine:
 
 def test_threads_follow_the_cores_other_processes_leave_free(monkeypatch):
     before = torch.get_num_threads()
+    unset = ("OMP_NUM_THREADS", threads.THREADS_ENV)  # configure_threads() writes the environment
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    monkeypatch.setattr(threads.os, "environ", env)
     try:
         torch.set_num_threads(2)
         m = _Machine(monkeypatch)
@@ -81,6 +84,9 @@ def test_threads_follow_the_cores_other_processes_leave_free(monkeypatch):
         assert m.run(1.0, 0.8, 1.2) == 1 and torch.get_num_threads() == 1  # a busy neighbour
         assert m.run(1.0, 1.0, 1.0) is None  # still busy: stays at one
         assert m.run(1.0, 0.1, 1.0) == 2 and torch.get_num_threads() == 2  # it left
+        assert m.run(1.0, 1.0, 1.0) == 1
+        threads.configure_threads()  # the next command's default count (the CLI's load_run)
+        assert m.run(1.0, 1.0, 1.0) == 1  # still shared: busy again, one thread again
     finally:
         torch.set_num_threads(before)
 
@@ -105,6 +111,10 @@ def test_a_count_the_user_chose_is_never_changed(monkeypatch):
         monkeypatch.setattr(threads, "_USER_THREADS", True)  # $OMP_NUM_THREADS was set
         threads._share.clear()
         assert m.run(0, 0, 0) is None and m.run(1.0, 1.5, 0.5) is None
+        m = _Machine(monkeypatch)
+        threads.fix_threads(2)  # a Ray actor's share, given by the executor
+        assert m.run(0, 0, 0) is None and m.run(1.0, 1.5, 0.5) is None
+        assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
 

@@ -301,9 +301,10 @@ class Worker:
         from .models import get_model
         from .models.custom import is_network, register_network
         from .models.registry import list_models
+        from .threads import fix_threads
 
         if threads:
-            torch.set_num_threads(threads)
+            fix_threads(threads)
         if is_network(key.name) and key.name not in list_models():
             register_network(key.name, key.input_norm, key.input_range)
         device = device_for(key.device)

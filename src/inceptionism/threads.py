@@ -41,6 +41,7 @@ __all__ = [
     "available_cores",
     "configure_threads",
     "default_threads",
+    "fix_threads",
     "keep_freed_memory",
     "prefer_short_wait",
     "share_cores",
@@ -116,7 +117,19 @@ def configure_threads(threads: int | None = None, wait_policy: str | None = None
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(n)
+        if "set" in _share:  # our own count again, not someone else's: keep sharing
+            _share["set"] = n
     return n
+
+
+def fix_threads(n: int) -> None:
+    """Exactly ``n`` torch threads from now on: :func:`share_cores` leaves them alone (a Ray
+    actor's share, given by the executor). Unlike :func:`configure_threads` it leaves the
+    environment as it is."""
+    import torch
+
+    torch.set_num_threads(int(n))
+    _share["fixed"] = True
 
 
 _share: dict = {}  # share_cores's state: the last sample, the count it set, "fixed", "off"
