@@ -29,19 +29,18 @@ HERE = Path(__file__).resolve()
 SRC = HERE.parent.parent / "src"
 sys.path.insert(0, str(HERE.parent))
 
-from bench_vs_keras import SIZES, Timed, _image, _keep_memory  # noqa: E402
+from bench_vs_keras import (  # noqa: E402
+    SIZES,
+    Timed,
+    _engine_setup,
+    _image,
+    _keep_memory,
+    _reuse_options,
+)
 
 
 def job(spec: dict) -> dict:
-    try:
-        from inceptionism.threads import configure_threads
-    except ImportError:  # a tree from before threads.py (--baseline-src)
-        import torch
-
-        torch.set_num_threads(spec["threads"])
-    else:
-        configure_threads(spec["threads"])
-    import torch
+    torch = _engine_setup(spec["threads"])
 
     from inceptionism import DreamConfig, get_model
     from inceptionism.ascent import ascent_step, objective_gradient
@@ -67,10 +66,7 @@ def job(spec: dict) -> dict:
     h, w = SIZES[spec["size"]]
     x = torch.from_numpy(_image(h, w)).permute(2, 0, 1)[None].contiguous()
 
-    import inspect  # the engine loop's step; a tree from before its in-place options: plain
-
-    known = inspect.signature(ascent_step).parameters
-    reuse = {k: True for k in ("reuse_gradient", "reuse_image") if k in known}
+    reuse = _reuse_options(ascent_step)  # the engine loop's step: updated in place
 
     def step(img):
         _, g = objective_gradient(model, img, objective, "l2", 2)

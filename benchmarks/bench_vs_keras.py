@@ -277,6 +277,19 @@ def _engine_config(precision: str = "fp32"):
     )  # fmt: skip
 
 
+def _reuse_options(ascent_step) -> dict:
+    """The in-place options of the engine loop's step that this tree's ``ascent_step`` has
+    (trees from before them, e.g. --baseline-src, take the plain step)."""
+    known = inspect.signature(ascent_step).parameters
+    return {k: True for k in ("reuse_gradient", "reuse_image") if k in known}
+
+
+def _cos(a, b) -> float:
+    import numpy as np
+
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
 def _keep_memory() -> None:
     """Freed buffers kept for reuse, as the engine's loop keeps them (trees before: nothing)."""
     try:
@@ -322,10 +335,7 @@ def engine_job(spec: dict) -> dict:
         return {"loss": loss}
     base = _rss_mb()
 
-    # the engine's own loop's step: its gradient and image are updated in place (where the
-    # tree has those options: --baseline-src)
-    known = inspect.signature(ascent_step).parameters
-    reuse = {k: True for k in ("reuse_gradient", "reuse_image") if k in known}
+    reuse = _reuse_options(ascent_step)  # the engine loop's step: updated in place
 
     def step(img):
         _, g = objective_gradient(model, img, objective, "l2", 2)
@@ -399,7 +409,7 @@ def check_equal(tf_python: str, weights: str, tmp: Path, bf16: bool = False) -> 
     k = run_job(tf_python, {**common, "side": "keras", "out": str(tmp / "gk.npy")}, 0)
     e = run_job(sys.executable, {**common, "side": "engine", "out": str(tmp / "ge.npy")}, 0)
     gk, ge = np.load(tmp / "gk.npy").ravel() * 2.0, np.load(tmp / "ge.npy").ravel()  # d/d[0,1]
-    cos = float(gk @ ge / (np.linalg.norm(gk) * np.linalg.norm(ge)))
+    cos = _cos(gk, ge)
     rel = abs(k["loss"] - e["loss"]) / abs(k["loss"])
     if not (rel < 1e-3 and cos > 0.999):
         raise SystemExit(f"the two sides differ: loss {k['loss']} vs {e['loss']}, cosine {cos}")
@@ -408,7 +418,7 @@ def check_equal(tf_python: str, weights: str, tmp: Path, bf16: bool = False) -> 
         spec = {**common, "side": "engine", "out": str(tmp / "gb.npy"), "precision": "bf16"}
         run_job(sys.executable, spec, 0)
         gb = np.load(tmp / "gb.npy").ravel()
-        out["bf16_cosine"] = float(gb @ ge / (np.linalg.norm(gb) * np.linalg.norm(ge)))
+        out["bf16_cosine"] = _cos(gb, ge)
     return out
 
 

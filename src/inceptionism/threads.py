@@ -5,7 +5,7 @@ Waiting threads. PyTorch's OpenMP runtime (libgomp) lets a thread that has run o
 for 300,000 iterations before it sleeps. On a machine where other processes run (other dreams, a
 browser, a build) the spinning threads fight them for the cores: a step that takes 0.6 s alone
 took 6-11 s. Sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) fixed that but made a quiet
-machine's two-thread step 1.15-1.2x slower (every parallel region has to wake its threads).
+machine's two-thread step 1.07-1.19x slower (every parallel region has to wake its threads).
 ``import inceptionism`` now sets ``GOMP_SPINCOUNT=10000``: a short spin, then sleep
 (benchmarks/bench_threads.py measures the settings side by side, quiet and beside a busy
 process). It is read once, when torch loads its OpenMP runtime, so it must be set before the

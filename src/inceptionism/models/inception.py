@@ -80,8 +80,8 @@ def pool_branch(x: torch.Tensor, pool: AvgPool3, branch: ConvBN) -> torch.Tensor
     weights are not on the fast path (float64, trainable), it runs as written.
     """
     conv, bn, relu, bias = branch.conv, branch.bn, branch.relu, branch.conv.bias
-    fast = isinstance(bn, nn.Identity) and isinstance(relu, nn.ReLU) and bias is not None
-    if bias is None or not fast or hooked(pool, branch, conv, bn, relu) or not fast_path(x, conv):
+    folded = isinstance(bn, nn.Identity) and isinstance(relu, nn.ReLU)
+    if bias is None or not folded or hooked(pool, branch, conv, bn, relu) or not fast_path(x, conv):
         return branch(pool(x))
     y = pool(conv2d(x, conv, bias=False))
     return y.add_(bias.view(1, -1, 1, 1)).relu_()
