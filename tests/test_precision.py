@@ -199,3 +199,71 @@ def test_pool_branch_convolves_before_pooling_with_the_same_result(count_pad):
     finally:
         handle.remove()
     assert len(seen) == 1 and torch.equal(tapped, branch(pool(x)))
+
+
+def _folded_branches(cin, couts, g):
+    from inceptionism.models.blocks import ConvBN
+    from inceptionism.models.fuse import fold_batchnorm
+
+    branches = []
+    for cout in couts:
+        b = ConvBN(cin, cout, 1)
+        with torch.no_grad():
+            b.conv.weight.normal_(0, 0.3, generator=g)
+            b.bn.bias.normal_(0, 1.0, generator=g)
+        fold_batchnorm(b, [("conv", "bn")])
+        branches.append(b.requires_grad_(False).to(memory_format=torch.channels_last))
+    return branches
+
+
+def test_sibling_1x1_branches_run_as_one_convolution_with_the_same_values():
+    """Three 1x1 ConvBNs of one input as one stacked convolution: outputs and the input's
+    gradient equal the separate modules' up to rounding; a tapped branch, a changed weight
+    and float64 each take the path that is right for them."""
+    from inceptionism.models import fuse
+    from inceptionism.models.blocks import sibling_branches
+
+    g = torch.Generator().manual_seed(5)
+    branches = _folded_branches(24, (8, 5, 12), g)
+    x = torch.rand(1, 24, 11, 9, generator=g).contiguous(memory_format=torch.channels_last)
+    ups = [torch.randn(1, c, 11, 9, generator=g) for c in (8, 5, 12)]
+
+    def run(fn):
+        xg = x.clone().requires_grad_()
+        outs = fn(xg)
+        loss = sum((o * u).sum() for o, u in zip(outs, ups))
+        return [o.detach() for o in outs], torch.autograd.grad(loss, xg)[0]
+
+    ref, g_ref = run(lambda xg: [b(xg) for b in branches])
+    calls = []
+    real = fuse._Split.apply
+    fuse._Split.apply = lambda *a: calls.append(1) or real(*a)
+    try:
+        ours, g_ours = run(lambda xg: sibling_branches(xg, branches))
+        assert calls, "the branches did not run as one convolution"
+        for a, b in zip(ours, ref):
+            assert a.is_contiguous(memory_format=torch.channels_last)
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(g_ours, g_ref, rtol=1e-5, atol=1e-5)
+        assert all(0 < float((r > 0).float().mean()) < 1 for r in ref)  # the ReLUs cut
+        # a weight changed in place after the first call: the stacked copy follows it
+        with torch.no_grad():
+            branches[1].conv.weight.mul_(-2)
+        changed, _ = run(lambda xg: sibling_branches(xg, branches))
+        torch.testing.assert_close(changed[1], branches[1](x), rtol=1e-5, atol=1e-5)
+        # a tap inside one branch: every branch runs as its own module and the tap sees it
+        calls.clear()
+        seen = []
+        handle = branches[2].register_forward_hook(lambda m, i, o: seen.append(o))
+        try:
+            tapped = sibling_branches(x, branches)
+        finally:
+            handle.remove()
+        assert not calls and len(seen) == 1
+        torch.testing.assert_close(tapped[2], seen[0])
+        # float64 (the transcription tests' precision) keeps PyTorch's own convolutions
+        doubles = [b.double() for b in branches]
+        sibling_branches(x.double(), doubles)
+        assert not calls
+    finally:
+        fuse._Split.apply = real

@@ -124,7 +124,7 @@ def keras_loss_and_grads(model, img, layers):
         scaling = float(np.prod(a.shape))
         loss = loss + coeff * a[:, :, 2:-2, 2:-2].square().sum() / scaling
     (g,) = torch.autograd.grad(loss, t)
-    return float(loss), g[0].numpy()
+    return float(loss.detach()), g[0].numpy()
 
 
 def keras_loop(model, photo01, layers, resize, iterations=20, max_loss=10.0, steps_out=None):

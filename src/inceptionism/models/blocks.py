@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
-from .fuse import conv_act
+from .fuse import conv_act, hooked, sibling_pointwise
 
 
 class ConvBN(nn.Module):
@@ -32,6 +34,27 @@ class ConvBN(nn.Module):
         # Its output feeds convolutions, pools and concatenations only (Inception, GoogLeNet):
         # the ReLU's backward may overwrite the gradient it is given.
         return conv_act(x, self.conv, self.bn, self.relu, grad_inplace=True)
+
+
+def sibling_branches(x: torch.Tensor, branches: Sequence[nn.Module]) -> list[torch.Tensor]:
+    """``[branch(x) for branch in branches]`` for branches that all read ``x``. Where every one
+    is a 1x1 ConvBN with its BatchNorm folded and nothing tapped inside it, they run as one
+    convolution (:func:`fuse.sibling_pointwise`): the same values, one pass over ``x``."""
+    plain = [b for b in branches if not isinstance(b, ConvBN)]
+    convbns = [b for b in branches if isinstance(b, ConvBN)]
+    if not plain and all(_foldable(b) for b in convbns):
+        merged = sibling_pointwise(x, [b.conv for b in convbns], "relu")
+        if merged is not None:
+            return merged
+    return [b(x) for b in branches]
+
+
+def _foldable(b: ConvBN) -> bool:
+    return (
+        isinstance(b.bn, nn.Identity)
+        and type(b.relu) is nn.ReLU
+        and not hooked(b, b.conv, b.bn, b.relu)
+    )
 
 
 def convbn_pairs(net: nn.Module) -> list[tuple[str, str]]:

@@ -3,6 +3,9 @@ and memory passes per gradient step (see benchmarks/)."""
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -144,6 +147,73 @@ def conv2d(
         x, conv.weight, b, list(conv.stride), pad, list(conv.dilation), conv.groups, act,
         grad_inplace,
     )  # fmt: skip
+
+
+class _Split(torch.autograd.Function):
+    """``y`` cut into channel groups, each a dense tensor in ``y``'s layout. The backward
+    concatenates the groups' gradients into one: autograd's own slicing would zero-fill a
+    gradient of ``y``'s full size for every group and add them up."""
+
+    @staticmethod
+    def forward(ctx, y, sizes):  # type: ignore[override]
+        cl = y.is_contiguous(memory_format=torch.channels_last)
+        layout = torch.channels_last if cl else torch.contiguous_format
+        return tuple(part.clone(memory_format=layout) for part in y.split(sizes, 1))
+
+    @staticmethod
+    def backward(ctx, *grads):  # type: ignore[override]
+        return torch.cat(grads, 1), None
+
+
+# the concatenated weights of sibling 1x1 convolutions, built once per set of weights
+_MERGED: weakref.WeakKeyDictionary[nn.Module, tuple] = weakref.WeakKeyDictionary()
+
+
+def _pointwise(x: torch.Tensor, conv: nn.Conv2d) -> bool:
+    return (
+        tuple(conv.kernel_size) == (1, 1)
+        and tuple(conv.stride) == (1, 1)
+        and tuple(conv.padding) == (0, 0)
+        and tuple(conv.dilation) == (1, 1)
+        and conv.groups == 1
+        and conv.bias is not None
+        and fast_path(x, conv)
+    )
+
+
+def _merged_weights(convs: Sequence[nn.Module]) -> tuple[torch.Tensor, torch.Tensor]:
+    params = [p for c in convs for p in (c.weight, c.bias)]
+    versions = [p._version for p in params]
+    cached = _MERGED.get(convs[0])
+    if cached is not None:
+        old, old_versions, weight, bias = cached
+        same = len(old) == len(params) and all(a is b for a, b in zip(old, params))
+        if same and old_versions == versions:
+            return weight, bias
+    with torch.no_grad():
+        weight = torch.cat([c.weight for c in convs], 0)
+        bias = torch.cat([c.bias for c in convs], 0)
+    _MERGED[convs[0]] = (params, versions, weight, bias)
+    return weight, bias
+
+
+def sibling_pointwise(
+    x: torch.Tensor, convs: Sequence[nn.Conv2d], act: str | None = None
+) -> list[torch.Tensor] | None:
+    """``[act(conv(x)) for conv in convs]`` for 1x1 convolutions (with bias) that all read
+    ``x``, as one oneDNN convolution with their filters stacked, cut into one dense tensor
+    per convolution; None where any of them is off the fast path.
+
+    Why: Inception blocks open three or four branches with 1x1 convolutions of the same
+    input. One wider convolution is one pass over ``x`` instead of three, its backward is one
+    transposed convolution, and autograd no longer adds three input gradients into one. The
+    concatenated weights are kept and rebuilt when a weight is replaced or changed in place.
+    """
+    if len(convs) < 2 or not all(_pointwise(x, c) for c in convs):
+        return None
+    weight, bias = _merged_weights(convs)
+    y = _ConvAct.apply(x, weight, bias, [1, 1], [0, 0], [1, 1], 1, act, act is not None)
+    return list(_Split.apply(y, [c.out_channels for c in convs]))
 
 
 def hooked(*modules: nn.Module) -> bool:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import ConvBN, convbn_pairs
+from .blocks import ConvBN, convbn_pairs, sibling_branches
 from .fuse import conv2d, fast_path, hooked
 from .registry import LayerInfo
 
@@ -100,10 +100,11 @@ class MixedA(nn.Module):  # Mixed_5b/c/d: 35x35 grid
         self.branch_pool = ConvBN(cin, pool_features, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b5 = self.branch5x5_2(self.branch5x5_1(x))
-        b3 = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
+        b1, b5, b3 = sibling_branches(x, [self.branch1x1, self.branch5x5_1, self.branch3x3dbl_1])
+        b5 = self.branch5x5_2(b5)
+        b3 = self.branch3x3dbl_3(self.branch3x3dbl_2(b3))
         pooled = pool_branch(x, self.pool, self.branch_pool)
-        return torch.cat([self.branch1x1(x), b5, b3, pooled], 1)
+        return torch.cat([b1, b5, b3, pooled], 1)
 
 
 class MixedB(nn.Module):  # Mixed_6a: 35x35 -> 17x17
@@ -135,11 +136,11 @@ class MixedC(nn.Module):  # Mixed_6b..6e: 17x17 grid, factorised 7x7
         self.branch_pool = ConvBN(cin, 192, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
-        d = x
-        for i in range(1, 6):
+        b1, b7, d = sibling_branches(x, [self.branch1x1, self.branch7x7_1, self.branch7x7dbl_1])
+        b7 = self.branch7x7_3(self.branch7x7_2(b7))
+        for i in range(2, 6):
             d = getattr(self, f"branch7x7dbl_{i}")(d)
-        return torch.cat([self.branch1x1(x), b7, d, pool_branch(x, self.pool, self.branch_pool)], 1)
+        return torch.cat([b1, b7, d, pool_branch(x, self.pool, self.branch_pool)], 1)
 
 
 class MixedD(nn.Module):  # Mixed_7a: 17x17 -> 8x8
@@ -153,9 +154,9 @@ class MixedD(nn.Module):  # Mixed_7a: 17x17 -> 8x8
         self.branch7x7x3_4 = ConvBN(192, 192, 3, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b3 = self.branch3x3_2(self.branch3x3_1(x))
-        b7 = x
-        for i in range(1, 5):
+        b3, b7 = sibling_branches(x, [self.branch3x3_1, self.branch7x7x3_1])
+        b3 = self.branch3x3_2(b3)
+        for i in range(2, 5):
             b7 = getattr(self, f"branch7x7x3_{i}")(b7)
         return torch.cat([b3, b7, F.max_pool2d(x, 3, stride=2)], 1)
 
@@ -175,11 +176,11 @@ class MixedE(nn.Module):  # Mixed_7b/c: 8x8 grid, expanded filter banks
         self.branch_pool = ConvBN(cin, 192, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b3 = self.branch3x3_1(x)
+        b1, b3, d = sibling_branches(x, [self.branch1x1, self.branch3x3_1, self.branch3x3dbl_1])
         b3 = torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1)
-        d = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
+        d = self.branch3x3dbl_2(d)
         d = torch.cat([self.branch3x3dbl_3a(d), self.branch3x3dbl_3b(d)], 1)
-        return torch.cat([self.branch1x1(x), b3, d, pool_branch(x, self.pool, self.branch_pool)], 1)
+        return torch.cat([b1, b3, d, pool_branch(x, self.pool, self.branch_pool)], 1)
 
 
 class AuxLogits(nn.Module):
