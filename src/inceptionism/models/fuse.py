@@ -68,6 +68,24 @@ def _same_dense_layout(g: torch.Tensor, y: torch.Tensor) -> bool:
     return False
 
 
+# id(weight) -> (a weak reference to it, its version, its transpose as a dense tensor)
+_TRANSPOSED: dict[int, tuple[weakref.ref, int, torch.Tensor]] = {}
+
+
+def _transposed(weight: torch.Tensor) -> torch.Tensor:
+    """A 1x1 convolution's weights with the in and out channels swapped (the weights of its
+    input gradient), made once per weight tensor and remade when it changes in place."""
+    key = id(weight)
+    entry = _TRANSPOSED.get(key)
+    if entry is not None and entry[0]() is weight and entry[1] == weight._version:
+        return entry[2]
+    with torch.no_grad():
+        wt = weight.transpose(0, 1).contiguous()
+    ref = weakref.ref(weight, lambda _, key=key: _TRANSPOSED.pop(key, None))
+    _TRANSPOSED[key] = (ref, weight._version, wt)
+    return wt
+
+
 class _ConvAct(torch.autograd.Function):
     """Convolution through oneDNN, the activation applied in place on its output, and a
     backward that gives the input's gradient only (the weights are frozen).
@@ -109,8 +127,7 @@ class _ConvAct(torch.autograd.Function):
         elif act == "relu6":
             g = _RELU6_BACKWARD(g, y, 0.0, 6.0, **out) if out else _RELU6_BACKWARD(g, y, 0.0, 6.0)
         if pointwise:
-            wt = weight.transpose(0, 1).contiguous()
-            gx = torch.mkldnn_convolution(g, wt, None, [0, 0], [1, 1], [1, 1], 1)
+            gx = torch.mkldnn_convolution(g, _transposed(weight), None, [0, 0], [1, 1], [1, 1], 1)
         else:
             gx = torch.ops.aten.convolution_backward(
                 g, x, weight, None, stride, padding, dilation, False, [0, 0], groups,

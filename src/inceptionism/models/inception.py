@@ -11,6 +11,8 @@ picks the Keras behaviour; it is set when Keras weights are loaded.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,9 +39,13 @@ class AvgPool3(nn.Module):
 def _nine_over_count(g: torch.Tensor) -> torch.Tensor:
     """(1, 1, H, W): 9 over the number of in-image pixels in each 3x3 window (9 inside, 6 on
     an edge, 4 in a corner)."""
-    h, w = g.shape[-2:]
-    rows = torch.full((h,), 3.0, dtype=g.dtype, device=g.device)
-    cols = torch.full((w,), 3.0, dtype=g.dtype, device=g.device)
+    return _nine_over_count_for(*g.shape[-2:], g.dtype, g.device)
+
+
+@functools.lru_cache(maxsize=64)  # one per grid size and dtype: a few per dream
+def _nine_over_count_for(h: int, w: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    rows = torch.full((h,), 3.0, dtype=dtype, device=device)
+    cols = torch.full((w,), 3.0, dtype=dtype, device=device)
     rows[0] -= 1
     rows[-1] -= 1
     cols[0] -= 1
