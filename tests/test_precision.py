@@ -267,3 +267,29 @@ def test_sibling_1x1_branches_run_as_one_convolution_with_the_same_values():
         assert not calls
     finally:
         fuse._Split.apply = real
+
+
+def test_a_1x1_convolution_gradient_follows_its_weights_when_they_change():
+    """The input gradient of a fast-path 1x1 convolution uses the transposed weights made once
+    per weight tensor; changed in place (as loading a checkpoint does), the next gradient uses
+    the new weights."""
+    from inceptionism.models.fuse import conv2d
+
+    g = torch.Generator().manual_seed(6)
+    conv = nn.Conv2d(16, 24, 1).requires_grad_(False)
+    x = torch.rand(1, 16, 7, 9, generator=g).contiguous(memory_format=torch.channels_last)
+    up = torch.randn(1, 24, 7, 9, generator=g)
+
+    def grads():
+        ours_x, ref_x = x.clone().requires_grad_(), x.clone().requires_grad_()
+        (ours,) = torch.autograd.grad(conv2d(ours_x, conv, act="relu"), ours_x, up)
+        ref = torch.relu(nn.functional.conv2d(ref_x, conv.weight, conv.bias))
+        return ours, torch.autograd.grad(ref, ref_x, up)[0]
+
+    first, ref = grads()
+    torch.testing.assert_close(first, ref, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(24, 16, 1, 1, generator=g))
+    second, ref = grads()
+    torch.testing.assert_close(second, ref, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(first, second)
