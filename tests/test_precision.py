@@ -251,6 +251,10 @@ def test_sibling_1x1_branches_run_as_one_convolution_with_the_same_values():
             branches[1].conv.weight.mul_(-2)
         changed, _ = run(lambda xg: sibling_branches(xg, branches))
         torch.testing.assert_close(changed[1], branches[1](x), rtol=1e-5, atol=1e-5)
+        # new data under the same Parameter (as module.to(dtype) gives): no version bump
+        branches[0].conv.weight.data = torch.randn(8, 24, 1, 1, generator=g)
+        moved, _ = run(lambda xg: sibling_branches(xg, branches))
+        torch.testing.assert_close(moved[0], branches[0](x), rtol=1e-5, atol=1e-5)
         # a tap inside one branch: every branch runs as its own module and the tap sees it
         calls.clear()
         seen = []
@@ -271,8 +275,8 @@ def test_sibling_1x1_branches_run_as_one_convolution_with_the_same_values():
 
 def test_a_1x1_convolution_gradient_follows_its_weights_when_they_change():
     """The input gradient of a fast-path 1x1 convolution uses the transposed weights made once
-    per weight tensor; changed in place (as loading a checkpoint does), the next gradient uses
-    the new weights."""
+    per weight tensor; changed in place (as loading a checkpoint does) or given new data, the
+    next gradient uses the new weights."""
     from inceptionism.models.fuse import conv2d
 
     g = torch.Generator().manual_seed(6)
@@ -293,3 +297,8 @@ def test_a_1x1_convolution_gradient_follows_its_weights_when_they_change():
     second, ref = grads()
     torch.testing.assert_close(second, ref, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(first, second)
+    # the same Parameter given new data (what module.to(dtype) does): no version bump
+    conv.weight.data = torch.randn(24, 16, 1, 1, generator=g)
+    third, ref = grads()
+    torch.testing.assert_close(third, ref, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(second, third)

@@ -68,21 +68,36 @@ def _same_dense_layout(g: torch.Tensor, y: torch.Tensor) -> bool:
     return False
 
 
-# id(weight) -> (a weak reference to it, its version, its transpose as a dense tensor)
-_TRANSPOSED: dict[int, tuple[weakref.ref, int, torch.Tensor]] = {}
+def _fingerprint(params: Sequence[torch.Tensor]) -> list[tuple[torch.Tensor, int]]:
+    """What a copy made from ``params`` depends on: each tensor's storage (held, so that its
+    address cannot be reused while the copy lives) and its version (bumped by in-place
+    changes). ``module.to(dtype)`` and ``param.data = ...`` keep the Parameter but move it."""
+    return [(p.detach(), p._version) for p in params]
+
+
+def _unchanged(fingerprint: list[tuple[torch.Tensor, int]], params: Sequence[torch.Tensor]) -> bool:
+    return len(fingerprint) == len(params) and all(
+        held.data_ptr() == p.data_ptr() and held.dtype == p.dtype and held.shape == p.shape
+        and version == p._version
+        for (held, version), p in zip(fingerprint, params)
+    )  # fmt: skip
+
+
+# id(weight) -> (a weak reference to it, its fingerprint, its transpose as a dense tensor)
+_TRANSPOSED: dict[int, tuple[weakref.ref, list[tuple[torch.Tensor, int]], torch.Tensor]] = {}
 
 
 def _transposed(weight: torch.Tensor) -> torch.Tensor:
     """A 1x1 convolution's weights with the in and out channels swapped (the weights of its
-    input gradient), made once per weight tensor and remade when it changes in place."""
+    input gradient), made once per weight tensor and remade when it changes."""
     key = id(weight)
     entry = _TRANSPOSED.get(key)
-    if entry is not None and entry[0]() is weight and entry[1] == weight._version:
+    if entry is not None and entry[0]() is weight and _unchanged(entry[1], [weight]):
         return entry[2]
     with torch.no_grad():
         wt = weight.transpose(0, 1).contiguous()
     ref = weakref.ref(weight, lambda _, key=key: _TRANSPOSED.pop(key, None))
-    _TRANSPOSED[key] = (ref, weight._version, wt)
+    _TRANSPOSED[key] = (ref, _fingerprint([weight]), wt)
     return wt
 
 
@@ -200,17 +215,13 @@ def _pointwise(x: torch.Tensor, conv: nn.Conv2d) -> bool:
 
 def _merged_weights(convs: Sequence[nn.Module]) -> tuple[torch.Tensor, torch.Tensor]:
     params = [p for c in convs for p in (c.weight, c.bias)]
-    versions = [p._version for p in params]
     cached = _MERGED.get(convs[0])
-    if cached is not None:
-        old, old_versions, weight, bias = cached
-        same = len(old) == len(params) and all(a is b for a, b in zip(old, params))
-        if same and old_versions == versions:
-            return weight, bias
+    if cached is not None and _unchanged(cached[0], params):
+        return cached[1], cached[2]
     with torch.no_grad():
         weight = torch.cat([c.weight for c in convs], 0)
         bias = torch.cat([c.bias for c in convs], 0)
-    _MERGED[convs[0]] = (params, versions, weight, bias)
+    _MERGED[convs[0]] = (_fingerprint(params), weight, bias)
     return weight, bias
 
 
