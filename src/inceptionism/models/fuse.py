@@ -232,7 +232,7 @@ def sibling_pointwise(
     ``x``, as one oneDNN convolution with their filters stacked, cut into one dense tensor
     per convolution; None where any of them is off the fast path.
 
-    Why: Inception blocks open three or four branches with 1x1 convolutions of the same
+    Why: Inception v3's blocks open two or three branches with 1x1 convolutions of the same
     input. One wider convolution is one pass over ``x`` instead of three, its backward is one
     transposed convolution, and autograd no longer adds three input gradients into one. The
     concatenated weights are kept and rebuilt when a weight is replaced or changed in place.

@@ -16,8 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import ConvBN, convbn_pairs, sibling_branches
-from .fuse import hooked
+from .blocks import ConvBN, convbn_pairs
 from .registry import LayerInfo
 
 # (name, in, 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj), then the pool after some
@@ -60,12 +59,7 @@ class Inception(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if hooked(self.branch2, self.branch3):  # a tap on a whole branch: run it as a module
-            b1, b2, b3 = self.branch1(x), self.branch2(x), self.branch3(x)
-        else:
-            b1, b2, b3 = sibling_branches(x, [self.branch1, self.branch2[0], self.branch3[0]])
-            b2, b3 = self.branch2[1](b2), self.branch3[1](b3)
-        return torch.cat([b1, b2, b3, self.branch4(x)], 1)
+        return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
 
 
 class AuxHead(nn.Module):
