@@ -4,28 +4,16 @@ load them through --weights and must compute what Keras computes."""
 
 from __future__ import annotations
 
-import os
+import h5py
+import numpy as np
+import pytest
+import torch
+from keras_torch import KERAS_MARKS, keras, legacy_h5_format
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
+from inceptionism.errors import WeightsError
+from inceptionism.models import get_model
 
-import h5py  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-keras = pytest.importorskip("keras")
-from keras.src.legacy.saving import legacy_h5_format  # noqa: E402
-
-from inceptionism.errors import WeightsError  # noqa: E402
-from inceptionism.models import get_model  # noqa: E402
-
-pytestmark = [
-    pytest.mark.skipif(
-        keras.backend.backend() != "torch", reason="KERAS_BACKEND was set to another backend"
-    ),
-    pytest.mark.filterwarnings("ignore:The structure of `inputs`:UserWarning"),
-    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
-]
+pytestmark = KERAS_MARKS
 
 
 def randomize(model, seed: int) -> None:

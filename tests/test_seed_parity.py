@@ -13,33 +13,23 @@ to float32). In float32 (chaotic at ReLU kinks over many steps) the first gradie
 from __future__ import annotations
 
 import contextlib
-import os
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
+import h5py
+import numpy as np
+import pytest
+import torch
+from keras_torch import KERAS_MARKS, keras, legacy_h5_format
+from scipy import ndimage
 
-import h5py  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from scipy import ndimage  # noqa: E402
+from inceptionism import DreamConfig, dream_tensor
+from inceptionism.ascent import objective_gradient, random_shift
+from inceptionism.image import load_image
+from inceptionism.models import get_model, get_spec
+from inceptionism.models.blocks import init_random
+from inceptionism.objectives import Objective
+from inceptionism.techniques import start_image
 
-from inceptionism import DreamConfig, dream_tensor  # noqa: E402
-from inceptionism.ascent import objective_gradient, random_shift  # noqa: E402
-from inceptionism.image import load_image  # noqa: E402
-from inceptionism.models import get_model, get_spec  # noqa: E402
-from inceptionism.models.blocks import init_random  # noqa: E402
-from inceptionism.objectives import Objective  # noqa: E402
-from inceptionism.techniques import start_image  # noqa: E402
-
-keras = pytest.importorskip("keras")
-from keras.src.legacy.saving import legacy_h5_format  # noqa: E402
-
-pytestmark = [
-    pytest.mark.skipif(
-        keras.backend.backend() != "torch", reason="KERAS_BACKEND was set to another backend"
-    ),
-    pytest.mark.filterwarnings("ignore:The structure of `inputs`:UserWarning"),
-]
+pytestmark = KERAS_MARKS
 
 KERAS_LAYERS = {  # the seeds' layer coefficients
     "keras-classic": (("mixed2", 0.2), ("mixed3", 0.5), ("mixed4", 2.0), ("mixed5", 1.5)),
