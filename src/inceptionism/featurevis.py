@@ -235,17 +235,17 @@ def render(
     unit value.
     """
     config = config or FeatureVisConfig()
-    units = [as_unit(u) for u in units]
-    if not units:
+    targets = [as_unit(u) for u in units]
+    if not targets:
         raise ConfigError("nothing to render: no units given")
-    for name in {n for u in units for n in u.layers}:
+    for name in {n for u in targets for n in u.layers}:
         model.layer(name)  # unknown layer names fail before any work, with the valid names
     chain = parse_transforms(config.transforms)
     size = (config.size, config.size)
-    total = math.ceil(len(units) / config.batch) * config.steps
+    total = math.ceil(len(targets) / config.batch) * config.steps
     out, done = [], 0
-    for b, start in enumerate(range(0, len(units), config.batch)):
-        chunk = units[start : start + config.batch]
+    for b, start in enumerate(range(0, len(targets), config.batch)):
+        chunk = targets[start : start + config.batch]
         param = _batch_param(chunk, start, config, model.device)
         if init is not None:
             param.set_image(init[start : start + len(chunk)].to(model.device))
@@ -377,12 +377,12 @@ def robust_activation(
     """Transformation-robust activation, (N,): each image's own unit value averaged over ``n``
     seeded random jitter/scale/rotation transforms of the image (the same ``n`` for every
     image and every call with this seed)."""
-    units = [as_unit(u) for u in units]
+    targets = [as_unit(u) for u in units]
     chain, gen = evaluation_transforms(), torch.Generator().manual_seed(seed)
     size = (int(images.shape[-2]), int(images.shape[-1]))
     total = torch.zeros(images.shape[0], device=images.device)
     for _ in range(n):
-        values, _ = _unit_values(model, chain(images, gen), units, size)
+        values, _ = _unit_values(model, chain(images, gen), targets, size)
         total += values
     return total / n
 

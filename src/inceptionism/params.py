@@ -97,6 +97,9 @@ class FourierBasis(nn.Module):
     of a size comparable with the pixel basis (Lucid divides by 4 for the same reason).
     """
 
+    freq_scale: torch.Tensor  # buffers, registered in __init__
+    freq: torch.Tensor
+
     def __init__(
         self,
         shape: tuple[int, int, int, int],
@@ -136,6 +139,9 @@ class ColourDecorrelation(nn.Module):
     steps in each decorrelated channel move pixels along ImageNet's principal colour axes, in
     proportion to how much natural images vary along them."""
 
+    matrix: torch.Tensor  # buffers, registered in __init__
+    inverse: torch.Tensor
+
     def __init__(self, method: str = "svd") -> None:
         super().__init__()
         root = colour_sqrt(method)
@@ -170,10 +176,12 @@ class ImageParam(nn.Module):
     """``valid(colour(basis()))``: call it for the (N, 3, H, W) image in [0, 1]."""
 
     def __init__(
-        self, basis: nn.Module, colour: ColourDecorrelation | None, valid: ValidRange
-    ) -> None:
+        self, basis: PixelBasis | FourierBasis, colour: ColourDecorrelation | None,
+        valid: ValidRange,
+    ) -> None:  # fmt: skip
         super().__init__()
-        self.basis, self.colour, self.valid = basis, colour, valid
+        self.basis: PixelBasis | FourierBasis = basis
+        self.colour, self.valid = colour, valid
 
     def forward(self) -> torch.Tensor:
         x = self.basis()
@@ -208,7 +216,7 @@ def make_param(
     if not (math.isfinite(sd) and sd >= 0):
         raise ConfigError(f"sd must be a non-negative number, got {sd}")
     if kind == "fft":
-        basis: nn.Module = FourierBasis(shape, sd, decay_power, generator=generator)
+        basis: PixelBasis | FourierBasis = FourierBasis(shape, sd, decay_power, generator=generator)
     else:
         basis = PixelBasis(shape, sd, generator=generator)
     colour = ColourDecorrelation() if decorrelate else None

@@ -211,6 +211,7 @@ class EfficientNetLite(nn.Module):
         """(conv, batchnorm) module names that can be folded together for inference."""
         pairs = [("_conv_stem", "_bn0")]
         for i, block in enumerate(self._blocks):
+            assert isinstance(block, MBConvBlock)  # what __init__ put there
             pairs += block.conv_bn_pairs(f"_blocks.{i}.")
         return pairs + [("_conv_head", "_bn1")]
 

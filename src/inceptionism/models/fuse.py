@@ -18,6 +18,8 @@ def fold_batchnorm(net: nn.Module, pairs: list[tuple[str, str]]) -> None:
         bn = net.get_submodule(bn_name)
         if not isinstance(conv, nn.Conv2d) or not isinstance(bn, nn.BatchNorm2d):
             raise TypeError(f"cannot fold {bn_name} into {conv_name}")
+        if bn.running_var is None or bn.running_mean is None:
+            raise TypeError(f"cannot fold {bn_name}: it keeps no running statistics")
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
         bias = bn.bias - bn.running_mean * scale
         if conv.bias is not None:
@@ -96,8 +98,11 @@ def _transposed(weight: torch.Tensor) -> torch.Tensor:
         return entry[2]
     with torch.no_grad():
         wt = weight.transpose(0, 1).contiguous()
-    ref = weakref.ref(weight, lambda _, key=key: _TRANSPOSED.pop(key, None))
-    _TRANSPOSED[key] = (ref, _fingerprint([weight]), wt)
+
+    def forget(_: weakref.ref, key: int = key) -> None:
+        _TRANSPOSED.pop(key, None)
+
+    _TRANSPOSED[key] = (weakref.ref(weight, forget), _fingerprint([weight]), wt)
     return wt
 
 
@@ -167,9 +172,10 @@ def conv2d(
     an output whose consumers' backward passes return gradients of their own (convolutions,
     pooling, concatenation, the objective), never one that hands the same gradient to two
     inputs (an addition, e.g. a residual sum of two activated convolutions)."""
-    pad = list(conv.padding if padding is None else padding)
+    given = conv.padding if padding is None else padding  # a module's may be "same"/"valid"
+    pad: str | list[int] = given if isinstance(given, str) else [int(p) for p in given]
     b = conv.bias if bias else None
-    if not fast_path(x, conv):
+    if not fast_path(x, conv) or isinstance(pad, str):
         y = torch.nn.functional.conv2d(x, conv.weight, b, conv.stride, pad, conv.dilation,
                                        conv.groups)  # fmt: skip
         if act == "relu":
@@ -213,14 +219,16 @@ def _pointwise(x: torch.Tensor, conv: nn.Conv2d) -> bool:
     )
 
 
-def _merged_weights(convs: Sequence[nn.Module]) -> tuple[torch.Tensor, torch.Tensor]:
-    params = [p for c in convs for p in (c.weight, c.bias)]
+def _merged_weights(convs: Sequence[nn.Conv2d]) -> tuple[torch.Tensor, torch.Tensor]:
+    weights = [c.weight for c in convs]
+    biases = [c.bias for c in convs if c.bias is not None]  # every one has a bias (_pointwise)
+    params = [p for pair in zip(weights, biases) for p in pair]
     cached = _MERGED.get(convs[0])
     if cached is not None and _unchanged(cached[0], params):
         return cached[1], cached[2]
     with torch.no_grad():
-        weight = torch.cat([c.weight for c in convs], 0)
-        bias = torch.cat([c.bias for c in convs], 0)
+        weight = torch.cat(weights, 0)
+        bias = torch.cat(biases, 0)
     _MERGED[convs[0]] = (_fingerprint(params), weight, bias)
     return weight, bias
 
