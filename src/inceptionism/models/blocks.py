@@ -40,16 +40,16 @@ def sibling_branches(x: torch.Tensor, branches: Sequence[nn.Module]) -> list[tor
     """``[branch(x) for branch in branches]`` for branches that all read ``x``. Where every one
     is a 1x1 ConvBN with its BatchNorm folded and nothing tapped inside it, they run as one
     convolution (:func:`fuse.sibling_pointwise`): the same values, one pass over ``x``."""
-    plain = [b for b in branches if not isinstance(b, ConvBN)]
-    convbns = [b for b in branches if isinstance(b, ConvBN)]
-    if not plain and all(_foldable(b) for b in convbns):
-        merged = sibling_pointwise(x, [b.conv for b in convbns], "relu")
+    folded = [b for b in branches if isinstance(b, ConvBN) and _foldable(b)]
+    if len(folded) == len(branches):
+        merged = sibling_pointwise(x, [b.conv for b in folded], "relu")
         if merged is not None:
             return merged
     return [b(x) for b in branches]
 
 
 def _foldable(b: ConvBN) -> bool:
+    """Its BatchNorm folded away, its activation a ReLU, nothing tapped inside it."""
     return (
         isinstance(b.bn, nn.Identity)
         and type(b.relu) is nn.ReLU

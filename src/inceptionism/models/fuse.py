@@ -4,7 +4,8 @@ and memory passes per gradient step (see benchmarks/)."""
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -85,25 +86,32 @@ def _unchanged(fingerprint: list[tuple[torch.Tensor, int]], params: Sequence[tor
     )  # fmt: skip
 
 
-# id(weight) -> (a weak reference to it, its fingerprint, its transpose as a dense tensor)
-_TRANSPOSED: dict[int, tuple[weakref.ref, list[tuple[torch.Tensor, int]], torch.Tensor]] = {}
+# (id(owner), kind) -> (a weak reference to the owner, the fingerprint of the tensors the
+# copy was made from, the copy); an entry goes when its owner does
+_DERIVED: dict[tuple[int, str], tuple[weakref.ref, list[tuple[torch.Tensor, int]], Any]] = {}
+
+
+def _derived(owner: object, kind: str, params: Sequence[torch.Tensor], make: Callable[[], Any]):
+    """``make()`` (weights rearranged for oneDNN), made once per ``owner`` and remade when
+    any of ``params`` changes (see :func:`_fingerprint`)."""
+    key = (id(owner), kind)
+    entry = _DERIVED.get(key)
+    if entry is not None and entry[0]() is owner and _unchanged(entry[1], params):
+        return entry[2]
+    with torch.no_grad():
+        value = make()
+
+    def forget(_: weakref.ref, key: tuple[int, str] = key) -> None:
+        _DERIVED.pop(key, None)
+
+    _DERIVED[key] = (weakref.ref(owner, forget), _fingerprint(params), value)
+    return value
 
 
 def _transposed(weight: torch.Tensor) -> torch.Tensor:
     """A 1x1 convolution's weights with the in and out channels swapped (the weights of its
-    input gradient), made once per weight tensor and remade when it changes."""
-    key = id(weight)
-    entry = _TRANSPOSED.get(key)
-    if entry is not None and entry[0]() is weight and _unchanged(entry[1], [weight]):
-        return entry[2]
-    with torch.no_grad():
-        wt = weight.transpose(0, 1).contiguous()
-
-    def forget(_: weakref.ref, key: int = key) -> None:
-        _TRANSPOSED.pop(key, None)
-
-    _TRANSPOSED[key] = (weakref.ref(weight, forget), _fingerprint([weight]), wt)
-    return wt
+    input gradient)."""
+    return _derived(weight, "transposed", [weight], lambda: weight.transpose(0, 1).contiguous())
 
 
 class _ConvAct(torch.autograd.Function):
@@ -203,10 +211,6 @@ class _Split(torch.autograd.Function):
         return torch.cat(grads, 1), None
 
 
-# the concatenated weights of sibling 1x1 convolutions, built once per set of weights
-_MERGED: weakref.WeakKeyDictionary[nn.Module, tuple] = weakref.WeakKeyDictionary()
-
-
 def _pointwise(x: torch.Tensor, conv: nn.Conv2d) -> bool:
     return (
         tuple(conv.kernel_size) == (1, 1)
@@ -220,17 +224,11 @@ def _pointwise(x: torch.Tensor, conv: nn.Conv2d) -> bool:
 
 
 def _merged_weights(convs: Sequence[nn.Conv2d]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The convolutions' weights and biases stacked along the output channels."""
     weights = [c.weight for c in convs]
     biases = [c.bias for c in convs if c.bias is not None]  # every one has a bias (_pointwise)
     params = [p for pair in zip(weights, biases) for p in pair]
-    cached = _MERGED.get(convs[0])
-    if cached is not None and _unchanged(cached[0], params):
-        return cached[1], cached[2]
-    with torch.no_grad():
-        weight = torch.cat(weights, 0)
-        bias = torch.cat(biases, 0)
-    _MERGED[convs[0]] = (_fingerprint(params), weight, bias)
-    return weight, bias
+    return _derived(convs[0], "stacked", params, lambda: (torch.cat(weights), torch.cat(biases)))
 
 
 def sibling_pointwise(
