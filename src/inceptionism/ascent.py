@@ -11,6 +11,7 @@ import torch
 from .config import AUTO_TILE, AUTO_TILE_ABOVE
 from .gradients import normalize_gradient
 from .models import DreamModel
+from .numerics import fixed_abs_mean
 from .objectives import Context, Objective
 from .tiling import blend_weights, tile_spans
 
@@ -157,7 +158,7 @@ def ascent_step(
     if span != 1.0:
         update = normalize_gradient(g / span, grad_norm, lap_levels, eps).mul_(step_size / span)
     elif reuse_gradient and grad_norm == "l1":  # normalize_gradient's l1, in place
-        mean = torch.linalg.vector_norm(g, 1) / g.numel()
+        mean = fixed_abs_mean(g)
         update = g.div_(mean.clamp_min(eps or 1e-7)).mul_(step_size)
     else:
         update = normalize_gradient(g, grad_norm, lap_levels, eps).mul_(step_size)

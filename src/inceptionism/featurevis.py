@@ -26,6 +26,7 @@ import torch
 
 from .errors import ConfigError, UnknownNameError
 from .models import DreamModel
+from .numerics import fixed_abs_mean, fixed_mean, fixed_sum
 from .objectives import Context, Objective
 from .params import PARAMS, VALID, make_param
 from .transforms import Compose, Jitter, RandomRotate, RandomScale, parse_transforms
@@ -154,7 +155,7 @@ class Direction:
         dots = (a * v.view(shape)).sum(dim=1)
         if self.cosine:
             dots = dots / a.norm(dim=1).clamp(min=1e-6)
-        return dots.mean()
+        return fixed_mean(dots)
 
 
 Unit = Objective | Direction
@@ -183,12 +184,12 @@ def gram_similarity(a: torch.Tensor) -> torch.Tensor:
     over all ordered pairs of distinct images; 0 for a batch of one."""
     n = a.shape[0]
     if n < 2:
-        return a.sum() * 0.0
+        return fixed_sum(a) * 0.0
     flat = a.flatten(2)  # (N, C, HW)
     grams = flat @ flat.transpose(1, 2)  # (N, C, C)
     grams = torch.nn.functional.normalize(grams.flatten(1), dim=1)
     sims = grams @ grams.T
-    return (sims.sum() - sims.diagonal().sum()) / (n * (n - 1))
+    return (fixed_sum(sims) - fixed_sum(sims.diagonal())) / (n * (n - 1))
 
 
 def _unit_values(
@@ -261,7 +262,7 @@ def render(
             with torch.enable_grad():
                 x = chain(param(), gen)
                 values, acts = _unit_values(model, x, chunk, size, extra)
-                loss = -values.sum()
+                loss = -fixed_sum(values)
                 if config.diversity > 0:
                     loss = loss + config.diversity * len(chunk) * gram_similarity(acts[div_layer])
                 loss.backward()
@@ -279,7 +280,8 @@ def render(
 
 
 def _normalise_per_image(g: torch.Tensor) -> None:
-    g.div_(g.abs().flatten(1).mean(dim=1).clamp(min=1e-20).view(-1, *[1] * (g.ndim - 1)))
+    scale = torch.stack([fixed_abs_mean(image) for image in g])
+    g.div_(scale.clamp(min=1e-20).view(-1, *[1] * (g.ndim - 1)))
 
 
 def _batch_param(chunk: Sequence[Unit], start: int, config: FeatureVisConfig, device):

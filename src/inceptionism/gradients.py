@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError
+from .numerics import fixed_abs_mean, fixed_rms, fixed_std, fixed_sum
 
 # The TF notebook's 5x5 binomial kernel: outer([1, 4, 6, 4, 1]) / 16**2.
 _K1 = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
@@ -64,7 +65,7 @@ def lap_merge(bands: list[torch.Tensor], up=None) -> torch.Tensor:
 def lap_normalize(g: torch.Tensor, levels: int = 4, eps: float = 1e-10) -> torch.Tensor:
     """TF notebook's lap_normalize: divide each pyramid band by its RMS, then merge. Equalises
     the gradient's frequency bands, so fine pixel noise no longer dominates the step."""
-    bands = [b / b.square().mean().sqrt().clamp_min(eps) for b in lap_split_n(g, levels)]
+    bands = [b / fixed_rms(b).clamp_min(eps) for b in lap_split_n(g, levels)]
     return lap_merge(bands)
 
 
@@ -107,7 +108,7 @@ def lap_normalize_tf1(g: torch.Tensor, levels: int = 4, eps: float = 1e-10) -> t
     :func:`lap_split_n_tf1` divided by ``max(sqrt(mean(band**2)), eps)`` (its
     ``normalize_std``), merged back; nothing rescaled after."""
     bands = lap_split_n_tf1(g, levels)
-    return lap_merge_tf1([b / b.square().mean().sqrt().clamp_min(eps) for b in bands])
+    return lap_merge_tf1([b / fixed_rms(b).clamp_min(eps) for b in bands])
 
 
 def normalize_gradient(
@@ -119,12 +120,12 @@ def normalize_gradient(
     ``l1``; ``laplacian-tf1``: :func:`lap_normalize_tf1`, the TF1 notebook's exactly (eps
     1e-10). ``eps`` is in the gradient's own units; 0 means the mode's default above."""
     if mode == "l1":  # vector_norm avoids materialising |g| (one image-sized buffer less)
-        return g / (torch.linalg.vector_norm(g, 1) / g.numel()).clamp_min(eps or 1e-7)
+        return g / fixed_abs_mean(g).clamp_min(eps or 1e-7)
     if mode == "std":
-        return g / (g.std(correction=0) + (eps or 1e-8))
+        return g / (fixed_std(g) + (eps or 1e-8))
     if mode == "laplacian":
         g = lap_normalize(g, lap_levels)
-        return g / g.abs().mean().clamp_min(eps or 1e-7)
+        return g / fixed_abs_mean(g).clamp_min(eps or 1e-7)
     if mode == "laplacian-tf1":
         return lap_normalize_tf1(g, lap_levels, eps or 1e-10)
     raise ConfigError(
@@ -167,7 +168,7 @@ def tv_gradient(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     with torch.enable_grad():
         dx = x[..., :-1, 1:] - x[..., :-1, :-1]
         dy = x[..., 1:, :-1] - x[..., :-1, :-1]
-        tv = (dx.square() + dy.square() + eps * eps).sqrt().sum()
+        tv = fixed_sum((dx.square() + dy.square() + eps * eps).sqrt())
         (g,) = torch.autograd.grad(tv, x)
     return g
 
@@ -177,4 +178,4 @@ def with_tv_penalty(g: torch.Tensor, x: torch.Tensor, weight: float) -> torch.Te
     if weight <= 0:
         return g
     t = tv_gradient(x)
-    return g - weight * g.abs().mean() / t.abs().mean().clamp_min(1e-12) * t
+    return g - weight * fixed_abs_mean(g) / fixed_abs_mean(t).clamp_min(1e-12) * t

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from .errors import ConfigError
+from .numerics import fixed_mean, fixed_sum
 
 STATISTICS = ("l2", "mean")  # "guide" too, when guide features are given
 
@@ -177,8 +178,13 @@ def _term_from_match(m: re.Match, spec: str) -> Term:
             raise ConfigError(f"bad weight {m['weight']!r} for {layer!r} in {spec!r}") from None
         if not math.isfinite(weight):
             raise ConfigError(f"weight of {layer!r} must be finite, got {m['weight']!r}")
-    channels = tuple(int(c) for c in m["channels"].split("+")) if m["channels"] else None
-    neuron = (int(m["x"]), int(m["y"])) if m["x"] is not None else None
+    try:  # int() refuses strings of over 4300 digits
+        channels = tuple(int(c) for c in m["channels"].split("+")) if m["channels"] else None
+        neuron = (int(m["x"]), int(m["y"])) if m["x"] is not None else None
+    except ValueError:
+        numbers = m.group(0).strip().rstrip(",")
+        shown = numbers if len(numbers) <= 40 else f"{numbers[:24]}... ({len(numbers)} characters)"
+        raise ConfigError(f"{shown!r}: a channel or position of {layer!r} is too long") from None
     return Term(layer, weight, channels, neuron)
 
 
@@ -200,9 +206,9 @@ def layer_statistic(
             return _BorderedSquares.apply(a, (top, bottom, left, right)) / a.numel()
         if keep_small:  # a map too small to lose its border keeps it
             return _BorderedSquares.apply(a, (0, 0, 0, 0)) / a.numel()
-        return a[..., :0, :0].square().sum() / a.numel()  # the seed's empty slice: adds 0
+        return fixed_sum(a[..., :0, :0].square()) / a.numel()  # the seed's empty slice: adds 0
     if statistic == "mean":
-        return a.mean()
+        return fixed_mean(a)
     raise ConfigError(f"unknown objective statistic {statistic!r}; valid: {', '.join(STATISTICS)}")
 
 
@@ -222,7 +228,7 @@ class _BorderedSquares(torch.autograd.Function):
         h, w = a.shape[-2:]
         ctx.save_for_backward(a)
         ctx.border = border
-        return a[..., top : h - bottom, left : w - right].square().sum()
+        return fixed_sum(a[..., top : h - bottom, left : w - right].square())
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
@@ -252,12 +258,12 @@ def term_value(
             )
         a = a[:, list(term.channels)]
     if a.ndim == 2:  # no grid (logits): the raw value
-        return a.mean()
+        return fixed_mean(a)
     if term.neuron is not None:
         pos = neuron_position(term, a.shape[-2:], context)
         if pos is None:  # the neuron lies in another tile
-            return a.sum() * 0.0
-        return a[:, :, pos[0], pos[1]].mean()
+            return fixed_sum(a) * 0.0
+        return fixed_mean(a[:, :, pos[0], pos[1]])
     if statistic == "guide":
         return context.share * guide_similarity(a, term, context)
     return context.share * layer_statistic(
@@ -276,7 +282,7 @@ def guide_similarity(a: torch.Tensor, term: Term, context: Context) -> torch.Ten
     x = a.flatten(2).transpose(1, 2).reshape(-1, a.shape[1])  # (N*h*w, C)
     with torch.no_grad():  # the best match per vector, in chunks: memory stays small
         best = torch.cat([(chunk @ g.T).argmax(dim=1) for chunk in x.detach().split(4096)])
-    return (x * g[best]).sum(dim=1).mean()
+    return fixed_mean((x * g[best]).sum(dim=1))
 
 
 def neuron_position(

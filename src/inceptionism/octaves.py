@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .errors import ConfigError
 
@@ -122,16 +121,47 @@ def resize(x: torch.Tensor, shape: tuple[int, int], mode: str = "corners") -> to
     centres, as ``tf.image.resize`` and ``keras.ops.image.resize`` (TF2, Keras 3). ``tf1``:
     output pixel i samples input i * in/out, as TF1's ``tf.image.resize_bilinear``.
     Resizing to the current shape returns ``x`` itself.
+
+    The first two give ``F.interpolate(mode="bilinear")``'s sampling, computed as two passes
+    of gathered rows and columns weighted by separate multiplications and an addition:
+    PyTorch's own kernel rounds differently where its threads' shares of the output start
+    (a vectorised body with fused multiply-adds, a scalar tail), so its last bits followed
+    the thread count. Here every output value is computed the same way wherever it lies.
     """
     if tuple(x.shape[-2:]) == tuple(shape):
         return x
-    if mode == "corners":
-        return F.interpolate(x, size=shape, mode="bilinear", align_corners=True)
-    if mode == "half-pixel":
-        return F.interpolate(x, size=shape, mode="bilinear", align_corners=False)
+    if mode in ("corners", "half-pixel"):
+        corners = mode == "corners"
+        y0, y1, wy0, wy1 = _linear_taps(x.shape[-2], shape[0], corners, x)
+        x0, x1, wx0, wx1 = _linear_taps(x.shape[-1], shape[1], corners, x)
+        rows = _blend(x, -2, y0, y1, wy0[:, None], wy1[:, None])
+        return _blend(rows, -1, x0, x1, wx0, wx1)
     if mode == "tf1":
         return _resize_tf1(x, shape)
     raise ConfigError(f"unknown resize {mode!r}; valid: corners, half-pixel, tf1")
+
+
+def _linear_taps(size_in: int, size_out: int, corners: bool, like: torch.Tensor):
+    """Bilinear sampling along one axis as PyTorch's ``interpolate`` places it: for each
+    output index, the two input indices it reads and their weights."""
+    dst = torch.arange(size_out, dtype=torch.float64)
+    if corners:
+        src = dst * ((size_in - 1) / (size_out - 1) if size_out > 1 else 0.0)
+    else:
+        src = ((dst + 0.5) * (size_in / size_out) - 0.5).clamp_min(0.0)
+    lo = src.floor().long().clamp_max(size_in - 1)
+    hi = (lo + 1).clamp_max(size_in - 1)
+    frac = src - lo.to(torch.float64)
+    device = like.device
+    return (lo.to(device), hi.to(device), (1.0 - frac).to(like.dtype).to(device),
+            frac.to(like.dtype).to(device))  # fmt: skip
+
+
+def _blend(x: torch.Tensor, dim: int, lo, hi, w_lo, w_hi) -> torch.Tensor:
+    """``x[lo] * w_lo + x[hi] * w_hi`` along ``dim``, each operation a kernel of its own (no
+    fused multiply-add whose use would depend on where a thread's share starts)."""
+    out = x.index_select(dim, lo).mul_(w_lo)
+    return out.add_(x.index_select(dim, hi).mul_(w_hi))
 
 
 def _tf1_taps(size_in: int, size_out: int, like: torch.Tensor):

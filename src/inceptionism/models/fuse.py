@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 
 @torch.no_grad()
@@ -156,12 +157,82 @@ class _ConvAct(torch.autograd.Function):
             g = _RELU6_BACKWARD(g, y, 0.0, 6.0, **out) if out else _RELU6_BACKWARD(g, y, 0.0, 6.0)
         if pointwise:
             gx = torch.mkldnn_convolution(g, _transposed(weight), None, [0, 0], [1, 1], [1, 1], 1)
+        elif list(stride) != [1, 1] and list(dilation) == [1, 1]:
+            gx = strided_input_grad(g, weight, stride, padding, groups, x)
         else:
             gx = torch.ops.aten.convolution_backward(
                 g, x, weight, None, stride, padding, dilation, False, [0, 0], groups,
                 [True, False, False],
             )[0]  # fmt: skip
         return gx, None, None, None, None, None, None, None, None
+
+
+def _phase_weights(weight: torch.Tensor, stride: Sequence[int], groups: int) -> list:
+    """For each output phase (ry, rx) of a strided convolution's input gradient: the taps
+    that reach it, flipped and with in and out channels swapped (a forward convolution's
+    weights), or None where no tap does (a kernel smaller than the stride)."""
+    sy, sx = stride
+    out_c, in_per_group, kh, kw = weight.shape
+    # (groups, out/groups, in/groups, kh, kw) -> (in, out/groups, kh, kw): the transposed weights
+    swapped = weight.view(groups, out_c // groups, in_per_group, kh, kw).transpose(1, 2)
+    swapped = swapped.reshape(groups * in_per_group, out_c // groups, kh, kw)
+    phases = []
+    for ry in range(sy):
+        for rx in range(sx):
+            taps = swapped[:, :, ry::sy, rx::sx]
+            if taps.shape[-2] == 0 or taps.shape[-1] == 0:
+                phases.append(None)
+            else:
+                phases.append(taps.flip(-2, -1).contiguous(memory_format=torch.channels_last))
+    return phases
+
+
+def strided_input_grad(
+    g: torch.Tensor,
+    weight: torch.Tensor,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    groups: int,
+    x: torch.Tensor,
+) -> torch.Tensor:
+    """The input gradient of a strided convolution (dilation 1) as forward convolutions, one
+    per phase of the stride: input pixel ``u`` with ``(u + pad) % stride == r`` receives only
+    the taps ``r, r + stride, ...``, each from output ``(u + pad - r) // stride - m``; that is
+    a stride-1 correlation of the output gradient with those taps flipped.
+
+    Why: oneDNN's own backward of a strided convolution splits its work by the thread count
+    and rounds differently at 3 threads than at 1 or 2 (found by ``thread_probe``); forward
+    convolutions do not. The work is the same as the backward's.
+    """
+    sy, sx = stride
+    py, px = padding
+    h, w = x.shape[-2:]
+    gh, gw = g.shape[-2:]
+    layout = (
+        torch.channels_last
+        if g.is_contiguous(memory_format=torch.channels_last)
+        else torch.contiguous_format
+    )
+    gx = g.new_zeros(x.shape).contiguous(memory_format=layout)
+    phases = _derived(weight, f"phases{sy}x{sx}/{groups}", [weight],
+                      lambda: _phase_weights(weight, stride, groups))  # fmt: skip
+    for index, taps in enumerate(phases):
+        if taps is None:
+            continue
+        ry, rx = divmod(index, sx)
+        my, mx = taps.shape[-2:]
+        # rows u = s*U + r - pad inside the input: U from u0 to u1 (inclusive)
+        u0, u1 = -((ry - py) // sy), (h - 1 + py - ry) // sy
+        v0, v1 = -((rx - px) // sx), (w - 1 + px - rx) // sx
+        if u1 < u0 or v1 < v0:
+            continue
+        padded = torch.nn.functional.pad(
+            g, [mx - 1, max(0, v1 + 1 - gw), my - 1, max(0, u1 + 1 - gh)]
+        )
+        part = torch.mkldnn_convolution(padded, taps, None, [0, 0], [1, 1], [1, 1], groups)
+        first_y, first_x = sy * u0 + ry - py, sx * v0 + rx - px
+        gx[..., first_y::sy, first_x::sx] = part[..., u0 : u1 + 1, v0 : v1 + 1]
+    return gx
 
 
 def conv2d(
@@ -193,6 +264,46 @@ def conv2d(
         x, conv.weight, b, list(conv.stride), pad, list(conv.dilation), conv.groups, act,
         grad_inplace,
     )  # fmt: skip
+
+
+def _pair(value: Any) -> list[int]:
+    return [int(v) for v in value] if isinstance(value, (tuple, list)) else [int(value)] * 2
+
+
+class SteadyConvolutions(TorchFunctionMode):
+    """Every 2-D convolution on the CPU in float32 or bfloat16 (frozen weights, numeric
+    padding) through oneDNN, as :class:`_ConvAct`: same numbers whatever the thread count.
+
+    Why: PyTorch picks its kernel for a 1x1, stride-1 convolution of a small batch by the
+    thread count (its own slow kernel on one thread, oneDNN on more), and the two round
+    differently, so a network made of ``nn.Conv2d`` modules (ResNet-50, VGG, a user's own)
+    gave other gradients when the count changed. Within this mode the models' own fast path
+    and the plain modules meet the same kernels. Hooks still see every module's output.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        kwargs = kwargs or {}
+        if func is torch.conv2d and len(args) >= 2:
+            names = ("bias", "stride", "padding", "dilation", "groups")
+            given = dict(zip(names, args[2:]), **kwargs)
+            x, weight = args[0], args[1]
+            padding = given.get("padding", 0)
+            if (
+                _ONEDNN
+                and isinstance(x, torch.Tensor)
+                and x.device.type == "cpu"
+                and x.ndim == 4
+                and x.dtype in _ONEDNN_DTYPES
+                and x.dtype == weight.dtype
+                and not weight.requires_grad
+                and not isinstance(padding, str)
+            ):
+                return _ConvAct.apply(
+                    x, weight, given.get("bias"), _pair(given.get("stride", 1)),
+                    _pair(padding), _pair(given.get("dilation", 1)), int(given.get("groups", 1)),
+                    None, False,
+                )  # fmt: skip
+        return func(*args, **kwargs)
 
 
 class _Split(torch.autograd.Function):

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import UnknownNameError, WeightsError
-from .fuse import fold_batchnorm
+from .fuse import SteadyConvolutions, fold_batchnorm
 from .weights import (
     RemoteWeights,
     Weights,
@@ -237,7 +237,8 @@ class DreamModel(nn.Module):
             self.net.get_submodule(path).register_forward_hook(make_hook(path)) for path in wanted
         ]
         try:
-            self.net(self.normalize(x))
+            with SteadyConvolutions():
+                self.net(self.normalize(x))
         except _StopForward:
             pass
         finally:
@@ -250,7 +251,8 @@ class DreamModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits for images in [0, 1]."""
-        return self.net(self.normalize(x))
+        with SteadyConvolutions():
+            return self.net(self.normalize(x))
 
 
 def get_model(
