@@ -60,13 +60,13 @@ def ray_session():
 
 
 @pytest.fixture
-def one_thread():
-    """The local references dream with the workers' thread count (2 workers on 2 CPUs: one
-    each): CPU float sums depend on the number of threads, and so may the last bit of a pixel."""
+def other_threads():
+    """The local references dream with another thread count than the workers' (2 workers on
+    2 CPUs: one each; here 3): pixels must not depend on it."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(3)
     yield
     torch.set_num_threads(before)
 
@@ -189,7 +189,7 @@ def test_starting_ray_prints_nothing_of_its_own(photos, tmp_path):
 
 
 @needs_ray
-def test_batch_on_ray_equals_local(ray_session, one_thread, run_cli, photos, tmp_path):
+def test_batch_on_ray_equals_local(ray_session, other_threads, run_cli, photos, tmp_path):
     for name, extra in (("local", []), ("ray", ["--executor", "ray"])):
         r = run_cli("dream", photos, "-o", tmp_path / name, *TINY, *extra)
         assert r.code == 0, r.err
@@ -202,7 +202,7 @@ def test_batch_on_ray_equals_local(ray_session, one_thread, run_cli, photos, tmp
 
 
 @needs_ray
-def test_sweep_on_ray_equals_local(ray_session, one_thread, run_cli, tmp_path):
+def test_sweep_on_ray_equals_local(ray_session, other_threads, run_cli, tmp_path):
     for name, extra in (("local", []), ("ray", ["--executor", "ray"])):
         args = ["--vary", "step-size=0.01,0.03,0.05", "--cells", tmp_path / name]
         r = run_cli("sweep", "noise", "--size", "32x32", "-o", tmp_path / f"{name}.png", *args,
@@ -213,7 +213,7 @@ def test_sweep_on_ray_equals_local(ray_session, one_thread, run_cli, tmp_path):
 
 
 @needs_ray
-def test_blend_0_video_on_ray_equals_local(ray_session, one_thread, run_cli, tmp_path):
+def test_blend_0_video_on_ray_equals_local(ray_session, other_threads, run_cli, tmp_path):
     pytest.importorskip("imageio_ffmpeg")
     clip = make_clip(tmp_path / "clip.mp4", 4)
     for name, extra in (("local", []), ("ray", ["--executor", "ray"])):
@@ -243,7 +243,7 @@ def test_chunks_plan_and_shot_cuts():
 
 @needs_ray
 def test_blend_video_in_chunks_with_a_full_burn_in_equals_sequential(
-    ray_session, one_thread, run_cli, tmp_path
+    ray_session, other_threads, run_cli, tmp_path
 ):
     """Two chunks of 3 frames; the burn-in (7 frames at --blend 0.5) reaches back to frame 1, so
     the second chunk re-dreams frames 1-3 and continues exactly as one sequential run."""
@@ -270,7 +270,7 @@ def test_blend_video_in_chunks_with_a_full_burn_in_equals_sequential(
 
 @needs_ray
 def test_killed_worker_is_retried_and_every_output_written_once(
-    ray_session, one_thread, lite0, photos, tmp_path, monkeypatch
+    ray_session, other_threads, lite0, photos, tmp_path, monkeypatch
 ):
     writes: Counter[Path] = Counter()
     real_save = executors.save_image
@@ -309,7 +309,7 @@ def test_killed_worker_is_retried_and_every_output_written_once(
 
 @needs_ray
 def test_interrupted_run_leaves_complete_outputs_and_resumes(
-    ray_session, one_thread, run_cli, photos, tmp_path, monkeypatch
+    ray_session, other_threads, run_cli, photos, tmp_path, monkeypatch
 ):
     """Ctrl-C after the first output: what is there is complete (a readable PNG with its
     recipe, no part files), and the same command dreams only the rest."""

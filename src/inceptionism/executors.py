@@ -425,8 +425,8 @@ class Worker:
 
 def executor_record(reply: dict[str, Any]) -> dict[str, Any]:
     """What a recipe written from a worker's result adds: the worker's device, and the executor
-    with the worker and its torch threads (CPU float sums depend on the thread count, so a
-    job's pixels are the local ones for the same number of threads)."""
+    with the worker and its torch threads (informative: pixels do not depend on the thread
+    count, see numerics.py)."""
     executor = {"kind": "ray", "worker": reply["worker"], "threads": reply["threads"]}
     return {"device": reply["device"], "executor": executor}
 

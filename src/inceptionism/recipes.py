@@ -31,6 +31,7 @@ from .featurevis import Rendering
 from .image import DEFAULT_MAX_PIXELS, PILLOW_MAX_PIXELS
 from .jobs import JOB_KINDS, MAX_SIDE, START_KINDS, CrossFade, FileRef, Job, Start
 from .models import DreamModel
+from .numerics import environment
 
 RECIPE_FORMAT = 2
 MAX_DEPTH = 8
@@ -56,6 +57,7 @@ class Recipe:
     weights_file: str | None = None
     network: dict[str, Any] | None = None  # your own network's input format, as recorded
     format: int = RECIPE_FORMAT
+    environment: dict[str, str] | None = None  # what decided its pixels beside the config
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -75,6 +77,7 @@ def job_recipe(job: Job, model: DreamModel, weights_file: Path | None = None) ->
         "weights_sha256": model.weights_sha256,
         "weights_file": str(Path(weights_file).resolve()) if weights_file else None,
         "device": str(model.device),
+        "environment": environment(model.device),
         "network": model.spec.origin,  # your own network's input format; None for the zoo
         "config": config.replace(model=model.name, layers=layers).to_dict(),
         "start": job.start.to_dict(),
@@ -160,7 +163,17 @@ def read_job(data: Any, where: Path | None = None) -> Recipe:
         raise
     except ConfigError as e:
         raise RecipeError(str(e)) from None
-    return Recipe(job, model, sha, _text(data, "weights_file"), network, fmt)
+    return Recipe(job, model, sha, _text(data, "weights_file"), network, fmt,
+                  _environment(data.get("environment")))  # fmt: skip
+
+
+def _environment(value: Any) -> dict[str, str] | None:
+    if value is None:
+        return None
+    ok = isinstance(value, dict) and len(value) <= 16
+    if not ok or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise RecipeError("'environment' must be an object of texts")
+    return dict(value)
 
 
 def _check_depth(obj: Any, depth: int) -> None:
@@ -241,10 +254,13 @@ def _ref(value: Any, where: str) -> FileRef | None:
         raise RecipeError(f"'{where}.path' must be a file path")
     if text is not None and not isinstance(text, str):
         raise RecipeError(f"'{where}.input' must be a text")
-    sha = value.get("sha256")
+    return FileRef(text or path, path, _sha(value.get("sha256"), f"{where}.sha256"))
+
+
+def _sha(sha: Any, where: str) -> str | None:
     if sha is not None and (not isinstance(sha, str) or not _SHA.match(sha)):
-        raise RecipeError(f"'{where}.sha256' must be 64 hex digits")
-    return FileRef(text or path, path, sha)
+        raise RecipeError(f"'{where}' must be 64 hex digits")
+    return sha
 
 
 def _crossfade(value: Any) -> CrossFade | None:
@@ -311,9 +327,11 @@ def _v1_start(
         "max_size": _int(source, "max_size", 16, MAX_SIDE),
         "max_pixels": _int(source, "max_pixels", 1, PILLOW_MAX_PIXELS, DEFAULT_MAX_PIXELS),
     }
-    photo = _ref(source, "source") if source.get("path") else None
+    photo = _ref(source, "source") if source.get("path") or source.get("input") else None
     if motion is None:
         kind = config.init if config.init in ("noise", "grey") else "photo"
+        if kind == "photo" and photo is None:  # no path recorded: replay asks for --input
+            photo = FileRef("", "", _sha(source.get("sha256"), "source.sha256"))
         try:
             return Start(kind, photo, **common), "dream", "", None
         except ConfigError as e:

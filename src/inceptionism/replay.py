@@ -22,6 +22,7 @@ from .jobs import FileRef, Job, RunContext
 from .models import get_model
 from .models.custom import is_network
 from .models.weights import sha256_file
+from .numerics import environment, environment_difference
 from .outputs import check_outputs
 from .recipes import Recipe, read_job
 from .samples import is_sample, sample_path
@@ -54,10 +55,13 @@ def locate(
     """A recorded file found again: ``given`` (the user's override), the recorded path, the
     input as written, or a file of the same name beside the recipe, or in a folder of the same
     name beside it (a moved frames folder and its ``burnin/`` or ``crossfade/``).
-    Returns the ref to read and whether it is still to be hash-checked."""
+    Returns the ref to read and whether it is to be hash-checked (always, where the recipe
+    recorded a hash: a file given in its place that differs is worth a warning too)."""
     if given:
         path = sample_path(given) if is_sample(given) else Path(given)
         candidates = [path]
+    elif not ref.path:  # a first-release recipe that recorded no path
+        candidates = []
     else:
         candidates = [Path(ref.path)]
         if is_sample(ref.input):
@@ -69,8 +73,8 @@ def locate(
         candidates.append(beside / recorded.name)
     for path in candidates:
         if path.is_file():
-            return FileRef(given or ref.input, str(path.resolve()), ref.sha256), not given
-    shown = ", ".join(dict.fromkeys(str(p) for p in candidates))
+            return FileRef(given or ref.input, str(path.resolve()), ref.sha256), True
+    shown = ", ".join(dict.fromkeys(str(p) for p in candidates)) or "no path recorded"
     fix = f"pass {flag} FILE" if flag else "put it back where the recipe says"
     raise ImageError(f"the {what} is missing ({shown}); {fix}")
 
@@ -135,6 +139,10 @@ def replay_job(
     loaded = get_model(model, weights=weights, device=device)
     if recipe.weights_sha256 and loaded.weights_sha256 != recipe.weights_sha256:
         warn("warning: weights differ from the recorded ones; the result will differ")
+    if recipe.format >= 2:
+        note = environment_difference(recipe.environment, environment(loaded.device))
+        if note:
+            warn(note)
     return job, RunContext(loaded, weights)
 
 

@@ -11,6 +11,7 @@ project's loader and its pixel limit: no path from the browser is ever opened.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import re
 import shutil
@@ -70,6 +71,10 @@ class Controls:
     jitter: int = _D.jitter
     seed: int = _D.seed
     size: int = 512  # long side of the dream
+    # a replayed recipe (JSON): its whole config, the base instead of the preset, so that the
+    # fields without a control (detail, clip, pixel range, ...) come back too; and the size
+    # of its noise start (a noise start may take a photo's shape)
+    recipe: str = ""
 
 
 class Studio:
@@ -113,22 +118,43 @@ class Studio:
             return self.models[name], self.locks[name]
 
     def config(self, c: Controls) -> DreamConfig:
+        """The controls' config: a replayed recipe's config (same model) or the preset's,
+        with the sliders, the start and the layers on top; no layers picked keeps the base's."""
         objective = (c.objective or "").strip()
         layers = objective or (",".join(c.layers) if c.layers else None)
         init = "noise" if c.source == "noise" else "photo"
         sliders = {k: type(getattr(_D, k))(getattr(c, k)) for k in RECIPE_FIELDS}  # from floats
-        config = DreamConfig.preset(c.preset or "default", model=c.model).replace(
-            layers=layers, init=init, **sliders
-        )
+        base = self._replayed(c.recipe)[0]
+        if base is None or base.model != c.model:
+            base = DreamConfig.preset(c.preset or "default", model=c.model)
+        config = base.replace(init=init, **sliders)
+        if layers:
+            config = config.replace(layers=layers)
         resolve_objective(config.model, config)
         return config
+
+    def _replayed(self, text: str) -> tuple[DreamConfig | None, tuple[int, int] | None]:
+        """A replayed recipe's config and noise size (None, None without one)."""
+        if not text:
+            return None, None
+        try:
+            data = json.loads(text)
+            config = DreamConfig.from_dict(data["config"])
+            size = data.get("noise_size")
+            if size is not None:
+                w, h = (max(16, min(int(v), self.limits.max_side)) for v in size)
+                size = (w, h)
+        except (ValueError, TypeError, KeyError):
+            raise InceptionismError("the replayed recipe is not one the studio wrote") from None
+        return config, size
 
     def start(self, c: Controls, config: DreamConfig) -> tuple[Start, str]:
         """The job's start: the upload or sample checked on its header (never decoded before
         the pixel limit is applied), or noise; and the label the recipe records."""
         side = max(16, min(int(c.size), self.limits.max_side))
         if c.source == "noise":
-            return blank_start("noise", (side, side), self.limits.max_pixels), "noise"
+            shape = self._replayed(c.recipe)[1] or (side, side)
+            return blank_start("noise", shape, self.limits.max_pixels), "noise"
         if c.source == "sample":
             return photo_start(c.sample, "photo", side, self.limits.max_pixels), c.sample
         if c.source != "upload":
@@ -221,6 +247,8 @@ class Studio:
             layers=Objective.of(config.layers).layers if config.layers else None,
             objective=config.layers or "", preset="default",
             size=int(min(size, self.limits.max_side)),
+            recipe=json.dumps({"config": config.to_dict(),
+                               "noise_size": start.size if kind == "noise" else None}),
             **{k: getattr(config, k) for k in RECIPE_FIELDS},
         )  # fmt: skip
 

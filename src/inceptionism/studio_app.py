@@ -52,6 +52,7 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                                          label="Octave scale")  # fmt: skip
                 jitter = gr.Slider(0, 64, value=d.jitter, step=1, label="Jitter (px)")
                 seed = gr.Number(value=d.seed, precision=0, label="Seed")
+                recipe = gr.State(d.recipe)  # a replayed recipe's whole config, until a preset
             with gr.Column(scale=1):
                 with gr.Row():
                     go = gr.Button("Dream", variant="primary", elem_id="dream")
@@ -87,7 +88,7 @@ def build_app(studio: Studio, defaults: Controls | None = None):
 
         def on_preset(name: str, model_name: str):
             v = studio.preset_values(name, model_name)
-            return [v[k] for k in SLIDERS]
+            return [v[k] for k in SLIDERS] + [""]  # a preset picked: no replayed recipe now
 
         def on_load(png: str | None, text: str | None):
             try:
@@ -107,7 +108,7 @@ def build_app(studio: Studio, defaults: Controls | None = None):
             return out
 
         model.change(on_model, model, layers, api_visibility="private")
-        preset.change(on_preset, [preset, model], [named[k] for k in SLIDERS],
+        preset.change(on_preset, [preset, model], [named[k] for k in SLIDERS] + [recipe],
                       api_visibility="private")  # fmt: skip
         job = go.click(run, controls, [result, status, download], api_name="dream")
         stop.click(stop_dream, None, status, cancels=[job], api_visibility="private")

@@ -31,7 +31,9 @@ __all__ = ["Finding", "RecordedOp", "record_ops", "thread_dependent"]
 _SKIP = ("empty", "view", "as_strided", "_unsafe_view", "detach", "alias", "t.", "expand",
          "permute", "transpose", "unsqueeze", "squeeze", "select", "slice", "_to_copy",
          "lift_fresh", "resize_", "set_", "zeros", "ones", "new_", "full", "copy_", "clone",
-         "fill_", "zero_", "split", "unbind", "contiguous", "_local_scalar_dense")  # fmt: skip
+         "fill_", "zero_", "split", "unbind", "contiguous", "_local_scalar_dense",
+         # random draws advance their generator: a re-run draws other numbers by design
+         "rand", "normal", "uniform", "bernoulli", "exponential", "multinomial")  # fmt: skip
 
 
 @dataclass

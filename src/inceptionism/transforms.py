@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError
+from .octaves import resize
 
 
 def _choice(values: Sequence[float], generator: torch.Generator | None) -> float:
@@ -78,7 +79,7 @@ class RandomScale:
         size = (max(1, round(h * s)), max(1, round(w * s)))
         if size == (h, w):
             return x
-        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        return resize(x, size, "half-pixel")  # interpolate's sampling, thread-invariant
 
     @classmethod
     def spread(cls, r: float) -> RandomScale:
