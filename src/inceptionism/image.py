@@ -43,8 +43,9 @@ class LoadedImage:
         return int(self.rgb.shape[-1]), int(self.rgb.shape[-2])
 
     @classmethod
-    def from_pil(cls, im: Image.Image) -> LoadedImage:
-        """Any Pillow mode: greyscale, palette, 16-bit, float, CMYK, with or without alpha."""
+    def from_pil(cls, im: Image.Image, where: str = "image") -> LoadedImage:
+        """Any Pillow mode: greyscale, palette, 16-bit, float, CMYK, with or without alpha; a
+        float image with NaN or infinite pixels is refused (``where`` names it)."""
         alpha = None
         if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
             im = im.convert("RGBA")
@@ -54,7 +55,14 @@ class LoadedImage:
             grey /= 65535.0 if im.mode.startswith("I;16") or grey.max() > 255 else 255.0
             arr = np.repeat(grey[..., None], 3, axis=2)
         elif im.mode == "F":
-            arr = np.repeat(np.asarray(im, dtype=np.float32)[..., None], 3, axis=2)
+            grey = np.asarray(im, dtype=np.float32)
+            if not np.isfinite(grey).all():
+                bad = int(grey.size - np.isfinite(grey).sum())
+                raise ImageError(
+                    f"{where}: {bad} of its float pixels are NaN or infinite; refusing to dream "
+                    "holes (replace them, e.g. with 0, and save it again)"
+                )
+            arr = np.repeat(grey[..., None], 3, axis=2)
         else:  # 8-bit: convert on the uint8 tensor, one float copy only
             u8 = torch.from_numpy(np.asarray(im.convert("RGB")).copy())
             rgb = u8.permute(2, 0, 1)[None].float().div_(255.0)
@@ -118,14 +126,84 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     try:
         with _open_checked(path, max_pixels) as im:
             im.load()
+            if im.format == "PNG" and not png_data_complete(path):
+                raise ImageError(
+                    f"{path}: the image data ends before the last row (a truncated or damaged "
+                    "file); refusing to dream the missing part as black"
+                )
             im = ImageOps.exif_transpose(im)
-            return LoadedImage.from_pil(im)
+            return LoadedImage.from_pil(im, str(path))
     except ImageError:
         raise
     except Image.UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file Pillow can read") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
         raise ImageError(f"{path}: cannot decode image ({_one_line(e)})") from None
+
+
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
+# Adam7 passes: first column and row, column and row steps
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+          (0, 1, 1, 2))  # fmt: skip
+
+
+def png_data_size(width: int, height: int, depth: int, colour: int, interlaced: bool) -> int:
+    """Bytes of a PNG's inflated image data: each row's filter byte and packed samples, for
+    each Adam7 pass when interlaced."""
+    bits = depth * _PNG_CHANNELS[colour]
+
+    def rows(w: int, h: int) -> int:
+        return h * (1 + (w * bits + 7) // 8) if w and h else 0
+
+    if not interlaced:
+        return rows(width, height)
+    return sum(
+        rows(max(0, -(-(width - x0) // dx)), max(0, -(-(height - y0) // dy)))
+        for x0, y0, dx, dy in _ADAM7
+    )
+
+
+def png_data_complete(path: Path) -> bool:
+    """Whether a PNG's IDAT chunks inflate to every row of its image. Pillow fills rows past a
+    zlib stream that ends early with black and says nothing; this inflates the stream again, a
+    megabyte at a time (nothing kept), and counts. A file it cannot parse counts as complete
+    (Pillow's own checks have judged it)."""
+    with open(path, "rb") as f:
+        if f.read(8) != _PNG_SIGNATURE:
+            return True
+        head = f.read(8)
+        if len(head) < 8 or head[4:] != b"IHDR":
+            return True
+        ihdr = f.read(13)
+        if len(ihdr) < 13:
+            return False
+        width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", ihdr)
+        if colour not in _PNG_CHANNELS:
+            return True
+        need = png_data_size(width, height, depth, colour, interlace == 1)
+        f.seek(struct.unpack(">I", head[:4])[0] - 13 + 4, os.SEEK_CUR)  # rest of IHDR, CRC
+        inflate, got = zlib.decompressobj(), 0
+        while got < need and not inflate.eof:
+            head = f.read(8)
+            if len(head) < 8:
+                break
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"IEND":
+                break
+            if kind != b"IDAT":
+                f.seek(length + 4, os.SEEK_CUR)
+                continue
+            data = f.read(length)
+            f.seek(4, os.SEEK_CUR)  # CRC
+            try:
+                while got < need:  # a full megabyte out: more may be pending, ask again
+                    out = inflate.decompress(data, 1 << 20)
+                    got, data = got + len(out), inflate.unconsumed_tail
+                    if not data and len(out) < 1 << 20:
+                        break
+            except zlib.error:
+                return False
+        return got >= need
 
 
 def _too_many(path: Path, w: int, h: int, max_pixels: int) -> ImageError:
