@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from .errors import ImageError, UnknownNameError
+from .errors import ImageError, UnknownNameError, install_hint
 
 PREFIX = "sample:"
 _SKIMAGE_PHOTOS = (
@@ -51,7 +51,7 @@ def sample_path(text: str) -> Path:
     samples = list_samples()
     if not samples:
         raise ImageError(
-            "no sample photos installed: pip install 'inceptionism[samples]' "
+            f"no sample photos installed: {install_hint('samples')} "
             "(scikit-image and matplotlib ship them)"
         )
     if name not in samples:

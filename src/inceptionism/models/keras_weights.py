@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import WeightsError
+from ..errors import WeightsError, install_hint
 from .weights import Weights
 
 # What a converter returns: the state dict in our key layout, and how the file's weights entry
@@ -36,6 +36,8 @@ def convert_keras_file(
 ) -> tuple[dict[str, torch.Tensor], Weights]:
     """A Keras file's state dict in our key layout and its weights entry: the model's entry
     (``entry``) with this file, Keras's input normalisation and build keywords."""
+    if not path.is_file():  # a wrong name is the first thing to fix (before h5py or model)
+        raise WeightsError(f"weights file not found: {path}")
     converters = {"inception_v3": _inception_v3, "vgg16": _vgg, "vgg19": _vgg}
     if model_name not in converters:
         raise WeightsError(
@@ -45,11 +47,8 @@ def convert_keras_file(
     try:
         import h5py
     except ImportError:
-        raise WeightsError(
-            'reading Keras .h5 weights needs h5py: pip install "inceptionism[keras]"'
-        ) from None
-    if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
+        hint = install_hint("keras")
+        raise WeightsError(f"reading Keras .h5 weights needs h5py: {hint}") from None
     try:
         with h5py.File(path, "r") as f:
             layers = _read_layers(f)
