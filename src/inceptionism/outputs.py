@@ -2,10 +2,15 @@
 refusal (an input about to be overwritten, an existing output without --force, two jobs writing
 one file, an output folder that cannot be written).
 
-Every path is compared the way the final rename will see it: made absolute, symlinks resolved
-and ``..`` taken after the folders that do not exist yet (``photos/new/../in.png`` *is*
-``photos/in.png``), and an existing file also by its inode (hard links). The planned paths are
-the resolved ones, so what was checked is what is written.
+Every path is compared the way the final rename will see it: made absolute, its folders'
+symlinks resolved and ``..`` taken after the folders that do not exist yet
+(``photos/new/../in.png`` *is* ``photos/in.png``), and an existing file also by its inode (hard
+links). The planned paths are the resolved ones, so what was checked is what is written.
+
+An output named by a symlink, dangling or not, is an existing file: refused without ``--force``,
+refused always when it points at an input, and with ``--force`` the rename replaces the link
+itself. A write never follows a link out of what the user named (a dangling link's target is
+never created).
 """
 
 from __future__ import annotations
@@ -24,8 +29,22 @@ _IMAGE_SUFFIXES = {*INPUT_SUFFIXES, *OUTPUT_FORMATS, ".gif", ".avif", ".heic", "
 
 def final_path(path: str | os.PathLike) -> Path:
     """Where a write to ``path`` lands once its missing folders are created and it is renamed
-    into place: absolute, symlinks resolved, ``..`` applied after the missing folders."""
+    into place: absolute, the folders' symlinks resolved, ``..`` applied after the missing
+    folders. The last name stays as it is, a symlink included: a rename replaces the link."""
+    absolute = os.path.abspath(path)
+    folder, name = os.path.split(absolute)
+    if name in ("", ".", ".."):
+        return Path(os.path.realpath(absolute))
+    return Path(os.path.realpath(folder)) / name
+
+
+def link_target(path: str | os.PathLike) -> Path:
+    """What ``path`` names once every symlink is followed, the last one included."""
     return Path(os.path.realpath(os.path.abspath(path)))
+
+
+def _dangling(path: Path) -> bool:
+    return os.path.islink(path) and not path.exists()
 
 
 def _same_inode(a: Path, b: Path) -> bool:
@@ -36,7 +55,7 @@ def _same_inode(a: Path, b: Path) -> bool:
 
 
 def is_same(a: Path, b: Path) -> bool:
-    return final_path(a) == final_path(b) or _same_inode(a, b)
+    return link_target(a) == link_target(b) or _same_inode(a, b)
 
 
 @dataclass(frozen=True)
@@ -97,7 +116,7 @@ def check_outputs(
     write one file twice, replace an existing file without ``force`` (unless ``reusable`` says
     it is our own by-product), or write where it cannot. Returns the resolved paths."""
     reads = [Path(p) for p in reads]
-    read_keys = {final_path(p): p for p in reads}
+    read_keys = {k for p in reads for k in (final_path(p), link_target(p))}
     seen: dict[Path, Path] = {}
     planned = []
     for path in writes:
@@ -105,15 +124,31 @@ def check_outputs(
         if key in seen:
             raise ImageError(f"{seen[key]} and {path} are the same file; each output needs its own")
         seen[key] = Path(path)
-        if key in read_keys or any(_same_inode(key, r) for r in reads):
+        if {key, link_target(key)} & read_keys or any(_same_inode(key, r) for r in reads):
             raise ImageError(f"{path} is an input; refusing to overwrite it, even with --force")
         if key.is_dir():
             raise ImageError(f"{path}: is a folder")
         check_writable(key)
-        if key.exists() and not force and not (reusable and reusable(key)):
-            raise ImageError(f"{path} exists; pass --force to overwrite it")
+        if os.path.lexists(key) and not force and not (reusable and reusable(key)):
+            raise exists_error(path)
         planned.append(key)
     return planned
+
+
+def exists_error(path: str | os.PathLike) -> ImageError:
+    """An output that exists (a symlink too, dangling or not) and no --force."""
+    path = Path(path)
+    if _dangling(path):
+        return ImageError(
+            f"{path} is a symbolic link to {os.readlink(path)}, which does not exist; pass "
+            "--force to replace the link (its target is never created)"
+        )
+    if os.path.islink(path):
+        return ImageError(
+            f"{path} exists (a symbolic link to {os.readlink(path)}); pass --force to replace "
+            "the link with the output"
+        )
+    return ImageError(f"{path} exists; pass --force to overwrite it")
 
 
 @dataclass
@@ -147,6 +182,8 @@ def plan_batch(
     out_path = Path(out)
     as_folder = batch or out_path.is_dir() or out.endswith(("/", os.sep))
     if as_folder:
+        if _dangling(out_path):
+            raise ImageError(f"{out_path}: is a symbolic link to a missing folder")
         if out_path.exists() and not out_path.is_dir():
             raise ImageError(f"{out_path}: exists and is not a folder")
         if not out_path.exists() and out_path.suffix.lower() in _IMAGE_SUFFIXES and batch:
@@ -169,6 +206,7 @@ def plan_batch(
         if save_octaves:
             plan.octave_files = [octave_file(plan.dst, k) for k in range(1, octaves)]
 
+    _check_collisions(plans)
     reads = [*(s.path for s in sources), *protected]
     todo, notes = [], []
     # inputs, duplicates and writability for every plan first (existing files: below)
@@ -177,15 +215,32 @@ def plan_batch(
     for plan in plans:
         plan.dst, plan.octave_files = next(resolved), [next(resolved) for _ in plan.octave_files]
     for plan in plans:
-        blocked = [] if force or not plan.dst.exists() else [plan.dst]
+        blocked = [] if force or not os.path.lexists(plan.dst) else [plan.dst]
         blocked += [
             p for p in plan.octave_files
-            if p.exists() and not force and not (is_ours and is_ours(p))
+            if os.path.lexists(p) and not force and not (is_ours and is_ours(p))
         ]  # fmt: skip
         if not blocked:
             todo.append(plan)
         elif not batch:
-            raise ImageError(f"{blocked[0]} exists; pass --force to overwrite it")
+            raise exists_error(blocked[0])
         else:
             notes.append(f"skip {plan.label}: its output exists")
     return todo, notes
+
+
+def _check_collisions(plans: list[Planned]) -> None:
+    """Two inputs whose outputs share a name (``a/x.png`` and ``b/x.jpg`` both give ``x.png``):
+    one line naming both inputs and the file."""
+    owners: dict[Path, Planned] = {}
+    for plan in plans:
+        for path in (plan.dst, *plan.octave_files):
+            other = owners.setdefault(final_path(path), plan)
+            if other is plan:
+                continue
+            if other.label == plan.label:
+                raise ImageError(f"{plan.label} is named twice; give each input once")
+            raise ImageError(
+                f"inputs {other.label} and {plan.label} would both be written to {path}; rename "
+                "one or dream them into separate output folders"
+            )
