@@ -16,7 +16,8 @@ import pytest
 from PIL import Image, ImageFile
 
 from inceptionism.errors import ImageError
-from inceptionism.image import load_image, png_data_complete, png_data_size
+from inceptionism.image import load_image
+from inceptionism.pngdata import png_data_complete, png_data_size
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:

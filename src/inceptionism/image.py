@@ -21,6 +21,7 @@ import torch
 from PIL import Image, ImageOps, PngImagePlugin
 
 from .errors import ImageError, InceptionismError
+from .pngdata import PNG_SIGNATURE, png_data_complete
 
 INPUT_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
@@ -139,71 +140,6 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise ImageError(f"{path}: not an image file Pillow can read") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
         raise ImageError(f"{path}: cannot decode image ({_one_line(e)})") from None
-
-
-_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
-# Adam7 passes: first column and row, column and row steps
-_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
-          (0, 1, 1, 2))  # fmt: skip
-
-
-def png_data_size(width: int, height: int, depth: int, colour: int, interlaced: bool) -> int:
-    """Bytes of a PNG's inflated image data: each row's filter byte and packed samples, for
-    each Adam7 pass when interlaced."""
-    bits = depth * _PNG_CHANNELS[colour]
-
-    def rows(w: int, h: int) -> int:
-        return h * (1 + (w * bits + 7) // 8) if w and h else 0
-
-    if not interlaced:
-        return rows(width, height)
-    return sum(
-        rows(max(0, -(-(width - x0) // dx)), max(0, -(-(height - y0) // dy)))
-        for x0, y0, dx, dy in _ADAM7
-    )
-
-
-def png_data_complete(path: Path) -> bool:
-    """Whether a PNG's IDAT chunks inflate to every row of its image. Pillow fills rows past a
-    zlib stream that ends early with black and says nothing; this inflates the stream again, a
-    megabyte at a time (nothing kept), and counts. A file it cannot parse counts as complete
-    (Pillow's own checks have judged it)."""
-    with open(path, "rb") as f:
-        if f.read(8) != _PNG_SIGNATURE:
-            return True
-        head = f.read(8)
-        if len(head) < 8 or head[4:] != b"IHDR":
-            return True
-        ihdr = f.read(13)
-        if len(ihdr) < 13:
-            return False
-        width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", ihdr)
-        if colour not in _PNG_CHANNELS:
-            return True
-        need = png_data_size(width, height, depth, colour, interlace == 1)
-        f.seek(struct.unpack(">I", head[:4])[0] - 13 + 4, os.SEEK_CUR)  # rest of IHDR, CRC
-        inflate, got = zlib.decompressobj(), 0
-        while got < need and not inflate.eof:
-            head = f.read(8)
-            if len(head) < 8:
-                break
-            length, kind = struct.unpack(">I4s", head)
-            if kind == b"IEND":
-                break
-            if kind != b"IDAT":
-                f.seek(length + 4, os.SEEK_CUR)
-                continue
-            data = f.read(length)
-            f.seek(4, os.SEEK_CUR)  # CRC
-            try:
-                while got < need:  # a full megabyte out: more may be pending, ask again
-                    out = inflate.decompress(data, 1 << 20)
-                    got, data = got + len(out), inflate.unconsumed_tail
-                    if not data and len(out) < 1 << 20:
-                        break
-            except zlib.error:
-                return False
-        return got >= need
 
 
 def _too_many(path: Path, w: int, h: int, max_pixels: int) -> ImageError:
@@ -391,7 +327,6 @@ def _umask() -> int:
 
 
 MAX_RECIPE_BYTES = 1 << 20  # a recipe chunk larger than this is refused unread
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def read_recipe_text(path: str | os.PathLike) -> str:
@@ -402,7 +337,7 @@ def read_recipe_text(path: str | os.PathLike) -> str:
         raise ImageError(f"{path}: no such file")
     try:
         with open(path, "rb") as f:
-            if f.read(8) != _PNG_SIGNATURE:
+            if f.read(8) != PNG_SIGNATURE:
                 raise ImageError(f"{path}: holds no inceptionism recipe (not a PNG)")
             while True:
                 head = f.read(8)
