@@ -38,6 +38,11 @@ LUCID_DESCRIPTION = (
 )
 
 
+# Pixels one render pass holds (batch x size x size), with every activation and gradient of
+# the network for them: 64 images of 128 px, 16 of 256 or 4 of 512 (a few GB at most).
+MAX_RENDER_PIXELS = 1 << 20
+
+
 @dataclass(frozen=True)
 class FeatureVisConfig:
     """Every parameter of a feature-visualisation render. Defaults: the ``lucid`` preset."""
@@ -82,6 +87,17 @@ class FeatureVisConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("param", "valid"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be a text, got {getattr(self, name)!r}"[:200])
+        if not isinstance(self.transforms, str):
+            raise ConfigError(f"transforms must be a text such as 'jitter=4,scale=0.1', got "
+                              f"{self.transforms!r}"[:200])  # fmt: skip
+        if self.diversity_layer is not None and not isinstance(self.diversity_layer, str):
+            raise ConfigError(f"diversity_layer must be a layer name, got "
+                              f"{self.diversity_layer!r}"[:200])  # fmt: skip
+        if not isinstance(self.decorrelate, bool):
+            raise ConfigError(f"decorrelate must be true or false, got {self.decorrelate!r}"[:200])
         if self.param not in PARAMS:
             raise ConfigError(f"param must be one of {', '.join(PARAMS)}, got {self.param!r}")
         if self.valid not in VALID:
@@ -98,6 +114,12 @@ class FeatureVisConfig:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not (ok and math.isfinite(value) and 0 <= value <= 1e6):
                 raise ConfigError(f"{name} must be a number from 0 to 1e6, got {value!r}")
+        if self.batch * self.size**2 > MAX_RENDER_PIXELS:
+            raise ConfigError(
+                f"a batch of {self.batch} images of {self.size}x{self.size} is "
+                f"{self.batch * self.size**2} pixels in one pass; the limit is "
+                f"{MAX_RENDER_PIXELS} (batch x size x size): lower --batch or --size"
+            )
 
     def replace(self, **changes: Any) -> FeatureVisConfig:
         return dataclasses.replace(self, **changes)
@@ -451,19 +473,6 @@ def render_group(
         raise ConfigError("renderings rendered together must share their config and units")
     images = render(model, first.units, first.config, on_progress)
     return [images[r.index] for r in renderings]
-
-
-def featurevis_recipe(
-    config: FeatureVisConfig, units: list[str], index: int, model: DreamModel
-) -> dict[str, Any]:
-    """The recipe of one rendered cell: the whole render (its units and config, since a batch
-    shares its transform draws) and the cell's index in it."""
-    from . import __version__
-
-    return {"format": 2, "kind": "featurevis", "inceptionism": __version__,
-            "featurevis": config.to_dict(), "unit": units[index], "units": list(units),
-            "index": index, "model": model.name,
-            "weights_sha256": model.weights_sha256}  # fmt: skip
 
 
 def read_featurevis(data: dict[str, Any]) -> tuple[FeatureVisConfig, list[str], int]:

@@ -421,6 +421,8 @@ def parse_recipe(text: str, where: str = "") -> dict[str, Any]:
         raise ImageError(f"{where}the recipe is nested too deeply") from None
     except json.JSONDecodeError as e:
         raise ImageError(f"{where}the recipe is not valid JSON ({e.msg})") from None
+    except ValueError:  # int() refuses over 4300 digits; no field of ours needs that many
+        raise ImageError(f"{where}the recipe holds a number too long to read") from None
     if not isinstance(recipe, dict):
         raise ImageError(f"{where}the recipe is not a JSON object")
     return recipe

@@ -245,6 +245,7 @@ class Job:
     motion: dict[str, Any] | None = None
     crossfade: CrossFade | None = None
     featurevis: Rendering | None = None
+    octave: int | None = None  # the output is this octave's picture (an octave file's replay)
 
     def __post_init__(self) -> None:
         if self.kind not in JOB_KINDS:
@@ -262,6 +263,10 @@ class Job:
             raise ConfigError("a guide image needs --objective guide")
         if self.config.keep_colors and init != "photo":
             raise ConfigError("--keep-colors needs a photo to take the colours from")
+        if self.octave is not None and not 1 <= self.octave <= self.config.octaves:
+            raise ConfigError(f"octave {self.octave} of a dream of {self.config.octaves} octaves")
+        if self.octave is not None and (self.featurevis or self.crossfade):
+            raise ConfigError("only a dream has octave pictures")
         check_work(self.config, self.start)
 
     def replace(self, **changes: Any) -> Job:
@@ -539,6 +544,8 @@ def run_job(
     from .recipes import job_recipe
 
     recipe = job_recipe(job, ctx.model, ctx.weights_file)
+    if job.octave is not None:
+        return _run_octave(job, ctx, recipe, on_progress)
 
     def octave(k: int, image: LoadedImage) -> None:
         if k <= len(job.octave_files):
@@ -548,6 +555,30 @@ def run_job(
     if job.output is not None:
         save_image(result, job.output, recipe=recipe)
     return result
+
+
+class _OctaveDone(Exception):
+    def __init__(self, image: LoadedImage):
+        self.image = image
+
+
+def _run_octave(
+    job: Job, ctx: RunContext, recipe: dict[str, Any], on_progress: Callable | None
+) -> LoadedImage:
+    """An octave file re-created: the dream runs up to the end of octave ``job.octave`` and
+    that octave's picture is the output (with the same recipe, octave number included)."""
+
+    def octave(k: int, image: LoadedImage) -> None:
+        if k == job.octave:
+            raise _OctaveDone(image)
+
+    try:
+        dream_job(job, ctx, on_progress, octave)
+    except _OctaveDone as done:
+        if job.output is not None:
+            save_image(done.image, job.output, {**recipe, "octave": job.octave})
+        return done.image
+    raise ConfigError(f"the dream ended before octave {job.octave} (its levels were too small)")
 
 
 class Cancelled(Exception):

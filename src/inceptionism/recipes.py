@@ -35,6 +35,33 @@ from .numerics import environment
 
 RECIPE_FORMAT = 2
 MAX_DEPTH = 8
+MAX_OCTAVES = 64  # an octave file's number
+# Every field a recipe may hold, per section; anything else is refused by name (a recipe from
+# a newer version, or crafted, is not half-read).
+TOP_FIELDS = frozenset({
+    "format", "kind", "inceptionism", "torch", "model", "weights_sha256", "weights_file",
+    "device", "environment", "network", "config", "start", "guide", "mask", "label", "index",
+    "motion", "crossfade", "featurevis", "octave", "executor",
+    "source",  # format 1
+})  # fmt: skip
+START_FIELDS = frozenset({
+    "kind", "source", "size", "max_size", "max_pixels", "quantize", "previous", "frame",
+    "t_start", "t_end", "blend", "flow", "zoom", "rotate", "shift",
+})  # fmt: skip
+REF_FIELDS = frozenset({"input", "path", "sha256"})
+V1_SOURCE_FIELDS = REF_FIELDS | {"max_size", "max_pixels", "size"}
+MOTION_FIELDS = frozenset({
+    "command", "config", "model", "weights_sha256", "source", "source_sha256", "size", "zoom",
+    "rotate", "shift", "blend", "flow", "start", "end", "max_size", "fps", "frames",
+})  # fmt: skip
+SECTION_FIELDS = {
+    "network": frozenset({"input_norm", "input_range", "size"}),
+    "crossfade": frozenset({"weight", "previous"}),
+    "executor": frozenset({"kind", "worker", "threads"}),
+    "environment": frozenset({"torch", "device", "cpu", "onednn", "gpu", "cuda"}),
+    "featurevis": frozenset({"featurevis", "units", "index"}),
+    "motion": MOTION_FIELDS,
+}
 MAX_TEXT = 4096  # characters of any one string in a recipe
 MAX_FRAME = 10_000_000
 _SHA = re.compile(r"^[0-9a-f]{64}$")
@@ -120,6 +147,7 @@ def read_job(data: Any, where: Path | None = None) -> Recipe:
     if not isinstance(data, dict):
         raise RecipeError("not a JSON object")
     _check_depth(data, 0)
+    _check_fields(data)
     fmt = data.get("format", 1)
     if fmt not in (1, 2) or isinstance(fmt, bool):
         raise RecipeError(f"format {fmt!r} is not one this version reads (1 or 2)")
@@ -158,7 +186,8 @@ def read_job(data: Any, where: Path | None = None) -> Recipe:
     try:
         featurevis = Rendering.from_dict(rendering) if rendering is not None else None
         job = Job(config, start, None, kind, guide, mask, label=label, index=index, motion=motion,
-                  crossfade=crossfade, featurevis=featurevis)  # fmt: skip
+                  crossfade=crossfade, featurevis=featurevis,
+                  octave=_int(data, "octave", 1, MAX_OCTAVES))  # fmt: skip
     except RecipeError:
         raise
     except ConfigError as e:
@@ -174,6 +203,35 @@ def _environment(value: Any) -> dict[str, str] | None:
     if not ok or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise RecipeError("'environment' must be an object of texts")
     return dict(value)
+
+
+def _known(section: Any, allowed: frozenset[str], where: str) -> None:
+    """Refuse, by name, a field the schema does not have (sections that are not objects are
+    left to their own checks)."""
+    if isinstance(section, dict):
+        unknown = sorted(str(k) for k in section if k not in allowed)
+        if unknown:
+            shown = ", ".join(f"'{where}{k}'"[:80] for k in unknown[:3])
+            more = f" (and {len(unknown) - 3} more)" if len(unknown) > 3 else ""
+            raise RecipeError(f"unknown field {shown}{more}")
+
+
+def _check_fields(data: dict[str, Any]) -> None:
+    """Every field of every section is one the schema knows."""
+    _known(data, TOP_FIELDS, "")
+    for key, allowed in SECTION_FIELDS.items():
+        _known(data.get(key), allowed, f"{key}.")
+    for key in ("guide", "mask"):
+        _known(data.get(key), REF_FIELDS, f"{key}.")
+    start = data.get("start")
+    _known(start, START_FIELDS, "start.")
+    if isinstance(start, dict):
+        for key in ("source", "previous"):
+            _known(start.get(key), REF_FIELDS, f"start.{key}.")
+    fade = data.get("crossfade")
+    if isinstance(fade, dict):
+        _known(fade.get("previous"), REF_FIELDS, "crossfade.previous.")
+    _known(data.get("source"), V1_SOURCE_FIELDS, "source.")
 
 
 def _check_depth(obj: Any, depth: int) -> None:

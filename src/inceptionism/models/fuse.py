@@ -157,7 +157,7 @@ class _ConvAct(torch.autograd.Function):
             g = _RELU6_BACKWARD(g, y, 0.0, 6.0, **out) if out else _RELU6_BACKWARD(g, y, 0.0, 6.0)
         if pointwise:
             gx = torch.mkldnn_convolution(g, _transposed(weight), None, [0, 0], [1, 1], [1, 1], 1)
-        elif list(stride) != [1, 1] and list(dilation) == [1, 1]:
+        elif list(stride) != [1, 1] and list(dilation) == [1, 1] and weight.shape[1] > 1:
             gx = strided_input_grad(g, weight, stride, padding, groups, x)
         else:
             gx = torch.ops.aten.convolution_backward(
@@ -201,8 +201,11 @@ def strided_input_grad(
     a stride-1 correlation of the output gradient with those taps flipped.
 
     Why: oneDNN's own backward of a strided convolution splits its work by the thread count
-    and rounds differently at 3 threads than at 1 or 2 (found by ``thread_probe``); forward
-    convolutions do not. The work is the same as the backward's.
+    and rounds differently at 3 threads than at 1 or 2 (found by ``thread_probe`` for dense
+    ones: GoogLeNet's and ResNet's stems, ResNet's 3x3 stride-2 convolutions); forward
+    convolutions do not. The work is the same as the backward's. Depthwise convolutions keep
+    oneDNN's backward: it gave the same bits at 1-4 threads, and their phase kernels (2x2,
+    2x1, ...) would leave oneDNN's fast depthwise path.
     """
     sy, sx = stride
     py, px = padding
