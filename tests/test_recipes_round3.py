@@ -154,3 +154,17 @@ def read_recipe_source() -> str:
     from inceptionism.samples import sample_path
 
     return str(sample_path("sample:chelsea"))
+
+
+def test_a_dream_whose_objective_never_leaves_zero_says_so_and_writes(tmp_path):
+    args = ["dream", "--init", "grey", "--size", "160x160", "--layers", "block11.dw:5", "--model",
+            "lite0", "--steps", "2", "--octaves", "2", "-q"]  # fmt: skip
+    code, err, _ = run_child(*args, "-o", tmp_path / "dead.png", cwd=tmp_path)
+    assert code == 0 and (tmp_path / "dead.png").exists()
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "stayed at 0" in lines[0] and "block11.dw:5" in lines[0], err
+    assert "another channel" in lines[0] and "photo start" in lines[0]
+    # a dream that moves says nothing
+    code, err, _ = run_child("dream", "sample:coffee", "--max-size", "64", "-o",
+                             tmp_path / "live.png", *LITE, cwd=tmp_path)  # fmt: skip
+    assert code == 0 and err == "", err

@@ -109,6 +109,11 @@ def origin_of(direct_url: str | None, package_dir: Path) -> tuple[str, str | Non
     return "index", None
 
 
+class InceptionismWarning(UserWarning):
+    """Something the user should know about a result that was still written (the command
+    line shows it as one line once the command has succeeded)."""
+
+
 class ToolError(InceptionismError):
     """An outside tool failed (ffmpeg crashing): not the user's input, so exit code 1."""
 

@@ -15,6 +15,7 @@ import math
 import queue
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ import torch
 
 from .config import DreamConfig
 from .engine import Progress, dream_tensor, resolve_objective
-from .errors import ConfigError, ImageError, InceptionismError
+from .errors import ConfigError, ImageError, InceptionismError, InceptionismWarning
 from .featurevis import FeatureVisConfig, Rendering, render_group
 from .image import (
     DEFAULT_MAX_PIXELS,
@@ -506,14 +507,33 @@ def dream_job(
     guide = ctx.steering.get(job.guide, "guide", max_pixels)
     mask = ctx.steering.get(job.mask, "mask", max_pixels)
 
+    moved = False  # whether the objective ever left zero
+
     def progress(p: Progress) -> None:
+        nonlocal moved
+        moved = moved or (not p.octave_done and p.loss != 0.0)
         if on_progress is not None:
             on_progress(p)
         if on_octave is not None and p.octave_done and p.image is not None:
             on_octave(p.octave, LoadedImage(p.image.clamp(0, 1).cpu(), alpha).with_alpha_fitted())
 
     out = dream_tensor(x, ctx.model, job.config, progress, guide=guide, mask=mask)
+    if not moved and job.config.steps > 0:
+        warn_dead_objective(job)
     return LoadedImage(out.cpu(), alpha)
+
+
+def warn_dead_objective(job: Job) -> None:
+    """One line for a dream whose objective stayed at zero: nothing it targets fired on this
+    start, so the gradient was zero and the picture is the start."""
+    layers = job.config.layers or "the default layers"
+    warnings.warn(
+        f"the objective stayed at 0 in every step: {layers} never fired on this start, so the "
+        "picture is the start unchanged; try another channel or --seed, a photo start, or a "
+        "shallower layer",
+        InceptionismWarning,
+        stacklevel=2,
+    )
 
 
 def render_featurevis(
