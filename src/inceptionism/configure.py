@@ -15,6 +15,7 @@ from .featurevis import FeatureVisConfig
 from .jobs import DEFAULT_SIZE, MAX_SIDE
 from .models import ModelSpec, get_spec, layer_table, list_models
 from .models.custom import is_network, register_network
+from .models.trained import class_number
 
 
 def parse_max_loss(text: str) -> float | None:
@@ -102,6 +103,7 @@ def build_config(
         config = DreamConfig(**{**own, "model": model, **fields})
     class_ = opts.get("class_")
     if class_ is not None:
+        class_ = class_number(model, class_)  # a trained network's class name, or a number
         info = {i.name: i for i in layer_table(model)}.get("logits")
         if info is None:
             raise ConfigError(f"--class: {model} has no class head (no 'logits' layer)")

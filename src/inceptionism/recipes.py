@@ -55,7 +55,7 @@ MOTION_FIELDS = frozenset({
     "rotate", "shift", "blend", "flow", "start", "end", "max_size", "fps", "frames",
 })  # fmt: skip
 SECTION_FIELDS = {
-    "network": frozenset({"input_norm", "input_range", "size"}),
+    "network": frozenset({"input_norm", "input_range", "size", "checkpoint"}),
     "crossfade": frozenset({"weight", "previous"}),
     "executor": frozenset({"kind", "worker", "threads"}),
     "environment": frozenset({"torch", "device", "cpu", "onednn", "gpu", "cuda"}),
@@ -177,7 +177,7 @@ def read_job(data: Any, where: Path | None = None) -> Recipe:
     if network is not None and not isinstance(network, dict):
         raise RecipeError("'network' must be an object")
     if network is not None:
-        for key in ("input_norm", "input_range"):
+        for key in ("input_norm", "input_range", "checkpoint"):  # checkpoint: a trained net
             _text(network, key)
         _int(network, "size", 16, 4096)
     sha = _text(data, "weights_sha256")

@@ -40,6 +40,10 @@ def trusted_model(recipe: Recipe, given: str | None, opts: dict[str, Any]) -> st
             "input_norm": opts.get("input_norm") or network.get("input_norm"),
             "input_range": opts.get("input_range") or network.get("input_range"),
         }).name  # fmt: skip
+    from .models.trained import trained_from_recipe  # tensors only: safe to load unasked
+
+    if trained := trained_from_recipe(recipe.model, recipe.network or {}, recipe.weights_sha256):
+        return trained
     if is_network(recipe.model) or recipe.network is not None:
         raise ConfigError(
             f"the recipe names your own network {recipe.model!r}; replay never imports or loads "

@@ -256,6 +256,10 @@ def register_network(
 ) -> ModelSpec:
     """Register a user's network under its --model text (replacing an earlier registration with
     other options), its layer table found by a dry forward at ``size``."""
+    from .trained import is_trained, register_trained  # a network from `inceptionism train`
+
+    if is_trained(model) and input_norm is None and input_range is None:
+        return register_trained(model)
     fmt = parse_input_format(input_norm, input_range)
     scripted = not FACTORY.match(model)
 

@@ -239,6 +239,10 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
+    from .trained import safetensors_state  # tensors only, as the file's header says
+
+    if (tensors := safetensors_state(path)) is not None:
+        return tensors
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for truncated or foreign files
