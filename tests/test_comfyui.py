@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -327,3 +328,69 @@ def test_install_writes_a_custom_nodes_entry(tmp_path):
     assert "NODE_CLASS_MAPPINGS" in entry.read_text() and PACK != "inceptionism"
     assert main(["install"]) == 2
     assert load_image is not None
+
+
+# --- the example workflow (docs/comfyui-workflow.json) -----------------------------------------
+
+
+class LoadImage:  # ComfyUI's own nodes in the example, as stand-ins
+    RETURN_TYPES = ("IMAGE", "MASK")
+
+    def run(self, image):
+        return images(1), torch.ones(1, 48, 64)
+
+
+class PreviewImage:
+    RETURN_TYPES = ()
+
+    def run(self, images):
+        return {"ui": {"images": []}}
+
+
+def check_input(node: str, name: str, value, spec: tuple, source_type: str | None) -> None:
+    kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
+    where = f"node {node} input {name}"
+    if source_type is not None:
+        assert source_type == kind, f"{where}: {source_type} linked to {kind}"
+    elif isinstance(kind, list):
+        assert value in kind, f"{where}: {value!r} not among {kind}"
+    else:
+        assert kind in ("INT", "FLOAT", "STRING", "BOOLEAN"), f"{where}: {kind} needs a link"
+        if kind in ("INT", "FLOAT"):
+            assert options.get("min", -np.inf) <= value <= options.get("max", np.inf), where
+
+
+def test_the_example_workflow_is_valid_and_runs(pack, comfy):
+    prompt = json.loads((ROOT / "docs" / "comfyui-workflow.json").read_text())
+    classes = {**pack, "LoadImage": LoadImage, "PreviewImage": PreviewImage}
+    for node, item in prompt.items():
+        cls = classes[item["class_type"]]
+        if cls in (LoadImage, PreviewImage):
+            continue
+        types_ = cls.INPUT_TYPES()
+        specs = {**types_["required"], **types_.get("optional", {})}
+        assert set(types_["required"]) <= set(item["inputs"]) <= set(specs), node
+        for name, value in item["inputs"].items():
+            linked = None
+            if isinstance(value, list):
+                source = prompt[value[0]]
+                linked = classes[source["class_type"]].RETURN_TYPES[value[1]]
+            check_input(node, name, value, specs[name], linked)
+    quick = {"model": MODEL, "steps": 1, "octaves": 1, "frames": 2, "size": 32, "channels": "0-1"}
+    outputs: dict[str, tuple] = {}
+
+    def execute(node: str) -> tuple:
+        if node not in outputs:
+            item = prompt[node]
+            cls = classes[item["class_type"]]
+            inputs = {k: execute(v[0])[v[1]] if isinstance(v, list) else quick.get(k, v)
+                      for k, v in item["inputs"].items()}  # fmt: skip
+            with torch.inference_mode():
+                outputs[node] = getattr(cls(), getattr(cls, "FUNCTION", "run"))(**inputs)
+        return outputs[node]
+
+    for node in prompt:
+        execute(node)
+    saved = [p for p in comfy.dirs["output"].rglob("*.png")]
+    assert len(saved) == 1 + 2 + 2  # the dream, two zoom frames, two channels
+    assert all(read_recipe(p) for p in saved)
