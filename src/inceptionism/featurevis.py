@@ -476,25 +476,24 @@ def render_group(
 
 
 def read_featurevis(data: dict[str, Any]) -> tuple[FeatureVisConfig, list[str], int]:
-    """A featurevis recipe checked: (config, units, index); each violation one line."""
-    from .recipes import RecipeError
-
+    """A recorded render checked: (config, units, index); each violation one line (the
+    recipe reader adds where it was)."""
     fields = data.get("featurevis")
     units: Any = data.get("units")
     index: Any = data.get("index")
     if not isinstance(fields, dict):
-        raise RecipeError("'featurevis' must be an object")
+        raise ConfigError("'featurevis' must be an object")
     ok = isinstance(units, list) and 0 < len(units) <= 256
     if not ok or not all(isinstance(u, str) and len(u) < 200 for u in units):
-        raise RecipeError("'units' must be a list of 1 to 256 unit specs")
+        raise ConfigError("'units' must be a list of 1 to 256 unit specs")
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(units):
-        raise RecipeError(f"'index' must be an integer from 0 to {len(units) - 1}")
+        raise ConfigError(f"'index' must be an integer from 0 to {len(units) - 1}")
     known = {f.name for f in dataclasses.fields(FeatureVisConfig)}
     unknown = sorted(set(fields) - known)
     if unknown:
-        raise RecipeError(f"featurevis: unknown fields {unknown}")
+        raise ConfigError(f"featurevis: unknown fields {unknown}")
     try:
         config = FeatureVisConfig(**fields)
-    except (TypeError, ValueError) as e:
-        raise RecipeError(f"featurevis: {e}") from None
+    except (TypeError, ValueError) as e:  # ConfigError is a ValueError
+        raise ConfigError(f"featurevis: {e}") from None
     return config, units, index
