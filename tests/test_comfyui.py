@@ -394,3 +394,22 @@ def test_the_example_workflow_is_valid_and_runs(pack, comfy):
     saved = [p for p in comfy.dirs["output"].rglob("*.png")]
     assert len(saved) == 1 + 2 + 2  # the dream, two zoom frames, two channels
     assert all(read_recipe(p) for p in saved)
+
+
+def test_motion_frames_saved_by_the_pack_replay_on_the_cli(pack, comfy, model, run_cli, tmp_path):
+    zoom, zoom_recipe = run(pack, "InceptionismZoomLoop", model=model, image=images(1), frames=2,
+                            zoom=1.1, rotate=0.0, shift_x=0.0, shift_y=2.0, preset="default",
+                            layers="", seed=0, **QUICK)  # fmt: skip
+    clip, clip_recipe = run(pack, "InceptionismDreamFrames", model=model, frames=images(2),
+                            blend=0.5, flow=True, preset="default", layers="", seed=0,
+                            **QUICK)  # fmt: skip
+    saved = []
+    for out, recipe in ((zoom, zoom_recipe), (clip, clip_recipe)):
+        result = run(pack, "InceptionismSaveWithRecipe", images=out, recipe=recipe,
+                     filename_prefix="motion")  # fmt: skip
+        saved += _saved(comfy, result)[1:]  # the second frame: it starts from the first's dream
+    for k, path in enumerate(saved):
+        again = tmp_path / f"again{k}.png"
+        r = run_cli("replay", path, "-o", again, "--quiet")
+        assert r.code == 0, r.err
+        assert np.array_equal(_pixels(again), _pixels(path)), path

@@ -122,7 +122,11 @@ def dream_config(
 
 
 def preset_values(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {k: kwargs[k] for k in _PRESET_FIELDS if k in kwargs}
+    """The preset-backed widgets among a node's keyword inputs (anything else is refused)."""
+    unknown = sorted(set(kwargs) - set(_PRESET_FIELDS))
+    if unknown:
+        raise NodeInputError(f"unknown inputs {unknown}; valid: {', '.join(_PRESET_FIELDS)}")
+    return kwargs
 
 
 # --- nodes ---------------------------------------------------------------------------------------
