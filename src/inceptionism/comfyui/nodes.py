@@ -1,8 +1,9 @@
-"""The pack's dreaming nodes: a model loader and Dream, Zoom loop, Dream frames and Feature
-visualisation. Each is a thin shell: it turns its widgets into a :class:`DreamConfig` (or a
-:class:`FeatureVisConfig`), its tensors into the files a :class:`Job` reads, and hands the jobs
-to the job layer (``dream_job``, ``FrameRun``/``zoom_loop``, ``render_featurevis``), inside
-:func:`host.gradients` since ComfyUI runs nodes under ``torch.inference_mode()``.
+"""The pack's model loader and its still-picture nodes, Dream and Feature visualisation (the
+motion nodes are in motion_nodes.py), and the widgets they share. Each node is a thin shell: it
+turns its widgets into a :class:`DreamConfig` (or a :class:`FeatureVisConfig`), its tensors into
+the files a :class:`Job` reads, and hands the jobs to the job layer (``dream_job``,
+``render_featurevis``), inside :func:`host.gradients` since ComfyUI runs nodes under
+``torch.inference_mode()``.
 
 Every picture comes with its recipe (the ``INCEPTIONISM_RECIPE`` output): the Save node writes
 it into the PNG, and ``inceptionism replay`` re-creates the picture from it.
@@ -220,7 +221,10 @@ def _recipe_config(recipe: Any) -> DreamConfig | None:
         return None
     if not isinstance(recipe, Recipes) or not recipe.items:
         raise NodeInputError("recipe: expected the output of 'Load recipe from PNG'")
-    return DreamConfig.from_dict(recipe.items[0][0]["config"])
+    config = DreamConfig.from_dict(recipe.items[0][0]["config"])
+    if config.objective == "guide":  # the guide is an input of its own; without one, the default
+        config = config.replace(objective=DreamConfig.objective)
+    return config
 
 
 _RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
