@@ -41,7 +41,7 @@ MAX_OCTAVES = 64  # an octave file's number
 TOP_FIELDS = frozenset({
     "format", "kind", "inceptionism", "torch", "model", "weights_sha256", "weights_file",
     "device", "environment", "network", "config", "start", "guide", "mask", "label", "index",
-    "motion", "crossfade", "featurevis", "octave", "executor",
+    "motion", "crossfade", "featurevis", "octave", "executor", "hub",
     "source",  # format 1
 })  # fmt: skip
 START_FIELDS = frozenset({
@@ -61,6 +61,7 @@ SECTION_FIELDS = {
     "environment": frozenset({"torch", "device", "cpu", "onednn", "gpu", "cuda"}),
     "featurevis": frozenset({"featurevis", "units", "index"}),
     "motion": MOTION_FIELDS,
+    "hub": frozenset({"repo", "revision", "commit", "architecture"}),  # a Hub model's origin
 }
 MAX_TEXT = 4096  # characters of any one string in a recipe
 MAX_FRAME = 10_000_000
@@ -85,6 +86,7 @@ class Recipe:
     network: dict[str, Any] | None = None  # your own network's input format, as recorded
     format: int = RECIPE_FORMAT
     environment: dict[str, str] | None = None  # what decided its pixels beside the config
+    hub: dict[str, str] | None = None  # a Hub model's repo, revision, commit, architecture
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -113,6 +115,8 @@ def job_recipe(job: Job, model: DreamModel, weights_file: Path | None = None) ->
         "label": job.label,
         "index": job.index,
     }
+    if model.spec.hub is not None:  # where a Hub model came from (replay looks for that commit)
+        recipe["hub"] = dict(model.spec.hub)
     if job.motion is not None:
         recipe["motion"] = job.motion
     if job.crossfade is not None:
@@ -181,6 +185,14 @@ def read_job(data: Any, where: Path | None = None) -> Recipe:
             _text(network, key)
         _int(network, "size", 16, 4096)
     sha = _text(data, "weights_sha256")
+    hub = _section(data, "hub")
+    if hub is not None:
+        hub = {key: _text(hub, key, required=True) for key in ("repo", "revision", "commit",
+                                                                  "architecture")}  # fmt: skip
+        if not re.match(r"^[0-9a-f]{40}$", str(hub["commit"])):
+            raise RecipeError(
+                f"'hub.commit' must be a 40-digit commit hash, got {hub['commit']!r}"[:200]
+            )
     crossfade = _crossfade(data.get("crossfade"))
     rendering = _section(data, "featurevis")
     try:
@@ -193,7 +205,7 @@ def read_job(data: Any, where: Path | None = None) -> Recipe:
     except ConfigError as e:
         raise RecipeError(str(e)) from None
     return Recipe(job, model, sha, _text(data, "weights_file"), network, fmt,
-                  _environment(data.get("environment")))  # fmt: skip
+                  _environment(data.get("environment")), hub)  # fmt: skip
 
 
 def _environment(value: Any) -> dict[str, str] | None:

@@ -93,6 +93,11 @@ def replay_job(
     """The job that re-creates ``recipe_png`` into ``out``, and the loaded model to run it."""
     recipe = read_job(read_recipe(recipe_png), recipe_png)
     job = recipe.job
+    if recipe.hub is not None and not opts.get("model"):  # its recorded commit, where cached
+        from .models.hub import replay_note
+
+        if note := replay_note(recipe.model, recipe.hub):
+            warn(note)
     model = trusted_model(recipe, opts.get("model"), opts)
     job = job.replace(config=job.config.replace(model=model))
     resolve_objective(model, job.config)

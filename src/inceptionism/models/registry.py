@@ -20,9 +20,11 @@ from torch import nn
 from ..errors import UnknownNameError, WeightsError
 from .fuse import SteadyConvolutions, fold_batchnorm
 from .weights import (
+    SAFETENSORS_SUFFIX,
     RemoteWeights,
     Weights,
     load_strict,
+    read_safetensors,
     read_state_dict,
     sha256_file,
 )
@@ -69,6 +71,8 @@ class ModelSpec:
     table: Callable[[nn.Module | None], list[LayerInfo]] | None = None
     # How a network given by the user was loaded (input format, dry-run size), for recipes.
     origin: dict | None = None
+    # A Hub model's repo, revision asked for, commit read and architecture (models/hub.py).
+    hub: dict[str, str] | None = None
 
     @property
     def mean(self) -> tuple[float, ...]:
@@ -105,6 +109,10 @@ def list_models(pattern: str | None = None) -> list[str]:
 
 def get_spec(name: str) -> ModelSpec:
     key = _ALIASES.get(name, name)
+    if key not in _REGISTRY and name.startswith("hf:"):  # a Hub model, registered on first use
+        from .hub import register_hub_model
+
+        return register_hub_model(name)
     if key not in _REGISTRY:
         raise UnknownNameError("model", name, list_models())
     return _REGISTRY[key]
@@ -307,7 +315,12 @@ def read_weights(path: Path, spec: ModelSpec) -> tuple[dict[str, torch.Tensor], 
         from .keras_weights import convert_keras_file
 
         return convert_keras_file(path, spec.name, spec.weights)
-    return read_state_dict(path), spec.weights.with_file(path)
+    from .hub import canonical_keys  # timm's key layouts of the project's architectures
+
+    safe = path.suffix.lower() == SAFETENSORS_SUFFIX
+    state = read_safetensors(path) if safe else read_state_dict(path)
+    architecture = spec.hub["architecture"] if spec.hub else spec.name
+    return canonical_keys(architecture, state), spec.weights.with_file(path)
 
 
 def parts_present(spec: ModelSpec, state: dict[str, torch.Tensor]) -> dict[str, bool]:

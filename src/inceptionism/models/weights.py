@@ -279,3 +279,26 @@ def load_strict(module: nn.Module, state: dict[str, torch.Tensor], source: str) 
     if problems:
         raise WeightsError(f"weights {source} do not fit this architecture: " + "; ".join(problems))
     module.load_state_dict(state, strict=True)
+
+
+SAFETENSORS_SUFFIX = ".safetensors"
+
+
+def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A .safetensors file's tensors (the format holds a JSON header and tensors, nothing that
+    runs), with the same one-line errors as a .pth; without the package, the extra to install."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+    except ImportError:
+        from ..errors import MissingExtraError
+
+        raise MissingExtraError(f"reading {path.name}", "hub") from None
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise WeightsError(f"cannot read weights file {path}: {type(e).__name__}: {first}") from e
