@@ -167,6 +167,8 @@ def test_loader_keeps_one_model_built_outside_inference_mode(pack, model):
     (again,) = run(pack, "InceptionismLoadModel", model=MODEL, preset="default")
     assert again.model is model.model
     assert not any(p.is_inference() for p in model.model.net.parameters())
+    with pytest.raises(Exception, match="efficientnet_lite0"):  # the valid names
+        run(pack, "InceptionismLoadModel", model=MODEL, preset="default", model_id="lite_zero")
 
 
 @pytest.mark.parametrize("b", [1, 2])

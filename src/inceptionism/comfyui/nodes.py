@@ -138,17 +138,23 @@ class LoadModel:
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {"required": {"model": (list_models(), {"default": DreamConfig().model}),
-                             "preset": (list(PRESETS), {"default": "default"})}}  # fmt: skip
+        return {
+            "required": {"model": (list_models(), {"default": DreamConfig().model}),
+                         "preset": (list(PRESETS), {"default": "default"})},
+            "optional": {"model_id": ("STRING", {"default": "", "tooltip": "any model name "
+                                      "the command line takes (hf:ORG/NAME where the Hub is "
+                                      "supported); wins over the list"})},
+        }  # fmt: skip
 
     RETURN_TYPES = (MODEL,)
     RETURN_NAMES = ("model",)
     FUNCTION = "load"
     CATEGORY = CATEGORY
 
-    def load(self, model: str, preset: str = "default") -> tuple[ModelHandle]:
+    def load(self, model: str, preset: str = "default", model_id: str = "") -> tuple[ModelHandle]:
         if preset not in PRESETS:
             DreamConfig.preset(preset)  # the error lists the presets
+        model = model_id.strip() or model
         device = host.torch_device()
         key = (model, str(device))
         if key not in _LOADED:
