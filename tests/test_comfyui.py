@@ -208,6 +208,24 @@ def test_an_interrupt_stops_the_dream(pack, comfy, model):
     assert comfy.checks == 2
 
 
+@pytest.mark.parametrize("node", ["InceptionismZoomLoop", "InceptionismDreamFrames",
+                                  "InceptionismFeatureVis"])  # fmt: skip
+def test_every_dreaming_node_stops_at_an_interrupt(pack, comfy, model, node):
+    inputs = {
+        "InceptionismZoomLoop": dict(image=images(1), frames=3, zoom=1.1, rotate=0.0, shift_x=0.0,
+                                     shift_y=0.0, preset="default", layers="", seed=0, **QUICK),
+        "InceptionismDreamFrames": dict(frames=images(3), blend=0.5, flow=False,
+                                        preset="default", layers="", seed=0, **QUICK),
+        "InceptionismFeatureVis": dict(layer="block6", channels="0-1", preset="lucid", steps=4,
+                                       size=32, seed=0),
+    }[node]  # fmt: skip
+    comfy.interrupt_after = 2
+    with pytest.raises(Interrupted):
+        run(pack, node, model=model, **inputs)
+    assert comfy.checks == 3
+    assert ProgressBar.bars[0].current < ProgressBar.bars[0].total
+
+
 def test_wrong_input_types_are_one_clear_error(pack, model):
     from inceptionism.comfyui.host import NodeInputError
 
@@ -259,6 +277,8 @@ def test_feature_visualisation_renders_one_picture_per_channel(pack, model):
     assert [r["featurevis"]["units"] for r, _ in recipe.items][0] == [
         "block6:0=1", "block6:1=1", "block6:5=1"]  # fmt: skip
     assert (out[0] - out[1]).abs().mean() > 1e-3
+    (bar,) = ProgressBar.bars
+    assert bar.current == bar.total == 2  # the three units in one pass of two steps
 
 
 def _saved(comfy, result) -> list[Path]:
