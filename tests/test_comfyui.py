@@ -94,12 +94,14 @@ def comfy(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def pack(comfy):
-    """The node mappings, imported as ComfyUI imports a custom_nodes folder."""
+def pack(comfy, monkeypatch):
+    """The node mappings, imported as ComfyUI's load_custom_node imports a custom_nodes folder:
+    under the folder's name, entered in sys.modules before it runs."""
     entry = ROOT / "comfyui_pack" / "__init__.py"
     spec = importlib.util.spec_from_file_location("comfyui-inceptionism", entry)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "comfyui-inceptionism", module)
     spec.loader.exec_module(module)
     return module.NODE_CLASS_MAPPINGS
 
