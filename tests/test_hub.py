@@ -4,6 +4,7 @@ replay, and every refusal as one line. Nothing here touches the network."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pickle
@@ -255,14 +256,11 @@ def test_a_repo_without_weights_or_architecture_is_one_line(hub):
 
 
 def test_an_architecture_of_timms_own_needs_timm(hub):
-    try:
-        import timm  # noqa: F401
-    except ImportError:
-        hub.lay("timm/convnext_tiny.fb_in1k", {"config.json": timm_config("convnext_tiny")})
-        with pytest.raises(WeightsError, match="'convnext_tiny' .* needs timm"):
-            get_spec("hf:timm/convnext_tiny.fb_in1k")
-    else:
-        pytest.skip("timm is importable here")
+    if importlib.util.find_spec("timm") is not None:
+        pytest.skip("timm is installed here")
+    hub.lay("timm/convnext_tiny.fb_in1k", {"config.json": timm_config("convnext_tiny")})
+    with pytest.raises(WeightsError, match="'convnext_tiny' .* needs timm"):
+        get_spec("hf:timm/convnext_tiny.fb_in1k")
 
 
 def test_a_mis_shaped_key_is_named(hub, resnet_state):
@@ -374,3 +372,37 @@ def test_offline_refusals_are_one_line_exit_2_nothing_written(tmp_path, photo):
         assert r.returncode == 2, r.stderr
         assert len(lines) == 1 and words in lines[0], r.stderr
         assert not out.exists()
+
+
+# --- other architectures: timm, where it imports --------------------------------------------------
+
+_TORCHVISION_SCHEMAS: list = []  # kept alive: a Library's definitions go with it
+
+
+@pytest.fixture
+def timm_module():
+    """timm, where installed. torchvision's CPU-less wheel lacks two operator schemas that its
+    import registers fakes for; declared here (tests only, never in the package)."""
+    if not _TORCHVISION_SCHEMAS:
+        try:
+            lib = torch.library.Library("torchvision", "DEF")
+            lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+            lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+            _TORCHVISION_SCHEMAS.append(lib)
+        except RuntimeError:  # torchvision's own extension already defines them
+            _TORCHVISION_SCHEMAS.append(None)
+    return pytest.importorskip("timm")
+
+
+def test_an_architecture_timm_builds_dreams_on_its_stages(hub, timm_module):
+    repo = "timm/resnet18.a1_in1k"
+    net = timm_module.create_model("resnet18", pretrained=False)
+    state = {k: v.contiguous() for k, v in net.state_dict().items()}
+    config = timm_config("resnet18")
+    hub.lay(repo, {"config.json": config, "model.safetensors": state})
+    model = get_model(f"hf:{repo}")
+    names = [i.name for i in model.layer_list]
+    assert names[-1] == "logits" and "layer3" in names
+    assert model.spec.default_layers == (("layer3", 1.0),)  # the deepest stage at stride 16
+    assert torch.equal(model.net.state_dict()["fc.weight"], state["fc.weight"])
+    assert torch.isfinite(small_dream(model, "layer3")).all()

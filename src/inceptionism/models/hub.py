@@ -301,10 +301,11 @@ def timm_network(
     ``feature_info`` (its stages) by module name, channels and reduction, plus the logits."""
     try:
         import timm
-    except ImportError:
+    except Exception as e:  # not installed, or installed beside a torchvision that fails
+        why = "" if isinstance(e, ImportError) else f"; importing it failed: {e}"[:200]
         raise WeightsError(
             f"the Hub architecture {architecture!r} is not one of the project's "
-            f"({', '.join(OWN_ARCHITECTURES)}): it needs timm (pip install timm)"
+            f"({', '.join(OWN_ARCHITECTURES)}): it needs timm (pip install timm){why}"
         ) from None
     kwargs = {"num_classes": config["num_classes"]} if "num_classes" in config else {}
     if architecture not in timm.list_models():
