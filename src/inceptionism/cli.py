@@ -7,6 +7,7 @@ is half-written. The commands are registered from the lists of the cli_* modules
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +15,23 @@ import click
 
 from . import __version__
 from .cli_options import (
+    IntRange,
+    SectionedCommand,
     command_config,
     dream_options,
     echo_error,
+    examples,
     explicit_fields,
     load_run,
     model_options,
     note,
+    preset_names,
     run_flags,
+    size_text,
 )
 from .config import PRESETS
-from .configure import dream_featurevis, parse_size
-from .errors import ImageError, InceptionismError
+from .configure import LUCID, dream_featurevis, parse_size
+from .errors import ImageError, InceptionismError, InceptionismWarning, install_hint
 from .executors import Done, Tally, executor_option, make_executor
 from .featurevis import LUCID_DESCRIPTION
 from .image import has_recipe, read_recipe
@@ -55,17 +61,27 @@ def cli(ctx: click.Context) -> None:
         click.echo(ctx.get_help())
 
 
-@click.command()
+@click.command(
+    cls=SectionedCommand,
+    short_help="Dream photos, folders or noise into new images.",
+    epilog=examples(
+        "dream sample:coffee -o dream.png",
+        "dream photos/ -o dreams/ --preset keras-classic --steps 10",
+        "dream --init noise --size 256x256 --layers block12:37 -o channel.png",
+    ),
+)
 @click.argument("inputs", nargs=-1)
 @click.option(
     "--output",
     "-o",
     "out",
     required=True,
+    metavar="OUT",
     help="Output file (one input) or folder (several, or a name ending in /).",
 )
-@click.option("--size", default=None, help="WxH of a dream without a photo (default 512x512).")
-@dream_options()
+@click.option("--size", default=None, callback=size_text, metavar="WxH",
+              help="WxH of a dream without a photo (default 512x512).")  # fmt: skip
+@dream_options(lucid=True)
 @click.option("--format", "fmt", type=click.Choice(["png", "jpg", "webp"]), default="png",
               show_default=True, help="Output type in a batch folder.")  # fmt: skip
 @click.option("--save-octaves", is_flag=True,
@@ -132,7 +148,16 @@ def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | No
         raise ImageError(f"{failed} of {len(jobs)} inputs could not be dreamed (see above)")
 
 
-@click.command()
+@click.command(
+    cls=SectionedCommand,
+    sections={"Files that moved": ("source", "previous", "guide_file", "mask_file")},
+    short_help="Re-create an output from the recipe in its PNG.",
+    epilog=examples(
+        "replay dream.png -o again.png",
+        "replay dream.png -o again.png --input moved/photo.jpg",
+        "replay cells/block12_3.png -o cell.png --device cpu",
+    ),
+)
 @click.argument("recipe_png", type=click.Path(path_type=Path))
 @click.option("--output", "-o", "out", required=True, type=click.Path(path_type=Path),
               help="Output file.")  # fmt: skip
@@ -162,7 +187,14 @@ def replay(recipe_png: Path, out: Path, force: bool, quiet: bool, **opts: Any) -
     note(f"wrote {job.output}", quiet)
 
 
-@click.command()
+@click.command(
+    short_help="List the registered models.",
+    epilog=examples(
+        "models",
+        "layers inception_v3",
+        "dream sample:coffee -o v3.png --model inception_v3",
+    ),
+)
 def models() -> None:
     """List the registered models."""
     rows = []
@@ -174,9 +206,16 @@ def models() -> None:
     _table(("model", "params", "default layers", "preset", "weights"), rows)
 
 
-@click.command()
+@click.command(
+    short_help="List a model's targetable layers.",
+    epilog=examples(
+        "layers efficientnet_lite2",
+        "layers vgg16",
+        "layers my_net.pt --size 224",
+    ),
+)
 @click.argument("model")
-@click.option("--size", type=click.IntRange(16, 4096), default=DRY_SIZE, show_default=True,
+@click.option("--size", type=IntRange(16, 4096), default=DRY_SIZE, show_default=True,
               help="Your network: the input size of the dry forward pass that finds channels "
               "and strides.")  # fmt: skip
 def layers(model: str, size: int) -> None:
@@ -204,19 +243,34 @@ def layers(model: str, size: int) -> None:
         click.echo(f"{label} ({hint}): {part[0]} .. {part[-1]}")
 
 
-@click.command()
+@click.command(
+    short_help="List the named recipes.",
+    epilog=examples(
+        "presets",
+        "dream sample:coffee -o classic.png --preset keras-classic",
+        "channels block12 -o lucid.png --preset lucid",
+    ),
+)
 def presets() -> None:
     """List the named recipes."""
-    rows = [(k, p.description) for k, p in PRESETS.items()] + [("lucid", LUCID_DESCRIPTION)]
+    described = {**{k: p.description for k, p in PRESETS.items()}, LUCID: LUCID_DESCRIPTION}
+    rows = [(name, described[name]) for name in preset_names(lucid=True)]
     _table(("preset", "description"), rows)
 
 
-@click.command()
+@click.command(
+    short_help="List the sample photos (sample:NAME).",
+    epilog=examples(
+        "samples",
+        "dream sample:grace_hopper -o hopper.png",
+        "zoom sample:chelsea -o cat.mp4 --frames 24",
+    ),
+)
 def samples() -> None:
     """List the sample photos usable as sample:NAME."""
     found = list_samples()
     if not found:
-        raise ImageError("no sample photos installed: pip install 'inceptionism[samples]'")
+        raise ImageError(f"no sample photos installed: {install_hint('samples')}")
     _table(("sample", "file"), [(f"sample:{k}", str(v)) for k, v in sorted(found.items())])
 
 
@@ -231,11 +285,8 @@ def _register() -> None:
     from .cli_explore import COMMANDS as EXPLORE
     from .cli_motion import COMMANDS as MOTION
     from .cli_studio import COMMANDS as STUDIO
-    from .cli_train import COMMANDS as TRAIN
 
     for command in [dream, replay, models, layers, presets, samples, *EXPLORE, *MOTION, *STUDIO]:
-        cli.add_command(command)
-    for command in TRAIN:
         cli.add_command(command)
 
 
@@ -243,8 +294,28 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: one line per error, exit code 2 for anything the user can fix."""
+    """Console entry point: one line per error, exit code 2 for anything the user can fix.
+
+    Library warnings (Pillow's about a file's EXIF, torch's) are held until the command ends:
+    after a success each is shown once, as one line; after an error the error's line is all
+    that is shown."""
     args = sys.argv[1:] if argv is None else argv
+    with warnings.catch_warnings(record=True) as caught:
+        code = _run(args)
+    if code == 0:
+        for line in dict.fromkeys(_warning_line(w) for w in caught):
+            click.echo(line, err=True)
+    return code
+
+
+def _warning_line(w: warnings.WarningMessage) -> str:
+    text = " ".join(str(w.message).split())
+    if issubclass(w.category, InceptionismWarning):  # ours: the message says it all
+        return f"inceptionism: warning: {text}"
+    return f"inceptionism: warning: {text} ({w.category.__name__})"
+
+
+def _run(args: list[str]) -> int:
     try:
         cli.main(args=args, prog_name="inceptionism", standalone_mode=False)
     except InceptionismError as e:
@@ -265,6 +336,11 @@ def main(argv: list[str] | None = None) -> int:
             click.echo("", err=True)  # leave the progress line
         echo_error("interrupted; finished outputs are kept")
         return 130
+    except ValueError as e:  # int() of a number of over 4300 digits that no check caught
+        if "integer string conversion" not in str(e):
+            raise
+        echo_error("a number in the command line or a file has over 4300 digits")
+        return 2
     return 0
 
 

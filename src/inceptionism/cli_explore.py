@@ -11,13 +11,19 @@ from typing import Any
 import click
 
 from .cli_options import (
+    IntRange,
+    SectionedCommand,
     command_config,
     dream_options,
+    examples,
     explicit_fields,
+    finite_each,
+    finite_numbers,
     given,
     load_run,
     note,
     run_flags,
+    size_text,
     stack,
 )
 from .configure import featurevis_config, parse_size
@@ -44,16 +50,18 @@ CHANNEL_DEFAULTS = {"objective": "mean", "grad_norm": "laplacian", "step_size": 
                     "steps": 30, "octaves": 3}  # fmt: skip
 
 
-def _explore_options(defaults: dict[str, Any] | None = None) -> Any:
+def _explore_options(defaults: dict[str, Any] | None = None, lucid: bool = False) -> Any:
     return stack(
-        click.option("--output", "-o", "out", required=True, help="Sheet file (.png)."),
+        click.option("--output", "-o", "out", required=True, metavar="OUT",
+                     help="Sheet file (.png)."),
         click.option("--cells", "cells_dir", default=None, help="Also keep each cell here."),
-        click.option("--size", default=None, help="WxH of a noise/grey start (256x256)."),
-        click.option("--cell-size", type=click.IntRange(64, 1024), default=256,
+        click.option("--size", default=None, callback=size_text, metavar="WxH",
+                     help="WxH of a noise/grey start (256x256)."),
+        click.option("--cell-size", type=IntRange(64, 1024), default=256,
                      show_default=True, help="Cell side on the sheet."),
         run_flags("Overwrite an existing sheet."),
         executor_option,
-        dream_options(defaults, max_size=320),
+        dream_options(defaults, max_size=320, lucid=lucid),
     )  # fmt: skip
 
 
@@ -74,9 +82,18 @@ def _sheets(source: str, ctx: click.Context, opts: dict[str, Any], defaults=None
                   report=None if opts["quiet"] else note, on_close=ctx.call_on_close)  # fmt: skip
 
 
-@click.command()
+@click.command(
+    cls=SectionedCommand,
+    sections={"Sweep": ("varies",)},
+    short_help="Dream one start per combination of --vary values.",
+    epilog=examples(
+        "sweep sample:coffee -o steps.png --vary step-size=0.003,0.006,0.012",
+        "sweep sample:coffee -o grid.png --vary octaves=2,4 --vary steps=10,20",
+        'sweep noise -o layers.png --vary "layers=block10;block12;block14"',
+    ),
+)
 @click.argument("source")
-@click.option("--vary", "varies", multiple=True, required=True,
+@click.option("--vary", "varies", multiple=True, required=True, callback=finite_each,
               help="NAME=V1,V2,... (any config option; ';' separates layer specs).")  # fmt: skip
 @_explore_options()
 @click.pass_context
@@ -103,9 +120,17 @@ def sweep(ctx: click.Context, source: str, varies: tuple[str, ...], **opts: Any)
         run.write(path, sheet, {"kind": "sweep", "vary": list(varies), "extra": extras})
 
 
-@click.command()
+@click.command(
+    cls=SectionedCommand,
+    short_help="One cell per layer: what each layer sees.",
+    epilog=examples(
+        "atlas sample:coffee -o atlas.png",
+        "atlas sample:chelsea -o three.png --layers block4,block8,block12",
+        "atlas noise -o lucid_atlas.png --preset lucid",
+    ),
+)
 @click.argument("source")
-@_explore_options()
+@_explore_options(lucid=True)
 @click.pass_context
 def atlas(ctx: click.Context, source: str, **opts: Any) -> None:
     """One cell per layer (--layers a,b,c or all): what each layer sees in SOURCE (a photo,
@@ -127,21 +152,33 @@ def atlas(ctx: click.Context, source: str, **opts: Any) -> None:
               {**info, "featurevis": fv.to_dict()} if fv else info)  # fmt: skip
 
 
-@click.command()
+@click.command(
+    cls=SectionedCommand,
+    sections={
+        "Channels": ("count", "channel_list"),
+        "The lucid recipe": ("param", "transforms", "batch"),
+    },
+    short_help="What makes each of a layer's channels fire.",
+    epilog=examples(
+        "channels block12 -o block12.png",
+        "channels block12 -o picked.png --channels 3,17,42",
+        "channels block6 -o deepdream.png --model efficientnet_lite0 --preset default",
+    ),
+)
 @click.argument("layer")
-@click.option("--count", type=click.IntRange(1, 256), default=16, show_default=True,
+@click.option("--count", type=IntRange(1, 256), default=16, show_default=True,
               help="The first COUNT channels.")  # fmt: skip
 @click.option("--channels", "channel_list", default=None, help="Exactly these: 3,17,42.")
 @stack(
     click.option("--param", type=click.Choice(PARAMS), default=None,
                  help="lucid recipe: image parameterisation (default fft)."),
-    click.option("--transforms", default=None,
+    click.option("--transforms", default=None, callback=finite_numbers,
                  help="lucid recipe: robustness transforms, e.g. jitter=4,scale=0.1,rotate=10 "
                       "(default), standard (Lucid's, with pad=12), none."),
-    click.option("--batch", type=click.IntRange(1, 256), default=None,
+    click.option("--batch", type=IntRange(1, 256), default=None,
                  help="lucid recipe: channels per forward/backward pass (16)."),
 )  # fmt: skip
-@_explore_options(CHANNEL_DEFAULTS)
+@_explore_options(CHANNEL_DEFAULTS, lucid=True)
 @click.pass_context
 def channels(ctx: click.Context, layer: str, count: int, channel_list: str | None,
              **opts: Any) -> None:  # fmt: skip

@@ -8,7 +8,19 @@ from typing import Any
 
 import click
 
-from .cli_options import command_config, dream_options, load_run, note, run_flags
+from .cli_options import (
+    FloatRange,
+    IntRange,
+    SectionedCommand,
+    command_config,
+    dream_options,
+    examples,
+    load_run,
+    note,
+    parse_floats,
+    run_flags,
+    size_text,
+)
 from .configure import parse_size
 from .errors import ConfigError, MissingExtraError
 from .executors import executor_option, make_executor
@@ -32,33 +44,40 @@ from .progress import frame_bars, frame_lines
 from .video import probe_range, read_frames
 
 
-def _parse_shift(text: str) -> tuple[float, float]:
-    try:
-        dx, dy = (float(v) for v in text.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected DX,DY in pixels, got {text!r}") from None
-    return dx, dy
-
-
-@click.command()
+@click.command(
+    cls=SectionedCommand,
+    sections={"Motion": ("frames", "zoom_factor", "rotate", "shift", "fps")},
+    short_help="An endless zoom, each frame dreamed from the last.",
+    epilog=examples(
+        "zoom sample:coffee -o zoom.mp4 --frames 48",
+        "zoom noise -o tunnel.gif --zoom 1.1 --rotate 2",
+        "zoom photo.jpg -o frames/ --shift 4,0 --fps 24",
+    ),
+)
 @click.argument("source")
-@click.option("--output", "-o", "out", required=True, help="OUT.mp4, OUT.gif or a folder OUT/.")
-@click.option("--frames", type=click.IntRange(1, 999_999), default=48, show_default=True)
-@click.option("--zoom", "zoom_factor", type=click.FloatRange(0.5, 2.0), default=1.05,
+@click.option("--output", "-o", "out", required=True, metavar="OUT",
+              help="OUT.mp4, OUT.gif or a folder OUT/.")  # fmt: skip
+@click.option("--frames", type=IntRange(1, 999_999), default=48, show_default=True,
+              help="Number of frames.")  # fmt: skip
+@click.option("--zoom", "zoom_factor", type=FloatRange(0.5, 2.0), default=1.05,
               show_default=True, help="Scale per frame (>1 zooms in).")  # fmt: skip
-@click.option("--rotate", type=click.FloatRange(-180, 180), default=0.0, show_default=True,
+@click.option("--rotate", type=FloatRange(-180, 180), default=0.0, show_default=True,
               help="Degrees per frame, counter-clockwise.")  # fmt: skip
-@click.option("--shift", default="0,0", show_default=True, help="DX,DY pixels per frame.")
-@click.option("--fps", type=click.FloatRange(0.1, 240), default=12.0, show_default=True)
-@click.option("--size", default=None, help="WxH for a noise or grey start (default 512x512).")
+@click.option("--shift", default="0,0", show_default=True, metavar="DX,DY",
+              help="Pixels per frame.",
+              callback=lambda _c, _p, text: parse_floats(text, 2, "DX,DY in pixels"))  # fmt: skip
+@click.option("--fps", type=FloatRange(0.1, 240), default=12.0, show_default=True,
+              help="Frames per second of the video.")  # fmt: skip
+@click.option("--size", default=None, callback=size_text, metavar="WxH",
+              help="WxH for a noise or grey start (default 512x512).")  # fmt: skip
 @dream_options(MOTION_DEFAULTS)
 @run_flags("Start over, replacing frames and output.")
 @executor_option
 @click.pass_context
 def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: float,
-         rotate: float, shift: str, fps: float, size: str | None, guide: str | None,
-         mask: str | None, max_size: int | None, max_pixels: int, force: bool, quiet: bool,
-         **opts: Any) -> None:  # fmt: skip
+         rotate: float, shift: tuple[float, float], fps: float, size: str | None,
+         guide: str | None, mask: str | None, max_size: int | None, max_pixels: int,
+         force: bool, quiet: bool, **opts: Any) -> None:  # fmt: skip
     """An endless zoom: each frame dreamed from the last one, zoomed, rotated and shifted.
 
     SOURCE is a photo, sample:NAME, noise or grey. Frames are written as they finish, next to
@@ -67,7 +86,6 @@ def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: fl
     if opts["executor"] != "local":
         raise ConfigError("zoom is sequential (each frame starts from the last one): "
                           "it runs with --executor local only")  # fmt: skip
-    dxdy = _parse_shift(shift)
     config = command_config(ctx, opts, MOTION_DEFAULTS, guide=guide is not None)
     first = source_start(source, config.init, parse_size(size), max_size, max_pixels, True)
     refs = steering_refs(guide, mask)
@@ -78,27 +96,37 @@ def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: fl
     settings = run_settings("zoom", config, run, source=source,
                             source_sha256=first.source.sha256 if first.source else None,
                             size=list(first.size or ()), zoom=zoom_factor, rotate=rotate,
-                            shift=list(dxdy))  # fmt: skip
+                            shift=list(shift))  # fmt: skip
     frame_run = FrameRun(target.frames, frames, settings, run, on_frame=frame_lines(quiet),
                          force=force, live=frame_bars(quiet, frames), refs=refs)  # fmt: skip
     try:
-        zoom_loop(first, config, frame_run, zoom_factor, rotate, dxdy)
+        zoom_loop(first, config, frame_run, zoom_factor, rotate, shift)
     except KeyboardInterrupt:  # the frames so far become a playable partial result
         note(finish_frames(target, frame_run, rate, interrupted=True))
         raise
     note(finish_frames(target, frame_run, rate), quiet)
 
 
-@click.command()
+@click.command(
+    cls=SectionedCommand,
+    sections={"Motion": ("blend", "flow", "t_start", "t_end")},
+    short_help="Dream a video frame by frame, keeping its sound.",
+    epilog=examples(
+        "video clip.mp4 -o dreamed.mp4",
+        "video clip.mp4 -o smooth.mp4 --blend 0.7 --flow",
+        "video clip.mp4 -o part.mp4 --start 5 --end 10 --max-size 480",
+    ),
+)
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("--output", "-o", "out", required=True, help="OUT.mp4, OUT.gif or a folder OUT/.")
-@click.option("--blend", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+@click.option("--output", "-o", "out", required=True, metavar="OUT",
+              help="OUT.mp4, OUT.gif or a folder OUT/.")  # fmt: skip
+@click.option("--blend", type=FloatRange(0, 1), default=0.5, show_default=True,
               help="How much of the previous dream goes into the next frame's start.")  # fmt: skip
 @click.option("--flow", is_flag=True,
               help="Carry the previous dream's detail along the optical flow.")  # fmt: skip
-@click.option("--start", "t_start", type=click.FloatRange(0, 1e7), default=None,
+@click.option("--start", "t_start", type=FloatRange(0, 1e7), default=None,
               help="Start time in seconds.")  # fmt: skip
-@click.option("--end", "t_end", type=click.FloatRange(0, 1e7), default=None,
+@click.option("--end", "t_end", type=FloatRange(0, 1e7), default=None,
               help="End time in seconds.")  # fmt: skip
 @dream_options(MOTION_DEFAULTS)
 @run_flags("Start over, replacing frames and output.")

@@ -6,21 +6,29 @@ import signal
 
 import click
 
-from .cli_options import note
+from .cli_options import FloatRange, IntRange, examples, note
 from .configure import device_for
 from .errors import ConfigError
 from .studio import Limits, Studio
 
 
-@click.command()
+@click.command(
+    short_help="Open the web studio in your browser.",
+    epilog=examples(
+        "serve",
+        "serve --port 8000 --max-side 768",
+        "serve --host 0.0.0.0 --device cuda",
+    ),
+)
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind; 0.0.0.0 exposes the studio to your network.")  # fmt: skip
-@click.option("--port", type=click.IntRange(0, 65535), default=7860, show_default=True)
-@click.option("--max-upload-mb", type=click.FloatRange(0.1, 1000), default=20.0,
+@click.option("--port", type=IntRange(0, 65535), default=7860, show_default=True,
+              help="Port to listen on.")  # fmt: skip
+@click.option("--max-upload-mb", type=FloatRange(0.1, 1000), default=20.0,
               show_default=True, help="Largest upload accepted.")  # fmt: skip
-@click.option("--max-pixels", type=click.IntRange(min=1024), default=16_000_000,
+@click.option("--max-pixels", type=IntRange(min=1024), default=16_000_000,
               show_default=True, help="Largest decoded upload, in pixels.")  # fmt: skip
-@click.option("--max-side", type=click.IntRange(64, 8192), default=1024, show_default=True,
+@click.option("--max-side", type=IntRange(64, 8192), default=1024, show_default=True,
               help="Largest dream (long side) the size slider allows.")  # fmt: skip
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 def serve(host: str, port: int, max_upload_mb: float, max_pixels: int, max_side: int,
