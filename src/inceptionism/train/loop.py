@@ -117,6 +117,47 @@ def set_trainable(net: nn.Module, base: str, head: str, unfreeze: int) -> list[n
     return params
 
 
+class AdamW:
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as torch.optim.AdamW computes it
+    without its options; written here because creating a torch optimizer imports torch._dynamo
+    (7 s on these machines, longer than a small training run)."""
+
+    def __init__(self, params: list[nn.Parameter], lr: float, weight_decay: float = 0.0,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):  # fmt: skip
+        self.params, self.lr, self.weight_decay = params, lr, weight_decay
+        self.betas, self.eps, self.steps = betas, eps, 0
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.steps += 1
+        b1, b2 = self.betas
+        c1, c2 = 1 - b1**self.steps, 1 - b2**self.steps
+        for p, m, v in zip(self.params, self.m, self.v):
+            if p.grad is None:
+                continue
+            p.mul_(1 - self.lr * self.weight_decay)
+            m.mul_(b1).add_(p.grad, alpha=1 - b1)
+            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            p.addcdiv_(m, (v / c2).sqrt_().add_(self.eps), value=-self.lr / c1)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "m": list(self.m), "v": list(self.v)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.steps = int(state["steps"])
+        for mine, saved in ((self.m, state["m"]), (self.v, state["v"])):
+            if len(saved) != len(mine):
+                raise ConfigError("the resume file trains other parameters; pass --restart")
+            for a, b in zip(mine, saved):
+                a.copy_(b)
+
+
 def init_head(layer: nn.Module, seed: int) -> None:
     """PyTorch's default Linear initialisation (uniform in +-1/sqrt(fan_in)), from ``seed``."""
     assert isinstance(layer, nn.Linear)
@@ -173,7 +214,7 @@ def train(
     mean = torch.tensor(base.mean, device=device).view(1, 3, 1, 1)
     std = torch.tensor(base.std, device=device).view(1, 3, 1, 1)
     init_head(net.get_submodule(head), config.seed)
-    optim = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    optim = AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     recipe = config.to_dict()
     state: dict[str, Any] = {"epoch": 0, "best": -1.0, "since_best": 0, "history": []}
     best_weights = {k: v.clone() for k, v in net.state_dict().items()}
