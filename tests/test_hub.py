@@ -289,6 +289,22 @@ def test_safetensors_through_weights_with_strict_key_errors(tmp_path, resnet_sta
         get_model("resnet50", weights=broken)
 
 
+def test_a_dream_with_safetensors_weights_replays_from_the_recorded_file(
+    resnet_state, run_cli, photo, tmp_path
+):
+    weights = tmp_path / "mine.safetensors"
+    save_file(resnet_state, str(weights))
+    out = tmp_path / "dream.png"
+    r = run_cli("dream", photo, "-o", out, "--model", "resnet50", "--weights", weights,
+                "--layers", "layer2", "--steps", "1", "--octaves", "1", "--quiet")  # fmt: skip
+    assert r.code == 0, r.err
+    assert read_recipe(out)["weights_file"] == str(weights.resolve())
+    again = tmp_path / "again.png"
+    r = run_cli("replay", out, "-o", again, "--quiet")  # no --weights: the recorded file
+    assert r.code == 0 and r.err_lines == [], r.err
+    assert np.array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(out)))
+
+
 def test_timms_vgg_layout_through_weights_maps_too(tmp_path):
     small = {"pre_logits.fc1.weight": torch.zeros(4096, 512, 7, 7)}
     path = tmp_path / "vgg.safetensors"

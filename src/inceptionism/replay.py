@@ -27,7 +27,7 @@ from .outputs import check_outputs
 from .recipes import Recipe, read_job
 from .samples import is_sample, sample_path
 
-WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".h5", ".hdf5")
+WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".h5", ".hdf5")
 
 
 def trusted_model(recipe: Recipe, given: str | None, opts: dict[str, Any]) -> str:
