@@ -25,7 +25,7 @@ from safetensors.torch import save_file  # noqa: E402
 
 from inceptionism.config import DreamConfig  # noqa: E402
 from inceptionism.engine import dream_tensor  # noqa: E402
-from inceptionism.errors import WeightsError  # noqa: E402
+from inceptionism.errors import MissingExtraError, WeightsError  # noqa: E402
 from inceptionism.image import read_recipe  # noqa: E402
 from inceptionism.models import get_model, get_spec, layer_table  # noqa: E402
 from inceptionism.models.blocks import init_random  # noqa: E402
@@ -261,6 +261,17 @@ def test_an_architecture_of_timms_own_needs_timm(hub):
     hub.lay("timm/convnext_tiny.fb_in1k", {"config.json": timm_config("convnext_tiny")})
     with pytest.raises(WeightsError, match="'convnext_tiny' .* needs timm"):
         get_spec("hf:timm/convnext_tiny.fb_in1k")
+
+
+def test_without_the_extra_one_line_says_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # import fails as if absent
+    with pytest.raises(MissingExtraError, match=r"needs the hub extra: pip install .*\[hub\]"):
+        get_spec("hf:timm/not_installed_here")
+    monkeypatch.setitem(sys.modules, "safetensors", None)
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(b"anything")
+    with pytest.raises(MissingExtraError, match="reading x.safetensors needs the hub extra"):
+        get_model("resnet50", weights=path)
 
 
 def test_a_mis_shaped_key_is_named(hub, resnet_state):
