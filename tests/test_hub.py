@@ -229,6 +229,8 @@ def test_a_revision_pin_reads_its_own_commit(hub, resnet_state):
             commit=OTHER, ref="v2")  # fmt: skip
     spec = get_spec(f"hf:{RESNET}@v2")
     assert spec.hub and spec.hub["commit"] == OTHER and spec.hub["revision"] == "v2"
+    assert spec.weights.describe().startswith("missing:")
+    assert get_spec(f"hf:{RESNET}").weights.describe().startswith("present:")
     assert spec.mean == (0.1, 0.2, 0.3)
     with pytest.raises(WeightsError, match=f"{RESNET}@bbbbbbbbbbbb has no model.safetensors"):
         get_model(f"hf:{RESNET}@v2")  # that commit's weights are not cached

@@ -34,13 +34,13 @@ from .configure import LUCID, dream_featurevis, parse_size
 from .errors import ImageError, InceptionismError, InceptionismWarning, install_hint
 from .executors import Done, Tally, executor_option, make_executor
 from .featurevis import LUCID_DESCRIPTION
-from .image import has_recipe, read_recipe
+from .image import DEFAULT_MAX_PIXELS, PILLOW_MAX_PIXELS, has_recipe
 from .jobs import Job, batch_jobs, check_starts, run_job, steering_refs
 from .models import depth_groups, get_spec, layer_table, list_models, parameter_count
 from .models.custom import DRY_SIZE, is_network, register_network
 from .outputs import plan_batch
 from .progress import ProgressBar
-from .replay import replay_featurevis, replay_job
+from .replay import replay_job
 from .samples import list_samples
 
 EXAMPLES = """\b
@@ -170,6 +170,9 @@ def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | No
 )
 @click.option("--guide", "guide_file", default=None, help="Guide image, if it moved.")
 @click.option("--mask", "mask_file", default=None, help="Mask image, if it moved.")
+@click.option("--max-pixels", type=IntRange(1, PILLOW_MAX_PIXELS), default=DEFAULT_MAX_PIXELS,
+              metavar="N", help="Refuse inputs with more pixels (decompression bombs); a "
+              "recipe may lower this limit, never raise it.")  # fmt: skip
 @click.option("--model", "-m", default=None,
               help="Build this network instead of the recorded one; needed to re-create a dream "
               "of your own network (a recipe never makes replay import or load code).")  # fmt: skip
@@ -178,12 +181,11 @@ def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | No
 def replay(recipe_png: Path, out: Path, force: bool, quiet: bool, **opts: Any) -> None:
     """Re-create an output (a dream, a sheet's cell, a zoom or video frame) from the recipe
     stored in its PNG, pixel for pixel on the same machine."""
-    data = read_recipe(recipe_png)
-    if data.get("kind") == "featurevis":  # a `channels` cell of the lucid recipe
-        note(f"wrote {replay_featurevis(recipe_png, data, out, force, opts)}", quiet)
-        return
-    job, run = replay_job(recipe_png, out, force, opts, warn=note)
+    notes: list[str] = []  # said once the replay worked: an error stays the only line
+    job, run = replay_job(recipe_png, out, force, opts, warn=notes.append)
     run_job(job, run, None if quiet else ProgressBar())
+    for line in notes:
+        note(line)
     note(f"wrote {job.output}", quiet)
 
 

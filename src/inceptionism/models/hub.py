@@ -144,12 +144,12 @@ class HubWeights:
             f"or on the Hub: {_fix(self.repo, self.commit)}"
         )
 
-    @property
-    def filename(self) -> str:
-        return self.path().name
-
     def describe(self) -> str:
-        return f"present: Hugging Face cache, {self.repo}@{self.commit[:12]}"
+        snapshot = _cached_repo(self.repo) / "snapshots" / self.commit
+        where = f"{self.repo}@{self.commit[:12]}"
+        if any((snapshot / name).is_file() for name in WEIGHT_FILES):
+            return f"present: Hugging Face cache, {where}"
+        return f"missing: downloaded on first use from the Hub, {where} (or --weights FILE)"
 
 
 def read_config(repo: str, revision: str | None) -> tuple[dict[str, Any], str]:
