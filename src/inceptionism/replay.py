@@ -17,7 +17,7 @@ from typing import Any
 from .configure import device_for, network_spec
 from .engine import resolve_objective
 from .errors import ConfigError, ImageError
-from .image import output_format, read_recipe
+from .image import DEFAULT_MAX_PIXELS, output_format, read_recipe
 from .jobs import FileRef, Job, RunContext
 from .models import get_model
 from .models.custom import is_network
@@ -106,6 +106,13 @@ def replay_job(
 
     beside = recipe_png.resolve().parent
     start, to_hash = job.start, []
+    # a recipe may lower the pixel limit, never raise it: the user's (or the default) caps it
+    limit = int(opts.get("max_pixels") or DEFAULT_MAX_PIXELS)
+    if start.max_pixels > limit:
+        try:
+            start = dataclasses.replace(start, max_pixels=limit)
+        except ConfigError as e:
+            raise ConfigError(f"{e} (the recipe's start is larger than --max-pixels)") from None
     found: dict[str, Any] = {}
     names = {
         "source": ("source " + ("video" if start.kind == "video" else "image"), "--input"),
@@ -153,25 +160,3 @@ def replay_job(
         if note:
             warn(note)
     return job, RunContext(loaded, weights)
-
-
-def replay_featurevis(
-    recipe_png: Path, data: dict[str, Any], out: Path, force: bool, opts: dict[str, Any]
-) -> Path:
-    """Re-render a `channels` cell made with the lucid recipe: the whole render it was part of
-    (a batch shares its transform draws), then its own image."""
-    from .featurevis import read_featurevis, render
-    from .image import LoadedImage, save_image
-
-    config, units, index = read_featurevis(data)
-    model_name = data.get("model")
-    if not isinstance(model_name, str) or is_network(model_name):
-        raise ConfigError(f"the recipe names the network {model_name!r}; pass --model NAME")
-    model_name = opts.get("model") or network_spec({"model": model_name}).name
-    output_format(out)
-    (planned,) = check_outputs([out], [recipe_png], force)
-    device = device_for(opts.get("device") or "auto")
-    model = get_model(model_name, weights=opts.get("weights"), device=device)
-    image = render(model, units, config)[index]
-    save_image(LoadedImage(image[None].cpu()), planned, data)
-    return planned

@@ -176,7 +176,7 @@ def _phase_weights(weight: torch.Tensor, stride: Sequence[int], groups: int) -> 
     # (groups, out/groups, in/groups, kh, kw) -> (in, out/groups, kh, kw): the transposed weights
     swapped = weight.view(groups, out_c // groups, in_per_group, kh, kw).transpose(1, 2)
     swapped = swapped.reshape(groups * in_per_group, out_c // groups, kh, kw)
-    phases = []
+    phases: list[torch.Tensor | None] = []
     for ry in range(sy):
         for rx in range(sx):
             taps = swapped[:, :, ry::sy, rx::sx]
