@@ -185,14 +185,16 @@ def test_server_binds_to_localhost_and_a_real_client_dreams(server, photo, tmp_p
     assert server.startswith("http://127.0.0.1:")
     client = Client(server, verbose=False)
     result, status, png = client.predict(
-        "upload", handle_file(str(photo)), "sample:coffee", "efficientnet_lite0", ["block9"],
-        "", "default", 0.006, 2, 2, 1.4, 16, 3, 64, api_name="/dream",
+        upload=handle_file(str(photo)), model="efficientnet_lite0", layers=["block9"],
+        steps=2, octaves=2, seed=3, size=64, api_name="/dream",
     )  # fmt: skip
     assert status.startswith("done")
+    assert len(result) == 2  # before and after
     recipe = read_recipe(png)  # downloaded by the client: the PNG carries its recipe
     assert recipe["config"]["layers"] == "block9=1" and recipe["config"]["seed"] == 3
+    assert recipe["start"]["source"]["input"] == "upload"  # the upload won over the sample
     assert Image.open(png).size == (64, 43)
-    filled = client.predict(handle_file(png), "", api_name="/replay")
+    filled = client.predict(png=handle_file(png), recipe="", api_name="/replay")
     assert filled[3] == "efficientnet_lite0" and filled[12] == 3
 
 
@@ -241,12 +243,22 @@ def test_in_a_real_browser(server, photo):
             page = browser.new_page(viewport={"width": 1280, "height": 1100})
             page.goto(server, wait_until="domcontentloaded")
             page.locator("#dream").wait_for(timeout=60_000)
-            page.locator("#upload input[type=file]").set_input_files(str(photo))
-            page.locator("#upload").get_by_text(photo.name).first.wait_for(timeout=30_000)
+            # the first click, with the page's defaults, dreams (the sample)
             page.locator("#dream").click()
             page.locator("#download a").first.wait_for(timeout=120_000)  # the finished PNG
-            src = page.locator("#result img").first.get_attribute("src")
-            assert src, "no result image on the page"
+            assert page.locator("#status textarea").input_value().startswith("done")
+            first = page.locator("#download a").first.get_attribute("href")
+            # an upload is shown, and wins over the sample
+            page.locator("#upload input[type=file]").set_input_files(str(photo))
+            page.locator("#upload").get_by_text(photo.name).first.wait_for(timeout=30_000)
+            page.locator("#shown img").first.wait_for(timeout=30_000)
+            page.locator("#dream").click()
+            page.wait_for_function(
+                "h => { const a = document.querySelector('#download a');"
+                " return a && a.getAttribute('href') !== h; }", arg=first, timeout=120_000,
+            )  # fmt: skip
+            images = page.locator("#result img")
+            assert images.count() >= 2, "no before/after on the page"
             status = page.locator("#status textarea").input_value()
             assert status.startswith("done"), status
             page.screenshot(path=str(ARTIFACTS / "studio.png"), full_page=True)

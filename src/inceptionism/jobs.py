@@ -608,9 +608,10 @@ class Cancelled(Exception):
 def stream_job(
     job: Job, ctx: RunContext, cancel: threading.Event, lock: threading.Lock | None = None
 ) -> Iterator[Progress | LoadedImage]:
-    """Dream ``job`` in a worker thread, yielding each finished octave's :class:`Progress` (with
-    its picture) as it comes, then the result; nothing more once ``cancel`` is set (also when
-    the consumer stops listening). ``lock`` serialises dreams on a shared model."""
+    """Dream ``job`` in a worker thread, yielding each step's and each finished octave's
+    :class:`Progress` (an octave's with its picture) as it comes, then the result; nothing more
+    once ``cancel`` is set (also when the consumer stops listening). ``lock`` serialises dreams
+    on a shared model."""
     updates: queue.Queue = queue.Queue()
     outcome: dict[str, Any] = {}
     cancel.clear()
@@ -620,6 +621,8 @@ def stream_job(
             raise Cancelled
         if p.octave_done and p.image is not None:
             updates.put(dataclasses.replace(p, image=p.image.detach().clone()))
+        elif not p.octave_done:  # every step's progress too, without its picture
+            updates.put(dataclasses.replace(p, image=None))
 
     def work() -> None:
         try:

@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,22 +27,37 @@ from typing import Any
 from PIL import Image
 
 from .config import DreamConfig
+from .configure import build_config, parse_tile
 from .engine import Progress, resolve_objective
 from .errors import InceptionismError
-from .image import LoadedImage, parse_recipe, read_recipe, save_image
-from .jobs import Job, RunContext, Start, blank_start, photo_start, stream_job
+from .image import LoadedImage, image_size, load_image, parse_recipe, read_recipe, save_image
+from .jobs import (
+    FileRef,
+    Job,
+    RunContext,
+    Start,
+    blank_start,
+    photo_start,
+    start_tensor,
+    stream_job,
+)
 from .models import DreamModel, get_model, get_spec, layer_table, list_models
 from .objectives import Objective
 from .progress import format_seconds
 from .recipes import job_recipe, read_job
 from .samples import list_samples
 
-SOURCES = ("upload", "sample", "noise")
+# "auto": the start follows what the visitor gave: an upload wins, else the sample, else noise
+SOURCES = ("auto", "upload", "sample", "noise")
 RESULT_LIFETIME = 3600  # seconds a result file is kept for download
 # The recipe fields the page has sliders for (a preset sets them) and the seed; their defaults
 # are DreamConfig's.
 SLIDERS = ("step_size", "octaves", "steps", "octave_scale", "jitter")
 RECIPE_FIELDS = (*SLIDERS, "seed")
+# DreamConfig fields the Dream tab has a control for beyond the sliders (widgets built from the
+# field's metadata); None in Controls keeps the preset's (or the replayed recipe's) value.
+ADVANCED = ("grad_norm", "detail", "tile", "keep_colors", "precision", "smooth", "tv")
+PRESET_FIELDS = (*SLIDERS, *ADVANCED)
 _D = DreamConfig()
 
 
@@ -51,13 +66,15 @@ class Limits:
     max_upload_mb: float = 20.0
     max_pixels: int = 16_000_000  # decoded pixels of an upload
     max_side: int = 1024  # the largest dream the sliders allow
+    max_queue: int = 16  # visitors waiting for a dream; more are turned away
+    time_limit: float = 900.0  # seconds one dream may run before it is stopped
 
 
 @dataclass
 class Controls:
     """Every value the page sends for a dream."""
 
-    source: str = "sample"
+    source: str = "auto"
     upload: str | None = None  # a file in Gradio's upload cache
     sample: str = "sample:coffee"
     model: str = _D.model
@@ -71,6 +88,16 @@ class Controls:
     jitter: int = _D.jitter
     seed: int = _D.seed
     size: int = 512  # long side of the dream
+    guide: str | None = None  # a guide image (upload or sample:NAME): the objective "guide"
+    mask: str | None = None  # where to dream (white) and where not (black)
+    class_: str | None = None  # an ImageNet class (number or name) added to the objective
+    grad_norm: str | None = None
+    detail: str | None = None
+    tile: str | None = None
+    keep_colors: bool | None = None
+    precision: str | None = None
+    smooth: float | None = None
+    tv: float | None = None
     # a replayed recipe (JSON): its whole config, the base instead of the preset, so that the
     # fields without a control (detail, clip, pixel range, ...) come back too; and the size
     # of its noise start (a noise start may take a photo's shape)
@@ -105,8 +132,11 @@ class Studio:
         return [f"sample:{n}" for n in list_samples()]
 
     def preset_values(self, preset: str, model: str) -> dict[str, Any]:
+        """The values a preset gives the page's sliders and advanced controls."""
         c = DreamConfig.preset(preset, model=model)
-        return {k: getattr(c, k) for k in SLIDERS}
+        values = {k: getattr(c, k) for k in PRESET_FIELDS}
+        values["tile"] = str(values["tile"])
+        return values
 
     # --- a dream -----------------------------------------------------------------------------
 
@@ -117,19 +147,41 @@ class Studio:
                 self.locks[name] = threading.Lock()
             return self.models[name], self.locks[name]
 
+    def source(self, c: Controls) -> str:
+        """What the dream starts from: "auto" follows what the visitor gave (an upload wins,
+        else the chosen sample, else noise)."""
+        if c.source == "auto":
+            return "upload" if c.upload else "sample" if c.sample else "noise"
+        if c.source not in SOURCES:
+            raise InceptionismError(f"unknown source {c.source!r}; use {', '.join(SOURCES)}")
+        return c.source
+
     def config(self, c: Controls) -> DreamConfig:
         """The controls' config: a replayed recipe's config (same model) or the preset's,
-        with the sliders, the start and the layers on top; no layers picked keeps the base's."""
+        with the sliders, the advanced controls, the start and the layers on top; no layers
+        picked keeps the base's. A guide sets the objective "guide"; a class adds its logit
+        (configure.build_config, as the CLI's --class)."""
         objective = (c.objective or "").strip()
         layers = objective or (",".join(c.layers) if c.layers else None)
-        init = "noise" if c.source == "noise" else "photo"
+        init = "noise" if self.source(c) == "noise" else "photo"
         sliders = {k: type(getattr(_D, k))(getattr(c, k)) for k in RECIPE_FIELDS}  # from floats
+        advanced = {k: getattr(c, k) for k in ADVANCED if getattr(c, k) is not None}
+        if "tile" in advanced:
+            advanced["tile"] = parse_tile(str(advanced["tile"]))
+        for k in ("smooth", "tv"):
+            if k in advanced:
+                advanced[k] = float(advanced[k])
         base = self._replayed(c.recipe)[0]
         if base is None or base.model != c.model:
             base = DreamConfig.preset(c.preset or "default", model=c.model)
-        config = base.replace(init=init, **sliders)
+        config = base.replace(init=init, **sliders, **advanced)
         if layers:
             config = config.replace(layers=layers)
+        if c.guide:
+            config = config.replace(objective="guide")
+        if c.class_ is not None and str(c.class_).strip():
+            every = {f: getattr(config, f) for f in DreamConfig.__dataclass_fields__}
+            config = build_config({"model": config.model, "class_": str(c.class_)}, every)
         resolve_objective(config.model, config)
         return config
 
@@ -152,23 +204,61 @@ class Studio:
         """The job's start: the upload or sample checked on its header (never decoded before
         the pixel limit is applied), or noise; and the label the recipe records."""
         side = max(16, min(int(c.size), self.limits.max_side))
-        if c.source == "noise":
+        source = self.source(c)
+        if source == "noise":
             shape = self._replayed(c.recipe)[1] or (side, side)
             return blank_start("noise", shape, self.limits.max_pixels), "noise"
-        if c.source == "sample":
+        if source == "sample":
             return photo_start(c.sample, "photo", side, self.limits.max_pixels), c.sample
-        if c.source != "upload":
-            raise InceptionismError(f"unknown source {c.source!r}; use {', '.join(SOURCES)}")
         if not c.upload:
             raise InceptionismError("upload a photo first (or pick a sample or noise)")
-        size = Path(c.upload).stat().st_size
-        if size > self.limits.max_upload_mb * 1e6:
-            limit = self.limits.max_upload_mb
-            raise InceptionismError(f"the upload is {size / 1e6:.1f} MB; the limit is {limit:g} MB")
+        self._check_upload(c.upload, "upload")
         try:
             return photo_start(c.upload, "photo", side, self.limits.max_pixels), "upload"
         except InceptionismError as e:
             raise InceptionismError(f"the upload: {public(str(e), c.upload)}") from None
+
+    def _check_upload(self, path: str, what: str) -> None:
+        size = Path(path).stat().st_size
+        if size > self.limits.max_upload_mb * 1e6:
+            limit = self.limits.max_upload_mb
+            raise InceptionismError(f"the {what} is {size / 1e6:.1f} MB; the limit is {limit:g} MB")
+
+    def steering(self, c: Controls) -> dict[str, FileRef]:
+        """The guide and mask (an upload or sample:NAME), checked on their headers."""
+        refs = {}
+        for what in ("guide", "mask"):
+            path = getattr(c, what)
+            if not path:
+                continue
+            try:
+                if not str(path).startswith("sample:"):
+                    self._check_upload(path, what)
+                refs[what] = FileRef.of(path)
+                image_size(refs[what].local(), self.limits.max_pixels)
+            except InceptionismError as e:
+                raise InceptionismError(f"the {what}: {public(str(e), path)}") from None
+        return refs
+
+    def job(self, c: Controls) -> Job:
+        """The job the controls describe (the same Job the CLI builds)."""
+        config = self.config(c)
+        start, label = self.start(c, config)
+        refs = self.steering(c)
+        return Job(config, start, None, guide=refs.get("guide"), mask=refs.get("mask"),
+                   label=label)  # fmt: skip
+
+    def thumbnail(self, path: str, side: int = 320) -> Image.Image:
+        """An upload shown on the page: checked (size, pixels) and decoded small."""
+        try:
+            self._check_upload(path, "upload")
+            return load_image(path, self.limits.max_pixels).resized_to_fit(side).to_pil()
+        except InceptionismError as e:
+            raise InceptionismError(f"the upload: {public(str(e), path)}") from None
+
+    def before(self, job: Job) -> Image.Image:
+        """The start picture at the dream's size (the "before" of the before/after slider)."""
+        return LoadedImage(start_tensor(job.start, job.config.seed)[0]).to_pil()
 
     def cancel(self, session: str = "") -> str:
         """Cancel the dream of this visitor (``session``) only."""
@@ -180,29 +270,48 @@ class Studio:
             return self.cancel_events.setdefault(session, threading.Event())
 
     def dream(
-        self, c: Controls, session: str = ""
+        self,
+        c: Controls,
+        session: str = "",
+        on_step: Callable[[Progress], Any] | None = None,
+        job: Job | None = None,
     ) -> Iterator[tuple[Image.Image | None, str, str | None]]:
-        """Yields (preview, status, None) at each octave's end, then (result, status, PNG)."""
+        """Yields (preview, status, None) at each octave's end, then (result, status, PNG);
+        ``on_step`` gets every step's progress. Past the time limit the dream is stopped."""
         self._forget_old_results()
-        config = self.config(c)
-        start, label = self.start(c, config)
-        job = Job(config, start, None, label=label)
-        model, lock = self.model(config.model)
+        job = job or self.job(c)
+        model, lock = self.model(job.config.model)
         cancel = self._event(session)
         began = time.monotonic()
         result = None
+        late = False
         for item in stream_job(job, RunContext(model), cancel, lock):
             if isinstance(item, Progress):
-                assert item.image is not None
-                yield LoadedImage(item.image).to_pil(), _status(item), None
+                if time.monotonic() - began > self.limits.time_limit:
+                    late = True
+                    cancel.set()
+                elif item.octave_done and item.image is not None:
+                    yield LoadedImage(item.image).to_pil(), _status(item), None
+                elif on_step is not None:
+                    on_step(item)
             else:
                 result = item
+        if late:
+            raise InceptionismError(
+                f"the dream ran past the studio's limit of {self.limits.time_limit:g} s; "
+                "try a smaller size or fewer steps"
+            )
         if result is None:
             yield None, "cancelled", None
             return
         recipe = job_recipe(job, model)
-        if label == "upload":  # the upload's temporary path means nothing later; its hash does
-            recipe["start"]["source"].update(input="upload", path="upload")
+        uploads = {"start": job.start.source if job.label == "upload" else None,
+                   "guide": job.guide, "mask": job.mask}  # fmt: skip
+        for key, ref in uploads.items():  # a temporary upload path means nothing later
+            if ref is not None and not ref.input.startswith("sample:"):
+                where = recipe["start"]["source"] if key == "start" else recipe[key]
+                name = "upload" if key == "start" else key
+                where.update(input=name, path=name)
         out = self.workdir / f"dream-{uuid.uuid4().hex[:12]}.png"
         save_image(result, out, recipe=recipe)
         yield result.to_pil(), f"done in {time.monotonic() - began:.1f} s", str(out)
@@ -241,6 +350,8 @@ class Studio:
         else:
             kind = "upload"
         size = start.max_size or max(start.size or (512,))
+        advanced: dict[str, Any] = {k: getattr(config, k) for k in ADVANCED}
+        advanced["tile"] = str(advanced["tile"])
         return Controls(
             source=kind, sample=label if kind == "sample" else Controls.sample,
             model=config.model,
@@ -250,6 +361,7 @@ class Studio:
             recipe=json.dumps({"config": config.to_dict(),
                                "noise_size": start.size if kind == "noise" else None}),
             **{k: getattr(config, k) for k in RECIPE_FIELDS},
+            **advanced,
         )  # fmt: skip
 
 

@@ -1,15 +1,39 @@
-"""The Gradio page of the web studio (needs the `web` extra); the logic lives in studio.py."""
+"""The Gradio page of the web studio (needs the `web` extra); the logic lives in studio.py.
+
+The Dream tab's advanced controls are built from DreamConfig's field metadata (help, choices,
+range), and every event hands a :class:`Controls` to :class:`Studio`, which builds the same
+:class:`Job` the CLI builds. Endpoints carry the Controls' field names, so a client calls
+``client.predict(sample="sample:chelsea", steps=2, api_name="/dream")``.
+"""
 
 # no `from __future__ import annotations`: Gradio finds gr.Request parameters by annotation
+import inspect
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import asdict, fields
-from typing import Any
+from typing import Any, Optional
 
-from .config import PRESETS
+from .config import PRESETS, DreamConfig
 from .errors import InceptionismError, MissingExtraError
-from .studio import SLIDERS, SOURCES, Controls, Studio, public
+from .progress import format_seconds
+from .studio import ADVANCED, PRESET_FIELDS, Controls, Studio, public
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+# samples one click away, each with a preset that suits it
+EXAMPLES = [
+    ("sample:coffee", "default"),
+    ("sample:chelsea", "google-classic"),
+    ("sample:astronaut", "keras-classic"),
+    ("sample:rocket", "tf-tutorial"),
+]
+SOURCE_LABELS = [
+    ("what I gave: upload, else sample, else noise", "auto"),
+    ("upload", "upload"),
+    ("sample", "sample"),
+    ("noise", "noise"),
+]
 
 
 def import_gradio():
@@ -20,64 +44,155 @@ def import_gradio():
     return gr
 
 
+def field_widget(gr: Any, name: str, value: Any) -> Any:
+    """A control for a DreamConfig field, from its metadata: a dropdown for choices, a checkbox
+    for a flag, a bounded number for a range, else a text box; the field's help as its info."""
+    meta = DreamConfig.__dataclass_fields__[name].metadata
+    label, info = name.replace("_", " ").capitalize(), meta["help"]
+    if meta.get("choices"):
+        return gr.Dropdown(list(meta["choices"]), value=value, label=label, info=info)
+    if isinstance(getattr(DreamConfig(), name), bool):
+        return gr.Checkbox(value=value, label=label, info=info)
+    if meta.get("lo") is not None:
+        return gr.Number(value=value, minimum=meta["lo"], maximum=meta["hi"], label=label,
+                         info=info, precision=0 if meta["integer"] else None)  # fmt: skip
+    return gr.Textbox(value=str(value), label=label, info=info)
+
+
+def user_error(gr: Any, e: Exception, *paths: str | None) -> Exception:
+    """A visitor's mistake: one line on the page, one line in the server log, no traceback."""
+    message = public(str(e), *paths)
+    print(f"studio: {message}", file=sys.stderr, flush=True)
+    return gr.Error(message, print_exception=False)
+
+
+def keyword_fn(names: list[str], impl: Callable, gr: Any) -> Callable:
+    """``impl(request, progress, *values)`` as a function whose parameters are ``names`` (what
+    an API client passes by keyword; a component's value is its default, else None), then a
+    gr.Request and a gr.Progress."""
+
+    def fn(*args):
+        *values, request, progress = args
+        return impl(request, progress, *values)
+
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [inspect.Parameter(n, kind, default=None) for n in names]
+    request = Optional[gr.Request]  # noqa: UP045 (Gradio compares the hint with Optional)
+    params.append(inspect.Parameter("request", kind, default=None, annotation=request))
+    params.append(inspect.Parameter("progress", kind, default=gr.Progress()))
+    fn.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    fn.__annotations__ = {"request": request}
+    if inspect.isgeneratorfunction(impl):
+
+        def gen(*args):
+            *values, request, progress = args
+            yield from impl(request, progress, *values)
+
+        gen.__signature__ = fn.__signature__  # type: ignore[attr-defined]
+        gen.__annotations__ = fn.__annotations__
+        return gen
+    return fn
+
+
 def build_app(studio: Studio, defaults: Controls | None = None):
-    """The page: source, model and layers, recipe sliders, Dream/Cancel, result and download,
-    and a replay box that fills the controls from a PNG or a pasted recipe."""
+    """The page: the start (upload shown, sample, noise) with examples, model and layers,
+    recipe sliders and advanced controls, guide, mask and class; Dream/Cancel with progress;
+    a before/after slider, the PNG with its recipe, and a replay box that fills the controls."""
     gr = import_gradio()
     d = defaults or Controls()
     layer_names, default_layers = studio.layer_choices(d.model)
+    preset_now = studio.preset_values(d.preset or "default", d.model)
+    help_of = {f.name: f.metadata["help"] for f in fields(DreamConfig)}
     with gr.Blocks(title="inceptionism studio", analytics_enabled=False,
                    delete_cache=(3600, 3600)) as app:  # fmt: skip
         gr.Markdown("## inceptionism studio\nDeepDream a photo, a sample or noise.")
-        with gr.Row():
+        with gr.Tab("Dream"), gr.Row():
             with gr.Column(scale=1):
-                source = gr.Radio(list(SOURCES), value="upload", label="Start from")
+                source = gr.Radio(SOURCE_LABELS, value=d.source, label="Start from",
+                                  elem_id="source")  # fmt: skip
                 # a file, not an Image: Gradio would decode an upload before our pixel limit
                 upload = gr.File(type="filepath", label="Photo", file_types=["image"],
-                                 elem_id="upload", height=120)  # fmt: skip
+                                 elem_id="upload", height=100)  # fmt: skip
+                shown = gr.Image(label="Your photo", interactive=False, height=160,
+                                 elem_id="shown", visible=False)  # fmt: skip
                 sample = gr.Dropdown(studio.sample_names(), value=d.sample, label="Sample")
                 size = gr.Slider(64, studio.limits.max_side, value=d.size, step=16,
                                  label="Size (long side, px)")  # fmt: skip
-                model = gr.Dropdown(studio.model_names(), value=d.model, label="Model")
+                model = gr.Dropdown(studio.model_names(), value=d.model, label="Model",
+                                    info=help_of["model"])  # fmt: skip
                 layers = gr.Dropdown(layer_names, value=default_layers, multiselect=True,
                                      label="Layers")  # fmt: skip
                 objective = gr.Textbox(label="Objective (advanced, wins over Layers)",
-                                       placeholder="block12:20,block14=0.5")  # fmt: skip
-                preset = gr.Dropdown(list(PRESETS), value="default", label="Preset")
+                                       placeholder="block12:20,block14=0.5",
+                                       info=help_of["layers"])  # fmt: skip
+                preset = gr.Dropdown(list(PRESETS), value=d.preset, label="Preset")
                 step_size = gr.Slider(0.001, 0.05, value=d.step_size, step=0.001,
-                                      label="Strength (step size)")  # fmt: skip
-                octaves = gr.Slider(1, 8, value=d.octaves, step=1, label="Octaves")
-                steps = gr.Slider(1, 100, value=d.steps, step=1, label="Steps per octave")
+                                      label="Strength (step size)",
+                                      info=help_of["step_size"])  # fmt: skip
+                octaves = gr.Slider(1, 8, value=d.octaves, step=1, label="Octaves",
+                                    info=help_of["octaves"])  # fmt: skip
+                steps = gr.Slider(1, 100, value=d.steps, step=1, label="Steps per octave",
+                                  info=help_of["steps"])  # fmt: skip
                 octave_scale = gr.Slider(1.1, 2.0, value=d.octave_scale, step=0.05,
                                          label="Octave scale")  # fmt: skip
-                jitter = gr.Slider(0, 64, value=d.jitter, step=1, label="Jitter (px)")
+                jitter = gr.Slider(0, 64, value=d.jitter, step=1, label="Jitter (px)",
+                                   info=help_of["jitter"])  # fmt: skip
                 seed = gr.Number(value=d.seed, precision=0, label="Seed")
+                with gr.Accordion("Steer: guide, mask, class", open=False):
+                    guide = gr.File(type="filepath", label="Guide image (objective: guide)",
+                                    file_types=["image"], elem_id="guide", height=80)  # fmt: skip
+                    mask = gr.File(type="filepath", label="Mask (white: dream, black: keep)",
+                                   file_types=["image"], elem_id="mask", height=80)  # fmt: skip
+                    class_ = gr.Textbox(label="Class (number or name, added to the objective)",
+                                        placeholder="e.g. 207 or golden retriever",
+                                        elem_id="class")  # fmt: skip
+                with gr.Accordion("Advanced", open=False):
+                    widgets = {k: field_widget(gr, k, preset_now[k]) for k in ADVANCED}
+                grad_norm, detail, tile = widgets["grad_norm"], widgets["detail"], widgets["tile"]
+                keep_colors, precision = widgets["keep_colors"], widgets["precision"]
+                smooth, tv = widgets["smooth"], widgets["tv"]
                 recipe = gr.State(d.recipe)  # a replayed recipe's whole config, until a preset
             with gr.Column(scale=1):
                 with gr.Row():
                     go = gr.Button("Dream", variant="primary", elem_id="dream")
                     stop = gr.Button("Cancel", elem_id="cancel")
                 status = gr.Textbox(label="Status", interactive=False, elem_id="status")
-                result = gr.Image(label="Dream", type="pil", interactive=False, elem_id="result",
-                                  height=480, buttons=["download", "fullscreen"])  # fmt: skip
+                result = gr.ImageSlider(label="Before / after", type="pil", interactive=False,
+                                        elem_id="result", height=480)  # fmt: skip
                 download = gr.File(label="PNG with its recipe", elem_id="download")
+                gr.Examples([[s, p, "sample"] for s, p in EXAMPLES], [sample, preset, source],
+                            label="Examples: a sample with a preset")  # fmt: skip
                 with gr.Accordion("Replay a recipe", open=False):
-                    recipe_png = gr.File(label="A PNG made by inceptionism", file_types=[".png"])
+                    recipe_png = gr.File(label="A PNG made by inceptionism", file_types=[".png"],
+                                         elem_id="recipe_png")  # fmt: skip
                     recipe_text = gr.Textbox(label="...or its recipe (JSON)", lines=4)
-                    load = gr.Button("Fill the controls")
+                    load = gr.Button("Fill the controls", elem_id="load")
 
         named = locals()
         order = [f.name for f in fields(Controls)]  # one component per field, in its order
         controls = [named[name] for name in order]
 
-        def run(request: gr.Request, *values):  # type: ignore[name-defined]
+        def run(request, progress, *values):
             c = Controls(**dict(zip(order, values)))
+            if not isinstance(c.recipe, str):  # an API call: the State is the session's
+                c.recipe = ""
             try:
-                yield from studio.dream(c, _session(request))
+                job = studio.job(c)
+                before = studio.before(job)
+                yield (before, None), "starting...", None
+
+                def step(p):
+                    eta = format_seconds(p.eta)
+                    progress(p.fraction, desc=f"octave {p.octave}/{p.octaves} step "
+                             f"{p.step}/{p.steps}, ETA {eta}")  # fmt: skip
+
+                for image, text, png in studio.dream(c, _session(request), step, job):
+                    yield ((before, image) if image is not None else None), text, png
             except InceptionismError as e:
-                raise gr.Error(public(str(e), c.upload)) from None
+                raise user_error(gr, e, c.upload, c.guide, c.mask) from None
             except Exception as e:  # a bug: one line on the page, no server paths
-                raise gr.Error(public(f"the dream failed: {type(e).__name__}: {e}")) from None
+                failed = RuntimeError(f"the dream failed: {type(e).__name__}: {e}")
+                raise user_error(gr, failed) from None
 
         def stop_dream(request: gr.Request) -> str:  # type: ignore[name-defined]
             return studio.cancel(_session(request))
@@ -87,18 +202,29 @@ def build_app(studio: Studio, defaults: Controls | None = None):
             return gr.update(choices=names, value=defaults)
 
         def on_preset(name: str, model_name: str):
-            v = studio.preset_values(name, model_name)
-            return [v[k] for k in SLIDERS] + [""]  # a preset picked: no replayed recipe now
-
-        def on_load(png: str | None, text: str | None):
             try:
-                c = studio.controls_from_recipe(png, text)
+                v = studio.preset_values(name, model_name)
             except InceptionismError as e:
-                raise gr.Error(public(str(e), png)) from None
+                raise user_error(gr, e) from None
+            return [v[k] for k in PRESET_FIELDS] + [""]  # a preset picked: no replayed recipe
+
+        def on_upload(path: str | None):
+            if not path:
+                return gr.update(value=None, visible=False), "auto"
+            try:
+                return gr.update(value=studio.thumbnail(path), visible=True), "auto"
+            except InceptionismError as e:
+                raise user_error(gr, e, path) from None
+
+        def on_load(png: str | None = None, recipe: str | None = ""):
+            try:
+                c = studio.controls_from_recipe(png, recipe)
+            except InceptionismError as e:
+                raise user_error(gr, e, png) from None
             values = asdict(c)
             out = []
             for name in order:
-                if name == "upload":
+                if name in ("upload", "guide", "mask"):
                     out.append(gr.update())  # a photo must be uploaded again
                 elif name == "layers":
                     names, _ = studio.layer_choices(c.model)
@@ -107,10 +233,13 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                     out.append(values[name])
             return out
 
+        dream_fn = keyword_fn(order, run, gr)  # the State `recipe` is no API parameter
         model.change(on_model, model, layers, api_visibility="private")
-        preset.change(on_preset, [preset, model], [named[k] for k in SLIDERS] + [recipe],
+        preset.change(on_preset, [preset, model], [named[k] for k in PRESET_FIELDS] + [recipe],
                       api_visibility="private")  # fmt: skip
-        job = go.click(run, controls, [result, status, download], api_name="dream")
+        upload.change(on_upload, upload, [shown, source], api_visibility="private")
+        job = go.click(dream_fn, controls, [result, status, download], api_name="dream",
+                       concurrency_limit=1)  # fmt: skip
         stop.click(stop_dream, None, status, cancels=[job], api_visibility="private")
         load.click(on_load, [recipe_png, recipe_text], controls, api_name="replay")
     return app
@@ -122,11 +251,11 @@ def _session(request: Any) -> str:
 
 
 def launch(studio: Studio, host: str, port: int | None, defaults: Controls | None = None):
-    """Start the server in the background (one dream at a time, queued); returns the app and
-    its local URL. ``app.block_thread()`` waits until Ctrl-C."""
+    """Start the server in the background (one dream at a time, at most ``max_queue`` waiting);
+    returns the app and its local URL. ``app.block_thread()`` waits until Ctrl-C."""
     import_gradio()
     app = build_app(studio, defaults)
-    app.queue(default_concurrency_limit=1)
+    app.queue(default_concurrency_limit=1, max_size=studio.limits.max_queue)
     app.launch(
         server_name=host,
         server_port=port,
