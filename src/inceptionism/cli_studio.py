@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 
 import click
 
@@ -30,22 +32,30 @@ from .studio import Limits, Studio
               show_default=True, help="Largest decoded upload, in pixels.")  # fmt: skip
 @click.option("--max-side", type=IntRange(64, 8192), default=1024, show_default=True,
               help="Largest dream (long side) the size slider allows.")  # fmt: skip
+@click.option("--max-queue", type=IntRange(1, 10_000), default=16, show_default=True,
+              help="Visitors that may wait for a dream; more are turned away.")  # fmt: skip
+@click.option("--time-limit", type=FloatRange(1, 86_400), default=900.0, show_default=True,
+              help="Seconds one dream may run before it is stopped.")  # fmt: skip
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 def serve(host: str, port: int, max_upload_mb: float, max_pixels: int, max_side: int,
-          device: str) -> None:  # fmt: skip
+          max_queue: int, time_limit: float, device: str) -> None:  # fmt: skip
     """Open the web studio: upload or pick a photo, choose model, layers and recipe, watch the
     dream grow octave by octave, download the PNG with its recipe. Needs the `web` extra."""
     from .studio_app import import_gradio, launch
 
     import_gradio()  # a missing extra fails before anything starts
-    studio = Studio(Limits(max_upload_mb, max_pixels, max_side), device=str(device_for(device)))
+    limits = Limits(max_upload_mb, max_pixels, max_side, max_queue, time_limit)
+    studio = Studio(limits, device=str(device_for(device)))
     try:
         app, url = launch(studio, host, port)
     except OSError as e:
         raise ConfigError(f"cannot serve on {host}:{port} ({e})") from e
     note(f"inceptionism studio on {url} (Ctrl-C stops it)")
 
+    terminated = []
+
     def on_term(_signum: int, _frame: object) -> None:
+        terminated.append(True)
         raise KeyboardInterrupt  # SIGTERM ends the studio as Ctrl-C does: results removed
 
     signal.signal(signal.SIGTERM, on_term)
@@ -54,6 +64,10 @@ def serve(host: str, port: int, max_upload_mb: float, max_pixels: int, max_side:
     finally:
         app.close()
         studio.close()
+        if terminated:  # exit 0 now: a dream's native threads must not outlive the interpreter
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
 
 
 COMMANDS = [serve]

@@ -176,6 +176,8 @@ def build_app(studio: Studio, defaults: Controls | None = None):
             c = Controls(**dict(zip(order, values)))
             if not isinstance(c.recipe, str):  # an API call: the State is the session's
                 c.recipe = ""
+            if c.model != d.model and c.layers == default_layers:  # a client's other model
+                c.layers = None  # without its own layers: that model's defaults
             try:
                 job = studio.job(c)
                 before = studio.before(job)

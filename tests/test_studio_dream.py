@@ -1,0 +1,101 @@
+"""The Dream tab's logic without a browser: what the start follows, guide, mask, class and the
+advanced controls (from DreamConfig's metadata), the time limit, and the CLI replaying a
+studio dream to the same pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("gradio")
+
+from inceptionism.errors import InceptionismError  # noqa: E402
+from inceptionism.image import read_recipe  # noqa: E402
+from inceptionism.studio import ADVANCED, Controls, Limits, Studio  # noqa: E402
+
+FAST = dict(model="efficientnet_lite0", steps=2, octaves=2, size=64, seed=5)
+
+
+@pytest.fixture(scope="module")
+def studio():
+    s = Studio(Limits(max_upload_mb=5, max_pixels=4_000_000, max_side=256))
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    from inceptionism.samples import sample_path
+
+    d = tmp_path_factory.mktemp("dream-tab")
+    Image.open(sample_path("sample:coffee")).convert("RGB").resize((96, 64)).save(d / "p.png")
+    Image.open(sample_path("sample:chelsea")).convert("RGB").resize((64, 48)).save(d / "g.png")
+    mask = np.zeros((64, 96), np.uint8)
+    mask[:, 48:] = 255
+    Image.fromarray(mask).save(d / "m.png")
+    return d
+
+
+def test_the_start_follows_what_was_given(studio, photos):
+    auto = Controls(**FAST)
+    assert auto.source == "auto" and studio.source(auto) == "sample"  # the first click dreams
+    assert studio.source(Controls(upload=str(photos / "p.png"), **FAST)) == "upload"
+    assert studio.source(Controls(sample="", **FAST)) == "noise"
+    with pytest.raises(InceptionismError, match="unknown source"):
+        studio.source(Controls(source="webcam", **FAST))
+
+
+def test_guide_mask_class_and_advanced_reach_the_job(studio, photos, tmp_path, run_cli):
+    c = Controls(upload=str(photos / "p.png"), guide=str(photos / "g.png"),
+                 mask=str(photos / "m.png"), class_="1", layers=["block9"], grad_norm="std", tile="0",
+                 keep_colors=True, detail="photo", **FAST)  # fmt: skip
+    job = studio.job(c)
+    assert job.config.objective == "guide" and "logits:1" in (job.config.layers or "")
+    assert (job.config.grad_norm, job.config.tile, job.config.keep_colors) == ("std", 0, True)
+    assert job.guide is not None and job.mask is not None
+    assert studio.before(job).size == (64, 43)
+    *_, (result, status, png) = studio.dream(c, job=job)
+    assert status.startswith("done")
+    recipe = read_recipe(png)
+    assert recipe["guide"]["input"] == "guide" and recipe["mask"]["input"] == "mask"
+    assert str(photos) not in str(recipe)  # no server path in the recipe
+    # the CLI re-creates it, the moved files named
+    out = tmp_path / "again.png"
+    r = run_cli("replay", png, "-o", out, "-i", photos / "p.png", "--guide", photos / "g.png",
+                "--mask", photos / "m.png")  # fmt: skip
+    assert r.code == 0, r.err
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(png)))
+
+
+def test_advanced_controls_keep_the_presets_values_until_set(studio):
+    values = studio.preset_values("tf1-lapnorm", "efficientnet_lite0")
+    assert set(ADVANCED) <= set(values) and values["grad_norm"].startswith("laplacian")
+    c = Controls(preset="tf1-lapnorm", **FAST)  # no advanced value given: the preset's
+    assert studio.config(c).grad_norm == values["grad_norm"]
+    assert studio.config(Controls(preset="tf1-lapnorm", grad_norm="l1", **FAST)).grad_norm == "l1"
+
+
+def test_a_bad_guide_is_one_clear_line(studio, tmp_path):
+    text = tmp_path / "guide.png"
+    text.write_text("not an image")
+    with pytest.raises(InceptionismError, match=r"^the guide: guide\.png: not an image") as e:
+        studio.job(Controls(source="noise", guide=str(text), **FAST))
+    assert str(tmp_path) not in str(e.value)
+    with pytest.raises(InceptionismError, match="class"):
+        studio.job(Controls(source="noise", class_="no such class", **FAST))
+
+
+def test_a_dream_past_the_time_limit_is_stopped(photos):
+    s = Studio(Limits(time_limit=1e-9))
+    try:
+        with pytest.raises(InceptionismError, match="limit of"):
+            list(s.dream(Controls(source="noise", **FAST)))
+    finally:
+        s.close()
+
+
+def test_steps_are_reported(studio):
+    seen = []
+    list(studio.dream(Controls(source="noise", **FAST), on_step=seen.append))
+    assert len(seen) == 4 and seen[-1].fraction == pytest.approx(1.0)

@@ -1,0 +1,55 @@
+"""`inceptionism serve` as a user runs it: bounds on the command line, a visitor's mistake one
+line in the log, SIGTERM ends it with exit 0 and its files removed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import pytest
+
+pytest.importorskip("gradio")
+
+
+def test_serve_help_names_the_bounds(run_cli):
+    r = run_cli("serve", "--help")
+    assert r.code == 0 and "--max-queue" in r.out and "--time-limit" in r.out
+
+
+@pytest.mark.slow
+def test_a_mistake_is_one_line_and_sigterm_exits_cleanly(tmp_path):
+    from gradio_client import Client
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "TMPDIR": str(tmp_path), "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}
+    log = (tmp_path / "log").open("w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "inceptionism", "serve", "--port", str(port), "--max-queue", "4",
+         "--time-limit", "60", "--device", "cpu"],
+        stdout=log, stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 120
+        while "studio on" not in (tmp_path / "log").read_text():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.5)
+        assert any(p.name.startswith("inceptionism-studio-") for p in tmp_path.iterdir())
+        client = Client(url, verbose=False)
+        for _ in range(3):  # a visitor's mistake: no upload for an upload start
+            with pytest.raises(Exception, match="upload a photo first"):
+                client.predict(source="upload", model="efficientnet_lite0", api_name="/dream")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = (tmp_path / "log").read_text()
+    assert "Traceback" not in text, text
+    assert text.count("upload a photo first") == 3, text  # one line per mistake
+    assert not any(p.name.startswith("inceptionism-studio-") for p in tmp_path.iterdir())
