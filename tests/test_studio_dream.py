@@ -48,8 +48,8 @@ def test_the_start_follows_what_was_given(studio, photos):
 
 def test_guide_mask_class_and_advanced_reach_the_job(studio, photos, tmp_path, run_cli):
     c = Controls(upload=str(photos / "p.png"), guide=str(photos / "g.png"),
-                 mask=str(photos / "m.png"), class_="1", layers=["block9"], grad_norm="std", tile="0",
-                 keep_colors=True, detail="photo", **FAST)  # fmt: skip
+                 mask=str(photos / "m.png"), class_="1", layers=["block9"], grad_norm="std",
+                 tile="0", keep_colors=True, detail="photo", **FAST)  # fmt: skip
     job = studio.job(c)
     assert job.config.objective == "guide" and "logits:1" in (job.config.layers or "")
     assert (job.config.grad_norm, job.config.tile, job.config.keep_colors) == ("std", 0, True)

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+
 import pytest
 
 pytest.importorskip("gradio")
