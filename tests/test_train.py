@@ -241,6 +241,11 @@ def test_cli_trains_reports_skips_and_refuses_to_overwrite(run_cli, tmp_path):
     assert out.is_file() and meta_path(out).is_file()
     again = run_cli(*args)
     assert again.code == 2 and len(again.err_lines) == 1 and "--force" in again.err
+    other = run_cli("train", folder, "-o", tmp_path / "n.safetensors")
+    assert other.code == 2 and len(other.err_lines) == 1 and "NET.pt" in other.err
+    unknown = run_cli("dream", "sample:coffee", "-o", tmp_path / "d.png", "--model", out,
+                      "--class", "green", "--max-size", 48, "--steps", 1)  # fmt: skip
+    assert unknown.code == 2 and len(unknown.err_lines) == 1 and "blue, red" in unknown.err
 
 
 class Payload:

@@ -68,7 +68,7 @@ def train(folder: Path, out: Path, base: str, unfreeze: int, epochs: int, lr: fl
     from .train import train as run_training
 
     if out.suffix.lower() not in WEIGHT_SUFFIXES:
-        raise ConfigError(f"-o {out}: name the weights file NET.pt, NET.pth or NET.safetensors")
+        raise ConfigError(f"-o {out}: name the weights file NET.pt or NET.pth")
     for path in (out, meta_path(out)):
         if path.exists() and not force:
             raise ConfigError(f"{path} exists: pass --force to overwrite it")

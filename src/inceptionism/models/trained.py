@@ -25,7 +25,7 @@ from .weights import LocalWeights, Weights
 
 KIND = "inceptionism-trained"  # the metadata's "kind": what marks a trained network
 META_VERSION = 1
-WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors")
+WEIGHT_SUFFIXES = (".pt", ".pth")  # what --model sends to custom.register_network
 
 _CLASSES: dict[str, list[str]] = {}  # registered trained model -> its class names
 
