@@ -196,6 +196,14 @@ def test_server_binds_to_localhost_and_a_real_client_dreams(server, photo, tmp_p
     assert Image.open(png).size == (64, 43)
     filled = client.predict(png=handle_file(png), recipe="", api_name="/replay")
     assert filled[3] == "efficientnet_lite0" and filled[12] == 3
+    # a sweep with only its start and what to vary given
+    sheets, files, status = client.predict(
+        sample="sample:chelsea", steps=1, octaves=1, vary="steps=1,2", cell_size=64,
+        api_name="/sweep",
+    )  # fmt: skip
+    assert status.startswith("done") and len(sheets) == 1 and len(files) == 3
+    assert read_recipe(files[0])["sheet"]["kind"] == "sweep"
+    assert [read_recipe(f)["config"]["steps"] for f in files[1:]] == [1, 2]
 
 
 def test_serve_without_gradio_says_what_to_install(monkeypatch, run_cli):
@@ -262,8 +270,22 @@ def test_in_a_real_browser(server, photo):
             status = page.locator("#status textarea").input_value()
             assert status.startswith("done"), status
             page.screenshot(path=str(ARTIFACTS / "studio.png"), full_page=True)
+            page.screenshot(path=str(ARTIFACTS / "studio-dream.png"))
+            # the Explore tab: a sweep of the Dream tab's settings
+            page.get_by_role("tab", name="Explore").click()
+            page.locator("#vary textarea").fill("steps=1,2")
+            page.locator("#sweep").click()
+            page.wait_for_function(
+                "() => (document.querySelector('#sweep_status textarea') || {}).value"
+                "?.startsWith('done')", timeout=120_000,
+            )  # fmt: skip
+            page.locator("#sheets img").first.wait_for(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "studio-explore.png"))
         finally:
             browser.close()
     assert (ARTIFACTS / "studio.png").stat().st_size > 10_000
     if os.environ.get("INCEPTIONISM_SCREENSHOT_TO"):
         shutil.copy(ARTIFACTS / "studio.png", os.environ["INCEPTIONISM_SCREENSHOT_TO"])
+    if os.environ.get("INCEPTIONISM_SCREENSHOT_DIR"):  # docs/: one picture per tab
+        for name in ("studio-dream.png", "studio-explore.png"):
+            shutil.copy(ARTIFACTS / name, Path(os.environ["INCEPTIONISM_SCREENSHOT_DIR"]) / name)

@@ -99,3 +99,17 @@ def test_steps_are_reported(studio):
     seen = []
     list(studio.dream(Controls(source="noise", **FAST), on_step=seen.append))
     assert len(seen) == 4 and seen[-1].fraction == pytest.approx(1.0)
+
+
+def test_a_sweep_writes_its_sheet_and_cells_with_recipes(studio, photos):
+    c = Controls(upload=str(photos / "p.png"), **{**FAST, "steps": 1, "octaves": 1})
+    sheets, cells = studio.sweep(c, "step-size=0.003,0.02\n", cell_size=64)
+    assert len(sheets) == 1 and len(cells) == 2
+    assert read_recipe(sheets[0])["sheet"]["vary"] == ["step-size=0.003,0.02"]
+    recipes = [read_recipe(p) for p in cells]
+    assert [r["config"]["step_size"] for r in recipes] == [0.003, 0.02]
+    assert recipes[0]["start"]["source"]["path"] == "upload"  # no server path
+    with pytest.raises(InceptionismError, match="NAME=V1,V2"):
+        studio.sweep(c, "  ")
+    with pytest.raises(InceptionismError, match="expected NAME=V1,V2"):
+        studio.sweep(c, "wobble=1,2")

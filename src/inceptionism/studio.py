@@ -30,6 +30,7 @@ from .config import DreamConfig
 from .configure import build_config, parse_tile
 from .engine import Progress, resolve_objective
 from .errors import InceptionismError
+from .explore import cell_jobs, parse_vary, run_cells, sheet_title, sweep_sheets, varied_fields
 from .image import LoadedImage, image_size, load_image, parse_recipe, read_recipe, save_image
 from .jobs import (
     FileRef,
@@ -46,10 +47,12 @@ from .objectives import Objective
 from .progress import format_seconds
 from .recipes import job_recipe, read_job
 from .samples import list_samples
+from .sheets import contact_sheet
 
 # "auto": the start follows what the visitor gave: an upload wins, else the sample, else noise
 SOURCES = ("auto", "upload", "sample", "noise")
 RESULT_LIFETIME = 3600  # seconds a result file is kept for download
+MAX_CELLS = 36  # cells of one sweep
 # The recipe fields the page has sliders for (a preset sets them) and the seed; their defaults
 # are DreamConfig's.
 SLIDERS = ("step_size", "octaves", "steps", "octave_scale", "jitter")
@@ -304,23 +307,57 @@ class Studio:
         if result is None:
             yield None, "cancelled", None
             return
-        recipe = job_recipe(job, model)
-        uploads = {"start": job.start.source if job.label == "upload" else None,
-                   "guide": job.guide, "mask": job.mask}  # fmt: skip
-        for key, ref in uploads.items():  # a temporary upload path means nothing later
-            if ref is not None and not ref.input.startswith("sample:"):
-                where = recipe["start"]["source"] if key == "start" else recipe[key]
-                name = "upload" if key == "start" else key
-                where.update(input=name, path=name)
+        recipe = scrubbed(job_recipe(job, model), job, job.label == "upload")
         out = self.workdir / f"dream-{uuid.uuid4().hex[:12]}.png"
         save_image(result, out, recipe=recipe)
         yield result.to_pil(), f"done in {time.monotonic() - began:.1f} s", str(out)
 
     def _forget_old_results(self) -> None:
         now = time.time()
-        for p in self.workdir.glob("dream-*.png"):
+        for p in self.workdir.glob("*"):
             if now - p.stat().st_mtime > RESULT_LIFETIME:
-                p.unlink(missing_ok=True)
+                shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+
+    # --- a sweep -----------------------------------------------------------------------------
+
+    def sweep(self, c: Controls, vary: str, cell_size: int = 192) -> tuple[list[str], list[str]]:
+        """`inceptionism sweep` of the controls' dream: once per combination of the ``vary``
+        lines (NAME=V1,V2,...), as labelled sheets; returns the sheets and every cell's PNG
+        with its recipe."""
+        self._forget_old_results()
+        job = self.job(c)
+        varies = [v.strip() for v in vary.splitlines() if v.strip()]
+        if not varies:
+            raise InceptionismError("name what to vary: NAME=V1,V2 (e.g. step-size=0.003,0.01)")
+        sheets = sweep_sheets(job.config, [parse_vary(v, job.config) for v in varies])
+        count = sum(len(cells) for _, _, cells, _, _ in sheets)
+        if count > MAX_CELLS:
+            raise InceptionismError(f"{count} cells; the studio dreams at most {MAX_CELLS}")
+        folder = self.workdir / f"sweep-{uuid.uuid4().hex[:12]}"
+        folder.mkdir()
+        refs = {k: r for k in ("guide", "mask") if (r := getattr(job, k)) is not None}
+        skip = varied_fields([cell for _, _, cells, _, _ in sheets for cell in cells])
+        paths, cell_files = [], []
+        with self.model(job.config.model)[1]:
+            for suffix, extras, cells, columns, rows in sheets:
+                jobs = cell_jobs(cells, job.start, folder, refs)
+                images = run_cells(lambda j: RunContext(self.model(j.config.model)[0]), jobs)
+                for cell_job in jobs:  # the cells' recipes without the upload's server path
+                    assert cell_job.output is not None
+                    recipe = scrubbed(read_recipe(cell_job.output), cell_job, job.label == "upload")
+                    with Image.open(cell_job.output) as im:
+                        save_image(im.copy(), cell_job.output, recipe=recipe)
+                    cell_files.append(str(cell_job.output))
+                title = sheet_title(job.config, skip, job.label) + " ".join(["", *extras])
+                pairs: list[tuple[str, Image.Image | None]] = [
+                    (cell.label, im) for cell, im in zip(cells, images)
+                ]
+                sheet = contact_sheet(pairs, columns, title, cell_size, rows or None)
+                path = folder / (f"sweep.{suffix}.png" if suffix else "sweep.png")
+                info = {"kind": "sweep", "vary": varies, "extra": extras}
+                save_image(sheet, path, {"sheet": info, "model": job.config.model})
+                paths.append(str(path))
+        return paths, cell_files
 
     # --- replay ------------------------------------------------------------------------------
 
@@ -363,6 +400,19 @@ class Studio:
             **{k: getattr(config, k) for k in RECIPE_FIELDS},
             **advanced,
         )  # fmt: skip
+
+
+def scrubbed(recipe: dict[str, Any], job: Job, upload: bool) -> dict[str, Any]:
+    """A recipe without the server paths of a job's uploads (their hashes identify them);
+    ``upload``: the start is one."""
+    uploads = {"start": job.start.source if upload else None,
+               "guide": job.guide, "mask": job.mask}  # fmt: skip
+    for key, ref in uploads.items():
+        if ref is not None and not ref.input.startswith("sample:"):
+            where = recipe["start"]["source"] if key == "start" else recipe[key]
+            name = "upload" if key == "start" else key
+            where.update(input=name, path=name)
+    return recipe
 
 
 def public(message: str, *paths: str | None) -> str:

@@ -10,6 +10,7 @@ range), and every event hands a :class:`Controls` to :class:`Studio`, which buil
 import inspect
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict, fields
 from typing import Any, Optional
@@ -168,6 +169,27 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                     recipe_text = gr.Textbox(label="...or its recipe (JSON)", lines=4)
                     load = gr.Button("Fill the controls", elem_id="load")
 
+        with gr.Tab("Explore"):
+            gr.Markdown(
+                "A **sweep** dreams the Dream tab's start and settings once per combination of "
+                "values, as a labelled sheet (`inceptionism sweep`). One line per parameter: "
+                "`NAME=V1,V2,...` (any config option, `preset`, `class`; `;` separates layer "
+                "specs)."
+            )
+            with gr.Row():
+                with gr.Column(scale=1):
+                    vary = gr.Textbox("step-size=0.003,0.006,0.012", lines=3, label="Vary",
+                                      elem_id="vary")  # fmt: skip
+                    cell_size = gr.Slider(64, 512, value=192, step=16, label="Cell size (px)")
+                    go_sweep = gr.Button("Sweep", variant="primary", elem_id="sweep")
+                with gr.Column(scale=2):
+                    sweep_status = gr.Textbox(label="Status", interactive=False,
+                                              elem_id="sweep_status")  # fmt: skip
+                    sheets = gr.Gallery(label="Sheets", elem_id="sheets", columns=1, height=480,
+                                        object_fit="contain")  # fmt: skip
+                    sweep_files = gr.File(label="Sheets and cells, each with its recipe",
+                                          file_count="multiple", elem_id="sweep_files")  # fmt: skip
+
         named = locals()
         order = [f.name for f in fields(Controls)]  # one component per field, in its order
         controls = [named[name] for name in order]
@@ -195,6 +217,25 @@ def build_app(studio: Studio, defaults: Controls | None = None):
             except Exception as e:  # a bug: one line on the page, no server paths
                 failed = RuntimeError(f"the dream failed: {type(e).__name__}: {e}")
                 raise user_error(gr, failed) from None
+
+        def run_sweep(request, progress, *values):
+            c = Controls(**dict(zip(order, values[: len(order)])))
+            vary_text, cell = values[len(order) :]
+            if not isinstance(c.recipe, str):
+                c.recipe = ""
+            if c.model != d.model and c.layers == default_layers:
+                c.layers = None
+            try:
+                progress(0, desc="dreaming the cells")
+                began = time.monotonic()
+                paths, cells = studio.sweep(c, vary_text or "", int(cell or 192))
+            except InceptionismError as e:
+                raise user_error(gr, e, c.upload, c.guide, c.mask) from None
+            except Exception as e:
+                failed = RuntimeError(f"the sweep failed: {type(e).__name__}: {e}")
+                raise user_error(gr, failed) from None
+            done = f"done in {time.monotonic() - began:.1f} s: {len(cells)} cells"
+            return paths, [*paths, *cells], done
 
         def stop_dream(request: gr.Request) -> str:  # type: ignore[name-defined]
             return studio.cancel(_session(request))
@@ -241,7 +282,10 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                       api_visibility="private")  # fmt: skip
         upload.change(on_upload, upload, [shown, source], api_visibility="private")
         job = go.click(dream_fn, controls, [result, status, download], api_name="dream",
-                       concurrency_limit=1)  # fmt: skip
+                       concurrency_id="work")  # fmt: skip
+        sweep_fn = keyword_fn([*order, "vary", "cell_size"], run_sweep, gr)
+        go_sweep.click(sweep_fn, [*controls, vary, cell_size], [sheets, sweep_files, sweep_status],
+                       api_name="sweep", concurrency_id="work")  # fmt: skip
         stop.click(stop_dream, None, status, cancels=[job], api_visibility="private")
         load.click(on_load, [recipe_png, recipe_text], controls, api_name="replay")
     return app
