@@ -21,7 +21,6 @@ import torch
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-import inceptionism.engine as engine
 from inceptionism.config import PRESETS, DreamConfig
 from inceptionism.engine import dream_tensor
 from inceptionism.image import read_recipe
@@ -177,15 +176,30 @@ def test_no_op_of_a_step_depends_on_the_thread_count(name, grad_norm, lite0, zoo
 # --- whole dreams ----------------------------------------------------------------------------
 
 
+class SwitchingThreads:
+    """Loop hooks that change the thread count after every step (1, 2, 3, 4, 1, ...), where
+    the job runner's policy would follow the load."""
+
+    def __init__(self) -> None:
+        self.counts = itertools.cycle(THREADS)
+
+    def level(self, tiled: bool) -> None:
+        pass
+
+    def step(self) -> None:
+        torch.set_num_threads(next(self.counts))
+
+    def end(self) -> None:
+        pass
+
+
 def switching_dream(monkeypatch, *args, **kwargs):
-    """A dream whose thread count changes between every two steps (1, 2, 3, 4, 1, ...), where
-    the engine would adapt it to the load."""
-    counts = itertools.cycle(THREADS)
-    monkeypatch.setattr(engine, "share_cores", lambda *a, **k: torch.set_num_threads(next(counts)))
+    """A dream whose thread count changes between every two steps."""
+    before = torch.get_num_threads()
     try:
-        return dream_tensor(*args, **kwargs)
+        return dream_tensor(*args, hooks=SwitchingThreads(), **kwargs)
     finally:
-        monkeypatch.undo()
+        torch.set_num_threads(before)
 
 
 DREAMS = {

@@ -17,6 +17,7 @@ from .config import DreamConfig
 from .engine import ProgressFn, dream_tensor
 from .errors import ConfigError
 from .models import DreamModel, get_model
+from .threads import ProcessPolicy
 
 
 @functools.lru_cache(maxsize=4)
@@ -105,7 +106,9 @@ def dream(
         if config.init == "photo":
             raise ConfigError("no image given; pass one, or use init='noise' or 'grey'")
         start = start_image(config.init, size[1], size[0], config.seed)
-        return LoadedImage(dream_tensor(start, model, config, on_progress, **extras).cpu()).to_pil()
+        return LoadedImage(
+            dream_tensor(start, model, config, on_progress, **extras, hooks=ProcessPolicy()).cpu()
+        ).to_pil()
     if isinstance(image, (str, Path)):
         image = load_image(image).to_pil()
 
@@ -139,4 +142,4 @@ def dream(
         raise ConfigError(f"cannot dream an object of type {type(image).__name__}")
     if config.init != "photo":  # a noise or grey start of the image's size, kept in float
         start = start_image(config.init, start.shape[-2], start.shape[-1], config.seed)
-    return back(dream_tensor(start, model, config, on_progress, **extras))
+    return back(dream_tensor(start, model, config, on_progress, **extras, hooks=ProcessPolicy()))

@@ -10,7 +10,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -31,7 +31,6 @@ from .octaves import (
 )
 from .precision import tune_device
 from .techniques import guide_features, keep_colors, prepare_mask
-from .threads import keep_freed_memory, share_cores
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,17 @@ class Progress:
 
 
 ProgressFn = Callable[[Progress], Any]
+
+
+class LoopHooks(Protocol):
+    """Where the loop lets its caller act on the process (threads, memory): before each level
+    (``tiled``: whether its gradient is taken tile by tile), after each step, at the end."""
+
+    def level(self, tiled: bool) -> None: ...
+
+    def step(self) -> None: ...
+
+    def end(self) -> None: ...
 
 
 def resolve_objective(model: DreamModel | str, config: DreamConfig) -> Objective:
@@ -104,12 +114,15 @@ def dream_tensor(
     on_progress: ProgressFn | None = None,
     guide: torch.Tensor | None = None,
     mask: torch.Tensor | None = None,
+    hooks: LoopHooks | None = None,
 ) -> torch.Tensor:
     """Dream a (1, 3, H, W) image in [0, 1] on ``model``'s device; returns a new tensor.
 
     ``guide``: an image (1, 3, h, w) whose features the "guide" objective moves towards.
     ``mask``: (1, 1 or 3, h, w) in [0, 1]; the dream happens where it is white, softly.
     The image is the start whatever ``config.init`` says; see :func:`start_image`.
+    ``hooks``: the caller's process policy (threads.ProcessPolicy); the pixels never depend on
+    it.
     """
     if image.ndim != 4 or image.shape[:2] != (1, 3):
         raise ConfigError(
@@ -180,7 +193,8 @@ def dream_tensor(
                 )
             )
 
-    share_cores()  # its first sample: the first steps already see what others use
+    if hooks is not None:
+        hooks.step()  # e.g. the first sample of the load: the first steps already adapt
     x = resize(original, shapes[0], how)
     detail = torch.zeros_like(x)
     try:
@@ -196,7 +210,8 @@ def dream_tensor(
             level_mask = None if weight is None else resize(weight, shape)
             sigma = smoothing_sigma(config.smooth, i, len(shapes))
             tile = tile_size(config.tile, *shape)
-            keep_freed_memory(keep=not tile)  # see threads.py: fast on one shape, lean when tiled
+            if hooks is not None:
+                hooks.level(tiled=bool(tile))
             loss, stopped, step = float("nan"), False, 0
             for step in range(1, config.steps + 1):
                 shift = random_shift(config.jitter, generator)
@@ -217,7 +232,8 @@ def dream_tensor(
                                 config.lap_levels, level_mask, span, config.grad_eps,
                                 reuse_gradient=True, reuse_image=True)  # fmt: skip
                 done_work += shape[0] * shape[1]
-                share_cores()  # fewer threads while other processes keep cores busy (threads.py)
+                if hooks is not None:
+                    hooks.step()
                 report(octave=i + 1, step=step, loss=loss, shape=shape)
             done_work = float(sum(work[: i + 1]))
             if config.detail == "dream":
@@ -240,8 +256,9 @@ def dream_tensor(
                 stopped_early=stopped,
                 image=snapshot,
             )
-    finally:  # an idle process holds no dream-sized heap (threads.py)
-        keep_freed_memory(keep=False)
+    finally:
+        if hooks is not None:
+            hooks.end()
     x = resize(x.detach(), full_size, how).clamp(0.0, 1.0)  # levels above come back down
     if weight is not None:  # the unmasked part stays the start image exactly
         x = original + weight * (x - original)

@@ -38,6 +38,7 @@ import sys
 import time
 
 __all__ = [
+    "ProcessPolicy",
     "available_cores",
     "configure_threads",
     "default_threads",
@@ -248,3 +249,20 @@ def keep_freed_memory(keep: bool = True) -> bool:
             libc.malloc_trim(0)
         _heap["keep"] = keep
     return True
+
+
+class ProcessPolicy:
+    """What a dream does to its process, between the loop's steps and levels: share the cores
+    (:func:`share_cores`, between steps) and keep freed memory while an untiled level runs
+    (:func:`keep_freed_memory`), giving it back when the dream ends. The loop itself stays
+    pure: it calls these hooks where they are given (the job runner and ``dream()`` give this
+    one); pixels do not depend on any of it."""
+
+    def level(self, tiled: bool) -> None:
+        keep_freed_memory(keep=not tiled)  # fast on one shape, lean when tiled
+
+    def step(self) -> None:
+        share_cores()
+
+    def end(self) -> None:
+        keep_freed_memory(keep=False)  # an idle process holds no dream-sized heap
