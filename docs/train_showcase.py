@@ -10,7 +10,6 @@ Prints the time per epoch and the held-out accuracy (docs/train.md quotes them).
 from __future__ import annotations
 
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -106,4 +105,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
