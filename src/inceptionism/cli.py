@@ -287,8 +287,11 @@ def _register() -> None:
     from .cli_explore import COMMANDS as EXPLORE
     from .cli_motion import COMMANDS as MOTION
     from .cli_studio import COMMANDS as STUDIO
+    from .cli_train import COMMANDS as TRAIN
 
     for command in [dream, replay, models, layers, presets, samples, *EXPLORE, *MOTION, *STUDIO]:
+        cli.add_command(command)
+    for command in TRAIN:
         cli.add_command(command)
 
 

@@ -278,13 +278,30 @@ def config_options(defaults: dict[str, Any] | None = None, lucid: bool = False) 
         f = click.option("--preset", "-p", default=None, metavar="NAME",
                          help=_preset_help(preset_names(lucid)))(f)  # fmt: skip
         f = click.option(
-            "--class", "class_", type=IntRange(min=0), default=None, metavar="N",
-            help="Maximise class N's logit (the term logits:N), added to --layers if given.",
+            "--class", "class_", type=ClassValue(), default=None, metavar="N|NAME",
+            help="Maximise class N's logit (the term logits:N), added to --layers if given; "
+            "a trained network's class by name.",
         )(f)  # fmt: skip
         f.__dict__["command_defaults"] = defaults or {}
         return f
 
     return decorate
+
+
+class ClassValue(click.ParamType):
+    """--class: a number (0 or more) or a trained network's class name."""
+
+    name = "class"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int | str:
+        text = str(value).strip()
+        if text.isdigit() and len(text) > 9:  # no network has a billion classes
+            self.fail(f"{text[:16]}... ({len(text)} digits) is too large for a class", param, ctx)
+        if text.isdigit():
+            return int(text)
+        if not text or text.lstrip("-").isdigit():
+            self.fail(f"{value!r} is not a class number (0 or more) or a class name", param, ctx)
+        return text
 
 
 def given(ctx: click.Context, name: str) -> bool:
