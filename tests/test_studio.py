@@ -204,6 +204,13 @@ def test_server_binds_to_localhost_and_a_real_client_dreams(server, photo, tmp_p
     assert status.startswith("done") and len(sheets) == 1 and len(files) == 3
     assert read_recipe(files[0])["sheet"]["kind"] == "sweep"
     assert [read_recipe(f)["config"]["steps"] for f in files[1:]] == [1, 2]
+    # a zoom loop likewise
+    video, frames, status = client.predict(
+        source="noise", steps=1, octaves=1, frames=2, api_name="/zoom"
+    )  # fmt: skip
+    assert status.startswith("done") and len(frames) == 2
+    assert Path(video["video"] if isinstance(video, dict) else video).stat().st_size > 0
+    assert read_recipe(frames[1])["start"]["kind"] == "zoom"
 
 
 def test_serve_without_gradio_says_what_to_install(monkeypatch, run_cli):
@@ -281,11 +288,22 @@ def test_in_a_real_browser(server, photo):
             )  # fmt: skip
             page.locator("#sheets img").first.wait_for(timeout=30_000)
             page.screenshot(path=str(ARTIFACTS / "studio-explore.png"))
+            # the Motion tab: a zoom loop of two frames
+            page.get_by_role("tab", name="Motion").click()
+            page.locator("#zoom_frames input[type=number]").fill("2")
+            page.locator("#zoom_frames input[type=number]").press("Enter")
+            page.locator("#zoom").click()
+            page.wait_for_function(
+                "() => (document.querySelector('#zoom_status textarea') || {}).value"
+                "?.startsWith('done')", timeout=120_000,
+            )  # fmt: skip
+            page.locator("#video video").first.wait_for(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "studio-motion.png"))
         finally:
             browser.close()
     assert (ARTIFACTS / "studio.png").stat().st_size > 10_000
     if os.environ.get("INCEPTIONISM_SCREENSHOT_TO"):
         shutil.copy(ARTIFACTS / "studio.png", os.environ["INCEPTIONISM_SCREENSHOT_TO"])
     if os.environ.get("INCEPTIONISM_SCREENSHOT_DIR"):  # docs/: one picture per tab
-        for name in ("studio-dream.png", "studio-explore.png"):
+        for name in ("studio-dream.png", "studio-explore.png", "studio-motion.png"):
             shutil.copy(ARTIFACTS / name, Path(os.environ["INCEPTIONISM_SCREENSHOT_DIR"]) / name)

@@ -113,3 +113,22 @@ def test_a_sweep_writes_its_sheet_and_cells_with_recipes(studio, photos):
         studio.sweep(c, "  ")
     with pytest.raises(InceptionismError, match="expected NAME=V1,V2"):
         studio.sweep(c, "wobble=1,2")
+
+
+def test_a_zoom_loop_writes_a_video_and_frames_with_recipes(studio, photos):
+    pytest.importorskip("imageio_ffmpeg")
+    c = Controls(upload=str(photos / "p.png"), **{**FAST, "steps": 1, "octaves": 1})
+    seen = []
+    video, frames = studio.zoom(c, frames=3, zoom=1.1, on_frame=seen.append)
+    assert video.endswith(".mp4") and len(frames) == 3 and len(seen) == 3
+    recipes = [read_recipe(f) for f in frames]
+    assert recipes[0]["start"]["source"]["path"] == "upload"
+    assert [r["config"]["seed"] for r in recipes] == [6, 7, 8]  # seed + frame number
+    with pytest.raises(InceptionismError, match="frames: from 1"):
+        studio.zoom(c, frames=0)
+    late = Studio(Limits(time_limit=1e-6))
+    try:
+        with pytest.raises(InceptionismError, match="over the studio's limit"):
+            late.zoom(Controls(source="noise", **FAST), frames=5)
+    finally:
+        late.close()

@@ -11,6 +11,7 @@ project's loader and its pixel limit: no path from the browser is ever opened.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,7 @@ from .sheets import contact_sheet
 SOURCES = ("auto", "upload", "sample", "noise")
 RESULT_LIFETIME = 3600  # seconds a result file is kept for download
 MAX_CELLS = 36  # cells of one sweep
+MAX_FRAMES = 120  # frames of one zoom loop
 # The recipe fields the page has sliders for (a preset sets them) and the seed; their defaults
 # are DreamConfig's.
 SLIDERS = ("step_size", "octaves", "steps", "octave_scale", "jitter")
@@ -358,6 +361,67 @@ class Studio:
                 save_image(sheet, path, {"sheet": info, "model": job.config.model})
                 paths.append(str(path))
         return paths, cell_files
+
+    # --- a zoom loop --------------------------------------------------------------------------
+
+    def zoom(
+        self,
+        c: Controls,
+        frames: int = 8,
+        zoom: float = 1.05,
+        rotate: float = 0.0,
+        fps: float = 12.0,
+        on_frame: Callable[[Any], Any] | None = None,
+    ) -> tuple[str, list[str]]:
+        """`inceptionism zoom` of the controls' dream: frame 1 the start dreamed, each next one
+        the last zoomed and rotated, then dreamed; returns the MP4 and every frame's PNG with
+        its recipe."""
+        from .motion import FrameRun, FramesTarget, finish_frames, run_settings, zoom_loop
+
+        self._forget_old_results()
+        frames = int(frames)
+        if not 1 <= frames <= MAX_FRAMES:
+            raise InceptionismError(f"frames: from 1 to {MAX_FRAMES} in the studio, got {frames}")
+        job = self.job(c)
+        first = dataclasses.replace(job.start, quantize=True)  # frames are carried as 8 bits
+        refs = {k: r for k in ("guide", "mask") if (r := getattr(job, k)) is not None}
+        folder = self.workdir / f"zoom-{uuid.uuid4().hex[:12]}"
+        folder.mkdir()
+        target = FramesTarget(str(folder / "zoom.mp4"), True, [])
+        model, lock = self.model(job.config.model)
+        run = RunContext(model)
+        source = "upload" if job.label == "upload" else job.label
+        settings = run_settings("zoom", job.config, run, source=source,
+                                source_sha256=first.source.sha256 if first.source else None,
+                                size=list(first.size or ()), zoom=float(zoom),
+                                rotate=float(rotate), shift=[0.0, 0.0])  # fmt: skip
+        began = time.monotonic()
+
+        def frame_done(p: Any) -> None:  # refuses once the first frames say it would run late
+            if on_frame is not None:
+                on_frame(p)
+            total = time.monotonic() - began + (p.eta or 0.0)
+            if total > self.limits.time_limit:
+                raise InceptionismError(
+                    f"{frames} frames would take about {total:.0f} s, over the studio's limit "
+                    f"of {self.limits.time_limit:g} s; ask for fewer frames or a smaller size"
+                )
+
+        frame_run = FrameRun(target.frames, frames, settings, run, on_frame=frame_done,
+                             force=True, refs=refs)  # fmt: skip
+        with lock:
+            zoom_loop(first, job.config, frame_run, float(zoom), float(rotate), (0.0, 0.0))
+            finish_frames(target, frame_run, Fraction(float(fps)).limit_denominator(1001))
+        files = sorted(str(p) for p in target.frames.glob("*.png"))
+        for path in files:  # the frames' recipes without the upload's server path
+            recipe = read_recipe(path)
+            if job.label == "upload" and recipe["start"].get("source"):
+                recipe["start"]["source"].update(input="upload", path="upload")
+            recipe = scrubbed(recipe, job, False)
+            with Image.open(path) as im:
+                save_image(im.copy(), path, recipe=recipe)
+        assert target.file is not None
+        return str(target.file), files
 
     # --- replay ------------------------------------------------------------------------------
 

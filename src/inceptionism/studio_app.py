@@ -18,7 +18,7 @@ from typing import Any, Optional
 from .config import PRESETS, DreamConfig
 from .errors import InceptionismError, MissingExtraError
 from .progress import format_seconds
-from .studio import ADVANCED, PRESET_FIELDS, Controls, Studio, public
+from .studio import ADVANCED, MAX_FRAMES, PRESET_FIELDS, Controls, Studio, public
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -190,6 +190,28 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                     sweep_files = gr.File(label="Sheets and cells, each with its recipe",
                                           file_count="multiple", elem_id="sweep_files")  # fmt: skip
 
+        with gr.Tab("Motion"):
+            gr.Markdown(
+                "A **zoom loop** (`inceptionism zoom`): frame 1 is the Dream tab's dream, each "
+                "next frame the last one zoomed and rotated, then dreamed again."
+            )
+            with gr.Row():
+                with gr.Column(scale=1):
+                    frames = gr.Slider(1, MAX_FRAMES, value=12, step=1, label="Frames",
+                                       elem_id="zoom_frames")  # fmt: skip
+                    zoom = gr.Slider(0.5, 2.0, value=1.05, step=0.01, label="Zoom per frame",
+                                     info="Scale per frame (>1 zooms in).")  # fmt: skip
+                    rotate = gr.Slider(-180, 180, value=0.0, step=0.5, label="Rotate per frame",
+                                       info="Degrees per frame, counter-clockwise.")  # fmt: skip
+                    fps = gr.Slider(1, 60, value=12, step=1, label="Frames per second")
+                    go_zoom = gr.Button("Zoom", variant="primary", elem_id="zoom")
+                with gr.Column(scale=2):
+                    zoom_status = gr.Textbox(label="Status", interactive=False,
+                                             elem_id="zoom_status")  # fmt: skip
+                    video = gr.Video(label="Zoom loop", elem_id="video", height=400)
+                    zoom_files = gr.File(label="Frames, each with its recipe",
+                                         file_count="multiple", elem_id="zoom_files")  # fmt: skip
+
         named = locals()
         order = [f.name for f in fields(Controls)]  # one component per field, in its order
         controls = [named[name] for name in order]
@@ -236,6 +258,32 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                 raise user_error(gr, failed) from None
             done = f"done in {time.monotonic() - began:.1f} s: {len(cells)} cells"
             return paths, [*paths, *cells], done
+
+        def run_zoom(request, progress, *values):
+            c = Controls(**dict(zip(order, values[: len(order)])))
+            n, factor, degrees, rate = values[len(order) :]
+            if not isinstance(c.recipe, str):
+                c.recipe = ""
+            if c.model != d.model and c.layers == default_layers:
+                c.layers = None
+
+            def frame(p):
+                progress(p.k / p.n, desc=f"frame {p.k}/{p.n}, ETA {format_seconds(p.eta)}")
+
+            try:
+                progress(0, desc="dreaming frame 1")
+                began = time.monotonic()
+                path, files = studio.zoom(
+                    c, int(n or 12), float(factor or 1.05), float(degrees or 0), float(rate or 12),
+                    frame,
+                )  # fmt: skip
+            except InceptionismError as e:
+                raise user_error(gr, e, c.upload, c.guide, c.mask) from None
+            except Exception as e:
+                failed = RuntimeError(f"the zoom failed: {type(e).__name__}: {e}")
+                raise user_error(gr, failed) from None
+            done = f"done in {time.monotonic() - began:.1f} s: {len(files)} frames"
+            return path, files, done
 
         def stop_dream(request: gr.Request) -> str:  # type: ignore[name-defined]
             return studio.cancel(_session(request))
@@ -286,6 +334,10 @@ def build_app(studio: Studio, defaults: Controls | None = None):
         sweep_fn = keyword_fn([*order, "vary", "cell_size"], run_sweep, gr)
         go_sweep.click(sweep_fn, [*controls, vary, cell_size], [sheets, sweep_files, sweep_status],
                        api_name="sweep", concurrency_id="work")  # fmt: skip
+        zoom_fn = keyword_fn([*order, "frames", "zoom", "rotate", "fps"], run_zoom, gr)
+        go_zoom.click(zoom_fn, [*controls, frames, zoom, rotate, fps],
+                      [video, zoom_files, zoom_status], api_name="zoom",
+                      concurrency_id="work")  # fmt: skip
         stop.click(stop_dream, None, status, cancels=[job], api_visibility="private")
         load.click(on_load, [recipe_png, recipe_text], controls, api_name="replay")
     return app
