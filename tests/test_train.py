@@ -286,3 +286,16 @@ def test_adamw_matches_torch():
             ((p @ x) ** 2).sum().backward()
             optim.step()
     torch.testing.assert_close(ours, theirs)
+
+
+def test_the_metadata_name_finds_the_file_here(trained, run_cli, tmp_path, monkeypatch):
+    out, _ = trained
+    (tmp_path / "fresh.pt").write_bytes(out.read_bytes())
+    meta = read_meta(out) | {"name": "fresh"}
+    (tmp_path / "fresh.json").write_text(json.dumps(meta))
+    monkeypatch.chdir(tmp_path)
+    made = run_cli("dream", "sample:coffee", "-o", "d.png", "--model", "fresh", "--class", "blue",
+                   "--max-size", 48, "--steps", 1, "--octaves", 1, "-q")  # fmt: skip
+    assert made.code == 0, made.err
+    recipe = json.loads(Image.open(tmp_path / "d.png").text["inceptionism"])
+    assert recipe["model"] == "fresh.pt" and recipe["config"]["layers"] == "logits:0=1"

@@ -15,7 +15,7 @@ from .featurevis import FeatureVisConfig
 from .jobs import DEFAULT_SIZE, MAX_SIDE
 from .models import ModelSpec, get_spec, layer_table, list_models
 from .models.custom import is_network, register_network
-from .models.trained import class_number
+from .models.trained import class_number, trained_file
 
 
 def parse_max_loss(text: str) -> float | None:
@@ -63,6 +63,7 @@ def network_spec(opts: dict[str, Any]) -> ModelSpec:
         name = DEFAULT_MODEL
     if not str(name).strip():
         raise ConfigError("--model: empty name; see `inceptionism models`")
+    name = trained_file(name) or name  # `--model mynet` finds mynet.pt beside you
     norm, rng = opts.get("input_norm"), opts.get("input_range")
     if is_network(name) and name not in list_models():
         return register_network(name, norm, rng)

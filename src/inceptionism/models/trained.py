@@ -46,6 +46,20 @@ def is_trained(text: str) -> bool:
         return False
 
 
+def trained_file(name: str) -> str | None:
+    """``--model mynet``: ``mynet.pt`` (or ``.pth``) in the current folder when its metadata
+    names it ``mynet``; None for a registered model or anything else."""
+    from .registry import _ALIASES
+
+    if name in _REGISTRY or name in _ALIASES or Path(name).suffix or "/" in name:
+        return None
+    for suffix in WEIGHT_SUFFIXES:
+        path = name + suffix
+        if is_trained(path) and read_meta(path).get("name") == name:
+            return path
+    return None
+
+
 def read_meta(weights: str | os.PathLike) -> dict[str, Any]:
     path = meta_path(weights)
     try:
