@@ -204,6 +204,11 @@ def test_server_binds_to_localhost_and_a_real_client_dreams(server, photo, tmp_p
     assert status.startswith("done") and len(sheets) == 1 and len(files) == 3
     assert read_recipe(files[0])["sheet"]["kind"] == "sweep"
     assert [read_recipe(f)["config"]["steps"] for f in files[1:]] == [1, 2]
+    sheets, files, status = client.predict(
+        sample="sample:chelsea", steps=1, octaves=1, atlas_layers="block4,block9", cell_size=64,
+        api_name="/atlas",
+    )  # fmt: skip
+    assert status.startswith("done") and read_recipe(files[0])["sheet"]["kind"] == "atlas"
     # a zoom loop likewise
     video, frames, status = client.predict(
         source="noise", steps=1, octaves=1, frames=2, api_name="/zoom"

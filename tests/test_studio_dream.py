@@ -132,3 +132,12 @@ def test_a_zoom_loop_writes_a_video_and_frames_with_recipes(studio, photos):
             late.zoom(Controls(source="noise", **FAST), frames=5)
     finally:
         late.close()
+
+
+def test_an_atlas_dreams_one_cell_per_layer(studio):
+    c = Controls(sample="sample:chelsea", **{**FAST, "steps": 1, "octaves": 1})
+    sheet, cells = studio.atlas(c, "block4,block9", cell_size=64)
+    assert read_recipe(sheet)["sheet"]["layers"] == ["block4", "block9"]
+    assert [read_recipe(p)["config"]["layers"] for p in cells] == ["block4=1", "block9=1"]
+    with pytest.raises(InceptionismError, match="unknown layer"):
+        studio.atlas(c, "block99")

@@ -32,7 +32,16 @@ from .config import DreamConfig
 from .configure import build_config, parse_tile
 from .engine import Progress, resolve_objective
 from .errors import InceptionismError
-from .explore import cell_jobs, parse_vary, run_cells, sheet_title, sweep_sheets, varied_fields
+from .explore import (
+    Cell,
+    atlas_layers,
+    cell_jobs,
+    parse_vary,
+    run_cells,
+    sheet_title,
+    sweep_sheets,
+    varied_fields,
+)
 from .image import LoadedImage, image_size, load_image, parse_recipe, read_recipe, save_image
 from .jobs import (
     FileRef,
@@ -333,34 +342,65 @@ class Studio:
         if not varies:
             raise InceptionismError("name what to vary: NAME=V1,V2 (e.g. step-size=0.003,0.01)")
         sheets = sweep_sheets(job.config, [parse_vary(v, job.config) for v in varies])
-        count = sum(len(cells) for _, _, cells, _, _ in sheets)
-        if count > MAX_CELLS:
-            raise InceptionismError(f"{count} cells; the studio dreams at most {MAX_CELLS}")
-        folder = self.workdir / f"sweep-{uuid.uuid4().hex[:12]}"
-        folder.mkdir()
-        refs = {k: r for k in ("guide", "mask") if (r := getattr(job, k)) is not None}
+        self._check_cells(sum(len(cells) for _, _, cells, _, _ in sheets))
+        folder = self._folder("sweep")
         skip = varied_fields([cell for _, _, cells, _, _ in sheets for cell in cells])
         paths, cell_files = [], []
-        with self.model(job.config.model)[1]:
-            for suffix, extras, cells, columns, rows in sheets:
-                jobs = cell_jobs(cells, job.start, folder, refs)
-                images = run_cells(lambda j: RunContext(self.model(j.config.model)[0]), jobs)
-                for cell_job in jobs:  # the cells' recipes without the upload's server path
-                    assert cell_job.output is not None
-                    recipe = scrubbed(read_recipe(cell_job.output), cell_job, job.label == "upload")
-                    with Image.open(cell_job.output) as im:
-                        save_image(im.copy(), cell_job.output, recipe=recipe)
-                    cell_files.append(str(cell_job.output))
-                title = sheet_title(job.config, skip, job.label) + " ".join(["", *extras])
-                pairs: list[tuple[str, Image.Image | None]] = [
-                    (cell.label, im) for cell, im in zip(cells, images)
-                ]
-                sheet = contact_sheet(pairs, columns, title, cell_size, rows or None)
-                path = folder / (f"sweep.{suffix}.png" if suffix else "sweep.png")
-                info = {"kind": "sweep", "vary": varies, "extra": extras}
-                save_image(sheet, path, {"sheet": info, "model": job.config.model})
-                paths.append(str(path))
+        for suffix, extras, cells, columns, rows in sheets:
+            title = sheet_title(job.config, skip, job.label) + " ".join(["", *extras])
+            info = {"kind": "sweep", "vary": varies, "extra": extras}
+            name = f"sweep.{suffix}.png" if suffix else "sweep.png"
+            path, files = self._sheet(job, cells, folder / name, columns, rows, title, info,
+                                      cell_size)  # fmt: skip
+            paths.append(path)
+            cell_files += files
         return paths, cell_files
+
+    def atlas(
+        self, c: Controls, layers: str = "all", cell_size: int = 192
+    ) -> tuple[str, list[str]]:
+        """`inceptionism atlas` of the controls' dream: one cell per layer (``all`` or a comma
+        list), each dreamed on that layer alone; returns the sheet and the cells' PNGs."""
+        self._forget_old_results()
+        job = self.job(c)
+        table = atlas_layers(job.config.model, layers or "all")
+        self._check_cells(len(table))
+        cells = [
+            Cell(f"{n} ({k} ch)", f"layer_{n}", job.config.replace(layers=n)) for n, k in table
+        ]
+        title = sheet_title(job.config, {"layers"}, job.label)
+        info = {"kind": "atlas", "layers": [n for n, _ in table]}
+        folder = self._folder("atlas")
+        return self._sheet(job, cells, folder / "atlas.png", min(6, len(cells)), [], title, info,
+                           cell_size)  # fmt: skip
+
+    def _check_cells(self, count: int) -> None:
+        if count > MAX_CELLS:
+            raise InceptionismError(f"{count} cells; the studio dreams at most {MAX_CELLS}")
+
+    def _folder(self, kind: str) -> Path:
+        folder = self.workdir / f"{kind}-{uuid.uuid4().hex[:12]}"
+        folder.mkdir()
+        return folder
+
+    def _sheet(self, job: Job, cells: list[Cell], path: Path, columns: int, rows: list[str],
+               title: str, info: dict[str, Any], size: int) -> tuple[str, list[str]]:  # fmt: skip
+        """The cells dreamed (explore.py's jobs and runner) and laid out as one sheet."""
+        refs = {k: r for k in ("guide", "mask") if (r := getattr(job, k)) is not None}
+        jobs = cell_jobs(cells, job.start, path.parent, refs)
+        with self.model(job.config.model)[1]:
+            images = run_cells(lambda j: RunContext(self.model(j.config.model)[0]), jobs)
+        files = []
+        for cell_job in jobs:  # the cells' recipes without the upload's server path
+            assert cell_job.output is not None
+            recipe = scrubbed(read_recipe(cell_job.output), cell_job, job.label == "upload")
+            with Image.open(cell_job.output) as im:
+                save_image(im.copy(), cell_job.output, recipe=recipe)
+            files.append(str(cell_job.output))
+        pairs: list[tuple[str, Image.Image | None]] = list(zip([c.label for c in cells], images))
+        sheet = contact_sheet(pairs, columns, title, int(size), rows or None)
+        save_image(sheet, path, {"sheet": info, "model": job.config.model})
+        return str(path), files
 
     # --- a zoom loop --------------------------------------------------------------------------
 

@@ -182,6 +182,11 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                                       elem_id="vary")  # fmt: skip
                     cell_size = gr.Slider(64, 512, value=192, step=16, label="Cell size (px)")
                     go_sweep = gr.Button("Sweep", variant="primary", elem_id="sweep")
+                    gr.Markdown("An **atlas** (`inceptionism atlas`): one cell per layer, each "
+                                "dreamed on that layer alone.")  # fmt: skip
+                    atlas_layers = gr.Textbox("all", label="Layers (all, or a,b,c)",
+                                              elem_id="atlas_layers")  # fmt: skip
+                    go_atlas = gr.Button("Atlas", elem_id="atlas")
                 with gr.Column(scale=2):
                     sweep_status = gr.Textbox(label="Status", interactive=False,
                                               elem_id="sweep_status")  # fmt: skip
@@ -240,24 +245,33 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                 failed = RuntimeError(f"the dream failed: {type(e).__name__}: {e}")
                 raise user_error(gr, failed) from None
 
-        def run_sweep(request, progress, *values):
-            c = Controls(**dict(zip(order, values[: len(order)])))
-            vary_text, cell = values[len(order) :]
-            if not isinstance(c.recipe, str):
-                c.recipe = ""
-            if c.model != d.model and c.layers == default_layers:
-                c.layers = None
-            try:
-                progress(0, desc="dreaming the cells")
-                began = time.monotonic()
-                paths, cells = studio.sweep(c, vary_text or "", int(cell or 192))
-            except InceptionismError as e:
-                raise user_error(gr, e, c.upload, c.guide, c.mask) from None
-            except Exception as e:
-                failed = RuntimeError(f"the sweep failed: {type(e).__name__}: {e}")
-                raise user_error(gr, failed) from None
-            done = f"done in {time.monotonic() - began:.1f} s: {len(cells)} cells"
-            return paths, [*paths, *cells], done
+        def run_sheet(kind: str) -> Callable:
+            """An Explore runner: the controls, then what the sheet varies and the cell size."""
+
+            def run(request, progress, *values):
+                c = Controls(**dict(zip(order, values[: len(order)])))
+                what, cell = values[len(order) :]
+                if not isinstance(c.recipe, str):
+                    c.recipe = ""
+                if c.model != d.model and c.layers == default_layers:
+                    c.layers = None
+                try:
+                    progress(0, desc="dreaming the cells")
+                    began = time.monotonic()
+                    if kind == "sweep":
+                        paths, cells = studio.sweep(c, what or "", int(cell or 192))
+                    else:
+                        path, cells = studio.atlas(c, what or "all", int(cell or 192))
+                        paths = [path]
+                except InceptionismError as e:
+                    raise user_error(gr, e, c.upload, c.guide, c.mask) from None
+                except Exception as e:
+                    failed = RuntimeError(f"the {kind} failed: {type(e).__name__}: {e}")
+                    raise user_error(gr, failed) from None
+                done = f"done in {time.monotonic() - began:.1f} s: {len(cells)} cells"
+                return paths, [*paths, *cells], done
+
+            return run
 
         def run_zoom(request, progress, *values):
             c = Controls(**dict(zip(order, values[: len(order)])))
@@ -331,9 +345,13 @@ def build_app(studio: Studio, defaults: Controls | None = None):
         upload.change(on_upload, upload, [shown, source], api_visibility="private")
         job = go.click(dream_fn, controls, [result, status, download], api_name="dream",
                        concurrency_id="work")  # fmt: skip
-        sweep_fn = keyword_fn([*order, "vary", "cell_size"], run_sweep, gr)
-        go_sweep.click(sweep_fn, [*controls, vary, cell_size], [sheets, sweep_files, sweep_status],
-                       api_name="sweep", concurrency_id="work")  # fmt: skip
+        explored = [sheets, sweep_files, sweep_status]
+        sweep_fn = keyword_fn([*order, "vary", "cell_size"], run_sheet("sweep"), gr)
+        go_sweep.click(sweep_fn, [*controls, vary, cell_size], explored, api_name="sweep",
+                       concurrency_id="work")  # fmt: skip
+        atlas_fn = keyword_fn([*order, "atlas_layers", "cell_size"], run_sheet("atlas"), gr)
+        go_atlas.click(atlas_fn, [*controls, atlas_layers, cell_size], explored,
+                       api_name="atlas", concurrency_id="work")  # fmt: skip
         zoom_fn = keyword_fn([*order, "frames", "zoom", "rotate", "fps"], run_zoom, gr)
         go_zoom.click(zoom_fn, [*controls, frames, zoom, rotate, fps],
                       [video, zoom_files, zoom_status], api_name="zoom",
