@@ -14,14 +14,14 @@ import os
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError, UnknownNameError, WeightsError
 from .registry import _REGISTRY, LayerInfo, ModelSpec, get_spec, layer_table, register_model
-from .weights import LocalWeights, Weights
+from .weights import LocalWeights, Norm, Weights
 
 KIND = "inceptionism-trained"  # the metadata's "kind": what marks a trained network
 META_VERSION = 1
@@ -150,7 +150,7 @@ def register_trained(weights: str, name: str | None = None) -> ModelSpec:
         name=name,
         description=f"trained on {len(classes)} classes from {base_spec.name}",
         build=build,
-        weights=Weights(LocalWeights(path), base_spec.mean, base_spec.std),  # type: ignore[arg-type]
+        weights=Weights(LocalWeights(path), *_norm(meta, base_spec)),
         default_layers=base_spec.default_layers,
         train_size=size,
         labels="trained",
@@ -162,6 +162,19 @@ def register_trained(weights: str, name: str | None = None) -> ModelSpec:
     _REGISTRY.pop(name, None)
     _CLASSES[name] = list(classes)
     return register_model(spec)
+
+
+def _norm(meta: dict[str, Any], base: ModelSpec) -> tuple[Norm, Norm]:
+    """The metadata's normalisation (three numbers each), else the base model's."""
+    pair = []
+    for key, fallback in (("mean", base.mean), ("std", base.std)):
+        value = meta.get(key)
+        numbers = value if isinstance(value, list) and len(value) == 3 else []
+        if numbers and all(isinstance(v, (int, float)) and 0 < abs(v) < 1e3 for v in numbers):
+            pair.append(tuple(float(v) for v in numbers))
+        else:
+            pair.append(tuple(fallback))
+    return cast(Norm, pair[0]), cast(Norm, pair[1])
 
 
 def _taken(name: str) -> set[str]:
