@@ -209,6 +209,10 @@ def test_server_binds_to_localhost_and_a_real_client_dreams(server, photo, tmp_p
         api_name="/atlas",
     )  # fmt: skip
     assert status.startswith("done") and read_recipe(files[0])["sheet"]["kind"] == "atlas"
+    sheets, files, status = client.predict(
+        steps=2, layer="block9", count=2, cell_size=64, api_name="/channels"
+    )  # fmt: skip
+    assert status.startswith("done") and read_recipe(files[0])["sheet"]["kind"] == "channels"
     # a zoom loop likewise
     video, frames, status = client.predict(
         source="noise", steps=1, octaves=1, frames=2, api_name="/zoom"

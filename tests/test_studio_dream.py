@@ -141,3 +141,15 @@ def test_an_atlas_dreams_one_cell_per_layer(studio):
     assert [read_recipe(p)["config"]["layers"] for p in cells] == ["block4=1", "block9=1"]
     with pytest.raises(InceptionismError, match="unknown layer"):
         studio.atlas(c, "block99")
+
+
+@pytest.mark.parametrize("lucid", [True, False])
+def test_a_channel_gallery(studio, lucid):
+    c = Controls(**{**FAST, "steps": 2, "octaves": 1})
+    sheet, cells = studio.channels(c, "block9", count=2, cell_size=48, lucid=lucid)
+    assert read_recipe(sheet)["sheet"]["kind"] == "channels" and len(cells) == 2
+    recipes = [read_recipe(p) for p in cells]
+    assert [r["config"]["layers"] for r in recipes] == ["block9:0=1", "block9:1=1"]
+    assert all(bool(r.get("featurevis")) == lucid for r in recipes)  # the lucid recipe or a dream
+    with pytest.raises(InceptionismError, match="unknown layer"):
+        studio.channels(c, "block99")

@@ -36,12 +36,15 @@ from .explore import (
     Cell,
     atlas_layers,
     cell_jobs,
+    lucid_title,
     parse_vary,
+    pick_channels,
     run_cells,
     sheet_title,
     sweep_sheets,
     varied_fields,
 )
+from .featurevis import FeatureVisConfig
 from .image import LoadedImage, image_size, load_image, parse_recipe, read_recipe, save_image
 from .jobs import (
     FileRef,
@@ -374,6 +377,37 @@ class Studio:
         return self._sheet(job, cells, folder / "atlas.png", min(6, len(cells)), [], title, info,
                            cell_size)  # fmt: skip
 
+    def channels(
+        self, c: Controls, layer: str, count: int = 9, cell_size: int = 128, lucid: bool = True
+    ) -> tuple[str, list[str]]:
+        """`inceptionism channels`: what makes each of ``layer``'s first ``count`` channels
+        fire, rendered from noise with the lucid recipe (feature visualisation, the controls'
+        steps and seed, ``cell_size`` squares) or, ``lucid`` off, dreamed from noise with the
+        controls' settings; returns the sheet and the cells' PNGs."""
+        self._forget_old_results()
+        side = max(32, min(int(cell_size), self.limits.max_side))
+        c = dataclasses.replace(c, source="noise", size=side, layers=[layer], objective="")
+        c.recipe = ""
+        config = self.config(c)
+        start = blank_start("noise", (side, side), self.limits.max_pixels)
+        job = Job(config, start, None, label="noise")
+        picked = pick_channels(config.model, layer, int(count), None)
+        self._check_cells(len(picked))
+        fv = FeatureVisConfig.preset("lucid", size=side, steps=config.steps, seed=config.seed)
+        cells = [Cell(f"{layer}:{k}", f"{layer}_{k}", config.replace(layers=f"{layer}:{k}"))
+                 for k in picked]  # fmt: skip
+        title = lucid_title(fv, f"{config.model} {layer}") if lucid else sheet_title(
+            config, {"layers"}, "noise")  # fmt: skip
+        columns = min(8, max(1, round(len(cells) ** 0.5 + 0.5)))
+        info = {
+            "kind": "channels",
+            "layer": layer,
+            **({"featurevis": fv.to_dict()} if lucid else {}),
+        }
+        folder = self._folder("channels")
+        return self._sheet(job, cells, folder / "channels.png", columns, [], title, info, side,
+                           fv if lucid else None)  # fmt: skip
+
     def _check_cells(self, count: int) -> None:
         if count > MAX_CELLS:
             raise InceptionismError(f"{count} cells; the studio dreams at most {MAX_CELLS}")
@@ -384,10 +418,11 @@ class Studio:
         return folder
 
     def _sheet(self, job: Job, cells: list[Cell], path: Path, columns: int, rows: list[str],
-               title: str, info: dict[str, Any], size: int) -> tuple[str, list[str]]:  # fmt: skip
+               title: str, info: dict[str, Any], size: int,
+               fv: FeatureVisConfig | None = None) -> tuple[str, list[str]]:  # fmt: skip
         """The cells dreamed (explore.py's jobs and runner) and laid out as one sheet."""
         refs = {k: r for k in ("guide", "mask") if (r := getattr(job, k)) is not None}
-        jobs = cell_jobs(cells, job.start, path.parent, refs)
+        jobs = cell_jobs(cells, job.start, path.parent, refs, fv)
         with self.model(job.config.model)[1]:
             images = run_cells(lambda j: RunContext(self.model(j.config.model)[0]), jobs)
         files = []

@@ -187,6 +187,14 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                     atlas_layers = gr.Textbox("all", label="Layers (all, or a,b,c)",
                                               elem_id="atlas_layers")  # fmt: skip
                     go_atlas = gr.Button("Atlas", elem_id="atlas")
+                    gr.Markdown("A **channel gallery** (`inceptionism channels`): what makes "
+                                "each of a layer's channels fire, from noise.")  # fmt: skip
+                    layer = gr.Dropdown(layer_names, value=default_layers[-1], label="Layer",
+                                        elem_id="channel_layer")  # fmt: skip
+                    count = gr.Slider(1, 36, value=9, step=1, label="Channels (the first N)")
+                    lucid = gr.Checkbox(True, label="Lucid recipe (feature visualisation; off: "
+                                        "a DeepDream of noise)")  # fmt: skip
+                    go_channels = gr.Button("Channels", elem_id="channels")
                 with gr.Column(scale=2):
                     sweep_status = gr.Textbox(label="Status", interactive=False,
                                               elem_id="sweep_status")  # fmt: skip
@@ -245,12 +253,11 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                 failed = RuntimeError(f"the dream failed: {type(e).__name__}: {e}")
                 raise user_error(gr, failed) from None
 
-        def run_sheet(kind: str) -> Callable:
-            """An Explore runner: the controls, then what the sheet varies and the cell size."""
+        def run_sheet(kind: str, work: Callable) -> Callable:
+            """An Explore runner: the controls, then ``work``'s own values."""
 
             def run(request, progress, *values):
                 c = Controls(**dict(zip(order, values[: len(order)])))
-                what, cell = values[len(order) :]
                 if not isinstance(c.recipe, str):
                     c.recipe = ""
                 if c.model != d.model and c.layers == default_layers:
@@ -258,11 +265,7 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                 try:
                     progress(0, desc="dreaming the cells")
                     began = time.monotonic()
-                    if kind == "sweep":
-                        paths, cells = studio.sweep(c, what or "", int(cell or 192))
-                    else:
-                        path, cells = studio.atlas(c, what or "all", int(cell or 192))
-                        paths = [path]
+                    paths, cells = work(c, *values[len(order) :])
                 except InceptionismError as e:
                     raise user_error(gr, e, c.upload, c.guide, c.mask) from None
                 except Exception as e:
@@ -272,6 +275,20 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                 return paths, [*paths, *cells], done
 
             return run
+
+        def sweep_work(c, what, cell):
+            return studio.sweep(c, what or "", int(cell or 192))
+
+        def atlas_work(c, what, cell):
+            path, cells = studio.atlas(c, what or "all", int(cell or 192))
+            return [path], cells
+
+        def channels_work(c, name, n, cell, use_lucid):
+            if not name:
+                raise InceptionismError("pick a layer")
+            path, cells = studio.channels(c, name, int(n or 9), int(cell or 128),
+                                          use_lucid is not False)  # fmt: skip
+            return [path], cells
 
         def run_zoom(request, progress, *values):
             c = Controls(**dict(zip(order, values[: len(order)])))
@@ -346,12 +363,16 @@ def build_app(studio: Studio, defaults: Controls | None = None):
         job = go.click(dream_fn, controls, [result, status, download], api_name="dream",
                        concurrency_id="work")  # fmt: skip
         explored = [sheets, sweep_files, sweep_status]
-        sweep_fn = keyword_fn([*order, "vary", "cell_size"], run_sheet("sweep"), gr)
-        go_sweep.click(sweep_fn, [*controls, vary, cell_size], explored, api_name="sweep",
-                       concurrency_id="work")  # fmt: skip
-        atlas_fn = keyword_fn([*order, "atlas_layers", "cell_size"], run_sheet("atlas"), gr)
-        go_atlas.click(atlas_fn, [*controls, atlas_layers, cell_size], explored,
-                       api_name="atlas", concurrency_id="work")  # fmt: skip
+        sheet_events: list[tuple[str, Any, Callable[..., Any], dict[str, Any]]] = [
+            ("sweep", go_sweep, sweep_work, {"vary": vary, "cell_size": cell_size}),
+            ("atlas", go_atlas, atlas_work, {"atlas_layers": atlas_layers, "cell_size": cell_size}),
+            ("channels", go_channels, channels_work,
+             {"layer": layer, "count": count, "cell_size": cell_size, "lucid": lucid}),
+        ]  # fmt: skip
+        for kind, button, work, own in sheet_events:
+            fn = keyword_fn([*order, *own], run_sheet(kind, work), gr)
+            button.click(fn, [*controls, *own.values()], explored, api_name=kind,
+                         concurrency_id="work")  # fmt: skip
         zoom_fn = keyword_fn([*order, "frames", "zoom", "rotate", "fps"], run_zoom, gr)
         go_zoom.click(zoom_fn, [*controls, frames, zoom, rotate, fps],
                       [video, zoom_files, zoom_status], api_name="zoom",
