@@ -4,6 +4,8 @@ studio dream to the same pixels."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -153,3 +155,27 @@ def test_a_channel_gallery(studio, lucid):
     assert all(bool(r.get("featurevis")) == lucid for r in recipes)  # the lucid recipe or a dream
     with pytest.raises(InceptionismError, match="unknown layer"):
         studio.channels(c, "block99")
+
+
+def test_a_video_is_dreamed_frame_by_frame_with_its_sound(studio, tmp_path, monkeypatch):
+    pytest.importorskip("imageio_ffmpeg")
+    import subprocess
+
+    from inceptionism.video import ffmpeg_exe, probe
+
+    clip = tmp_path / "clip.mp4"
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
+                    "-i", "testsrc=size=64x48:rate=12", "-f", "lavfi", "-i",
+                    "sine=frequency=440:sample_rate=22050", "-frames:v", "3", "-t", "0.25",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip)],
+                   check=True)  # fmt: skip
+    c = Controls(**{**FAST, "steps": 1, "octaves": 1})
+    video, frames = studio.video(c, str(clip), blend=0.5)
+    assert len(frames) == 3 and probe(Path(video)).has_audio
+    recipe = read_recipe(frames[1])
+    assert recipe["start"]["kind"] == "video" and recipe["start"]["source"]["path"] == "upload"
+    with pytest.raises(InceptionismError, match="upload a video"):
+        studio.video(c, "")
+    monkeypatch.setattr("inceptionism.studio.MAX_FRAMES", 2)
+    with pytest.raises(InceptionismError, match="at most 2"):  # refused before any work
+        studio.video(c, str(clip))
