@@ -220,6 +220,28 @@ def test_server_binds_to_localhost_and_a_real_client_dreams(server, photo, tmp_p
     assert status.startswith("done") and len(frames) == 2
     assert Path(video["video"] if isinstance(video, dict) else video).stat().st_size > 0
     assert read_recipe(frames[1])["start"]["kind"] == "zoom"
+    # a video: only the upload given
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip)
+    movie, frames, status = client.predict(video=handle_file(str(clip)), steps=1, octaves=1,
+                                           api_name="/video")  # fmt: skip
+    assert status.startswith("done") and len(frames) == 3
+    assert read_recipe(frames[0])["start"]["source"]["path"] == "upload"
+    with pytest.raises(Exception, match="upload a video first"):
+        client.predict(steps=1, api_name="/video")
+
+
+def make_clip(path: Path) -> None:
+    """Three frames of a moving test pattern with a tone (the bundled ffmpeg)."""
+    import subprocess
+
+    from inceptionism.video import ffmpeg_exe
+
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
+                    "-i", "testsrc=size=64x48:rate=12", "-f", "lavfi", "-i",
+                    "sine=frequency=440:sample_rate=22050", "-frames:v", "3", "-t", "0.25",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(path)],
+                   check=True)  # fmt: skip
 
 
 def test_serve_without_gradio_says_what_to_install(monkeypatch, run_cli):

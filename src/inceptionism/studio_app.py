@@ -218,10 +218,23 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                                        info="Degrees per frame, counter-clockwise.")  # fmt: skip
                     fps = gr.Slider(1, 60, value=12, step=1, label="Frames per second")
                     go_zoom = gr.Button("Zoom", variant="primary", elem_id="zoom")
+                    gr.Markdown("A **video** (`inceptionism video`): each frame dreamed with the "
+                                "Dream tab's settings (long side at most its size), the sound "
+                                "kept.")  # fmt: skip
+                    clip = gr.File(type="filepath", label="Video", file_types=["video"],
+                                   elem_id="clip", height=80)  # fmt: skip
+                    blend = gr.Slider(0, 1, value=0.5, step=0.05, label="Blend",
+                                      info="How much of the previous dream goes into the next "
+                                      "frame's start.")  # fmt: skip
+                    flow = gr.Checkbox(False, label="Along the optical flow (needs OpenCV)")
+                    with gr.Row():
+                        t_start = gr.Number(None, label="Start (s)", minimum=0)
+                        t_end = gr.Number(None, label="End (s)", minimum=0)
+                    go_video = gr.Button("Dream the video", elem_id="dream_video")
                 with gr.Column(scale=2):
                     zoom_status = gr.Textbox(label="Status", interactive=False,
                                              elem_id="zoom_status")  # fmt: skip
-                    video = gr.Video(label="Zoom loop", elem_id="video", height=400)
+                    movie = gr.Video(label="Result", elem_id="video", height=400)
                     zoom_files = gr.File(label="Frames, each with its recipe",
                                          file_count="multiple", elem_id="zoom_files")  # fmt: skip
 
@@ -290,31 +303,42 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                                           use_lucid is not False)  # fmt: skip
             return [path], cells
 
-        def run_zoom(request, progress, *values):
-            c = Controls(**dict(zip(order, values[: len(order)])))
-            n, factor, degrees, rate = values[len(order) :]
-            if not isinstance(c.recipe, str):
-                c.recipe = ""
-            if c.model != d.model and c.layers == default_layers:
-                c.layers = None
+        def run_motion(kind: str, work: Callable) -> Callable:
+            """A Motion runner: the controls, then ``work``'s own values; frame progress."""
 
-            def frame(p):
-                progress(p.k / p.n, desc=f"frame {p.k}/{p.n}, ETA {format_seconds(p.eta)}")
+            def run(request, progress, *values):
+                c = Controls(**dict(zip(order, values[: len(order)])))
+                if not isinstance(c.recipe, str):
+                    c.recipe = ""
+                if c.model != d.model and c.layers == default_layers:
+                    c.layers = None
 
-            try:
-                progress(0, desc="dreaming frame 1")
-                began = time.monotonic()
-                path, files = studio.zoom(
-                    c, int(n or 12), float(factor or 1.05), float(degrees or 0), float(rate or 12),
-                    frame,
-                )  # fmt: skip
-            except InceptionismError as e:
-                raise user_error(gr, e, c.upload, c.guide, c.mask) from None
-            except Exception as e:
-                failed = RuntimeError(f"the zoom failed: {type(e).__name__}: {e}")
-                raise user_error(gr, failed) from None
-            done = f"done in {time.monotonic() - began:.1f} s: {len(files)} frames"
-            return path, files, done
+                def frame(p):
+                    eta = format_seconds(p.eta)
+                    progress(p.k / p.n, desc=f"frame {p.k}/{p.n}, ETA {eta}")
+
+                try:
+                    progress(0, desc="dreaming frame 1")
+                    began = time.monotonic()
+                    path, files = work(c, frame, *values[len(order) :])
+                except InceptionismError as e:
+                    paths = [v for v in values[len(order) :] if isinstance(v, str)]  # a video
+                    raise user_error(gr, e, c.upload, c.guide, c.mask, *paths) from None
+                except Exception as e:
+                    failed = RuntimeError(f"the {kind} failed: {type(e).__name__}: {e}")
+                    raise user_error(gr, failed) from None
+                done = f"done in {time.monotonic() - began:.1f} s: {len(files)} frames"
+                return path, files, done
+
+            return run
+
+        def zoom_work(c, frame, n, factor, degrees, rate):
+            return studio.zoom(c, int(n or 12), float(factor or 1.05), float(degrees or 0),
+                               float(rate or 12), frame)  # fmt: skip
+
+        def video_work(c, frame, path, mix, along, begin, end):
+            return studio.video(c, path or "", float(0.5 if mix is None else mix), bool(along),
+                                begin, end, frame)  # fmt: skip
 
         def stop_dream(request: gr.Request) -> str:  # type: ignore[name-defined]
             return studio.cancel(_session(request))
@@ -373,10 +397,16 @@ def build_app(studio: Studio, defaults: Controls | None = None):
             fn = keyword_fn([*order, *own], run_sheet(kind, work), gr)
             button.click(fn, [*controls, *own.values()], explored, api_name=kind,
                          concurrency_id="work")  # fmt: skip
-        zoom_fn = keyword_fn([*order, "frames", "zoom", "rotate", "fps"], run_zoom, gr)
-        go_zoom.click(zoom_fn, [*controls, frames, zoom, rotate, fps],
-                      [video, zoom_files, zoom_status], api_name="zoom",
-                      concurrency_id="work")  # fmt: skip
+        motion_events: list[tuple[str, Any, Callable[..., Any], dict[str, Any]]] = [
+            ("zoom", go_zoom, zoom_work,
+             {"frames": frames, "zoom": zoom, "rotate": rotate, "fps": fps}),
+            ("video", go_video, video_work,
+             {"video": clip, "blend": blend, "flow": flow, "start": t_start, "end": t_end}),
+        ]  # fmt: skip
+        for kind, button, work, own in motion_events:
+            fn = keyword_fn([*order, *own], run_motion(kind, work), gr)
+            button.click(fn, [*controls, *own.values()], [movie, zoom_files, zoom_status],
+                         api_name=kind, concurrency_id="work")  # fmt: skip
         stop.click(stop_dream, None, status, cancels=[job], api_visibility="private")
         load.click(on_load, [recipe_png, recipe_text], controls, api_name="replay")
     return app
