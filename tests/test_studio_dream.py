@@ -179,3 +179,14 @@ def test_a_video_is_dreamed_frame_by_frame_with_its_sound(studio, tmp_path, monk
     monkeypatch.setattr("inceptionism.studio.MAX_FRAMES", 2)
     with pytest.raises(InceptionismError, match="at most 2"):  # refused before any work
         studio.video(c, str(clip))
+
+
+def test_a_sweep_cell_and_a_zoom_frame_replay_by_the_cli(studio, tmp_path, run_cli):
+    c = Controls(sample="sample:astronaut", **{**FAST, "steps": 1, "octaves": 1})
+    _, cells = studio.sweep(c, "jitter=0,8", cell_size=64)
+    _, frames = studio.zoom(c, frames=2, zoom=1.1)
+    for k, png in enumerate([cells[1], frames[1]]):
+        out = tmp_path / f"again{k}.png"
+        r = run_cli("replay", png, "-o", out)
+        assert r.code == 0, r.err
+        assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(png)))
