@@ -22,7 +22,7 @@ def test_serve_help_names_the_bounds(run_cli):
 
 @pytest.mark.slow
 def test_a_mistake_is_one_line_and_sigterm_exits_cleanly(tmp_path):
-    from gradio_client import Client
+    from gradio_client import Client, handle_file
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -45,6 +45,12 @@ def test_a_mistake_is_one_line_and_sigterm_exits_cleanly(tmp_path):
         for _ in range(3):  # a visitor's mistake: no upload for an upload start
             with pytest.raises(Exception, match="upload a photo first"):
                 client.predict(source="upload", model="efficientnet_lite0", api_name="/dream")
+        text = tmp_path / "notes.png"
+        text.write_text("hello")
+        with pytest.raises(Exception, match="not an image file"):  # a text file named .png
+            client.predict(upload=handle_file(str(text)), api_name="/dream")
+        with pytest.raises(Exception, match="unknown layer"):
+            client.predict(source="noise", atlas_layers="nope", api_name="/atlas")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     finally:
@@ -53,4 +59,5 @@ def test_a_mistake_is_one_line_and_sigterm_exits_cleanly(tmp_path):
     text = (tmp_path / "log").read_text()
     assert "Traceback" not in text, text
     assert text.count("upload a photo first") == 3, text  # one line per mistake
+    assert text.count("not an image file") == 1 and text.count("unknown layer") == 1, text
     assert not any(p.name.startswith("inceptionism-studio-") for p in tmp_path.iterdir())
