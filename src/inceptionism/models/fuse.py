@@ -157,8 +157,8 @@ class _ConvAct(torch.autograd.Function):
             g = _RELU6_BACKWARD(g, y, 0.0, 6.0, **out) if out else _RELU6_BACKWARD(g, y, 0.0, 6.0)
         if pointwise:
             gx = torch.mkldnn_convolution(g, _transposed(weight), None, [0, 0], [1, 1], [1, 1], 1)
-        elif list(stride) != [1, 1] and list(dilation) == [1, 1] and weight.shape[1] > 1:
-            gx = strided_input_grad(g, weight, stride, padding, groups, x)
+        elif list(dilation) == [1, 1] and weight.shape[1] > 1:  # not depthwise
+            gx = conv_input_grad(g, weight, stride, padding, groups, x)
         else:
             gx = torch.ops.aten.convolution_backward(
                 g, x, weight, None, stride, padding, dilation, False, [0, 0], groups,
@@ -187,7 +187,7 @@ def _phase_weights(weight: torch.Tensor, stride: Sequence[int], groups: int) -> 
     return phases
 
 
-def strided_input_grad(
+def conv_input_grad(
     g: torch.Tensor,
     weight: torch.Tensor,
     stride: Sequence[int],
@@ -195,22 +195,34 @@ def strided_input_grad(
     groups: int,
     x: torch.Tensor,
 ) -> torch.Tensor:
-    """The input gradient of a strided convolution (dilation 1) as forward convolutions, one
-    per phase of the stride: input pixel ``u`` with ``(u + pad) % stride == r`` receives only
-    the taps ``r, r + stride, ...``, each from output ``(u + pad - r) // stride - m``; that is
-    a stride-1 correlation of the output gradient with those taps flipped.
+    """The input gradient of a convolution (dilation 1) as forward convolutions: at stride 1,
+    one convolution of the output gradient with the weights flipped and their in and out
+    channels swapped; at stride s, one per phase of the stride (input pixel ``u`` with
+    ``(u + pad) % s == r`` receives only the taps ``r, r + s, ...``, each from output
+    ``(u + pad - r) // s - m``: a stride-1 correlation with those taps flipped).
 
-    Why: oneDNN's own backward of a strided convolution splits its work by the thread count
-    and rounds differently at 3 threads than at 1 or 2 (found by ``thread_probe`` for dense
-    ones: GoogLeNet's and ResNet's stems, ResNet's 3x3 stride-2 convolutions); forward
-    convolutions do not. The work is the same as the backward's. Depthwise convolutions keep
-    oneDNN's backward: it gave the same bits at 1-4 threads, and their phase kernels (2x2,
-    2x1, ...) would leave oneDNN's fast depthwise path.
+    Why: oneDNN's own backward of a convolution splits its work by the thread count where
+    the map is small or the stride is not 1 (``thread_probe`` found it in GoogLeNet's and
+    ResNet's stems, ResNet's stride-2 3x3 convolutions, and a 3x3 convolution on a 3x3 map)
+    and rounds differently there; its forward convolutions never did. The work is the same
+    as the backward's. Depthwise convolutions keep oneDNN's backward: it gave the same bits
+    at 1-4 threads, and their phase kernels (2x2, 2x1, ...) would leave its fast depthwise
+    path.
     """
     sy, sx = stride
     py, px = padding
     h, w = x.shape[-2:]
     gh, gw = g.shape[-2:]
+    kh, kw = weight.shape[-2:]
+    if (sy, sx) == (1, 1) and kh - 1 >= py and kw - 1 >= px:  # one phase: padding does it
+        (taps,) = _derived(weight, f"phases1x1/{groups}", [weight],
+                           lambda: _phase_weights(weight, stride, groups))  # fmt: skip
+        assert taps is not None
+        ty, tx = kh - 1 - py, kw - 1 - px
+        if ty > py or tx > px:  # padded beyond half the kernel: oneDNN would pick a kernel
+            # whose rounding follows the thread count (measured); zeros laid in by hand instead
+            g, ty, tx = torch.nn.functional.pad(g, [tx, tx, ty, ty]), 0, 0
+        return torch.mkldnn_convolution(g, taps, None, [ty, tx], [1, 1], [1, 1], groups)
     layout = (
         torch.channels_last
         if g.is_contiguous(memory_format=torch.channels_last)
