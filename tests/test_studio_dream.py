@@ -190,3 +190,14 @@ def test_a_sweep_cell_and_a_zoom_frame_replay_by_the_cli(studio, tmp_path, run_c
         r = run_cli("replay", png, "-o", out)
         assert r.code == 0, r.err
         assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(png)))
+
+
+@pytest.mark.parametrize("source", ["sample", "noise"])
+def test_a_zoom_frame_fills_the_controls_of_its_loop(studio, source):
+    c = Controls(source=source, sample="sample:astronaut", **{**FAST, "steps": 1, "octaves": 1})
+    _, frames = studio.zoom(c, frames=2)
+    first = studio.job(c)
+    for png in frames:
+        back = studio.controls_from_recipe(png, None)
+        assert (back.source, back.seed, back.size) == (source, c.seed, c.size)
+        assert studio.job(back).start == first.start  # the loop's start again

@@ -586,13 +586,20 @@ class Studio:
             )
         config, start = recipe.job.config, recipe.job.start
         label = start.source.input if start.source is not None else ""
-        if start.kind == "noise":
+        size = start.max_size or max(start.size or (512,))
+        blank, noise_size = start.kind == "noise", start.size
+        motion = recipe.job.motion or {}
+        if motion.get("command") == "zoom":  # a zoom frame: its loop's start and seed
+            label, blank = str(motion.get("source") or ""), motion.get("source") == "noise"
+            noise_size = tuple(motion.get("size") or ()) or None  # type: ignore[assignment]
+            size = max(noise_size or (size,))
+            config = config.replace(seed=config.seed - (recipe.job.index or 1))
+        if blank:
             kind = "noise"
         elif label.startswith("sample:"):
             kind = "sample"
         else:
             kind = "upload"
-        size = start.max_size or max(start.size or (512,))
         advanced: dict[str, Any] = {k: getattr(config, k) for k in ADVANCED}
         advanced["tile"] = str(advanced["tile"])
         return Controls(
@@ -602,7 +609,7 @@ class Studio:
             objective=config.layers or "", preset="default",
             size=int(min(size, self.limits.max_side)),
             recipe=json.dumps({"config": config.to_dict(),
-                               "noise_size": start.size if kind == "noise" else None}),
+                               "noise_size": noise_size if kind == "noise" else None}),
             **{k: getattr(config, k) for k in RECIPE_FIELDS},
             **advanced,
         )  # fmt: skip
