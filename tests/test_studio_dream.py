@@ -201,3 +201,16 @@ def test_a_zoom_frame_fills_the_controls_of_its_loop(studio, source):
         back = studio.controls_from_recipe(png, None)
         assert (back.source, back.seed, back.size) == (source, c.seed, c.size)
         assert studio.job(back).start == first.start  # the loop's start again
+
+
+def test_a_visitor_cancels_a_zoom_after_the_frame_in_progress(studio):
+    c = Controls(source="noise", **{**FAST, "steps": 1, "octaves": 1})
+
+    def cancel_after_first(p):
+        if p.k == 1:
+            studio.cancel("z")
+
+    with pytest.raises(InceptionismError, match="cancelled after 2 of 5"):
+        studio.zoom(c, frames=5, on_frame=cancel_after_first, session="z")
+    _, frames = studio.zoom(c, frames=2, session="z")  # the next run is not cancelled
+    assert len(frames) == 2

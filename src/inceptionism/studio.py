@@ -447,6 +447,7 @@ class Studio:
         rotate: float = 0.0,
         fps: float = 12.0,
         on_frame: Callable[[Any], Any] | None = None,
+        session: str = "",
     ) -> tuple[str, list[str]]:
         """`inceptionism zoom` of the controls' dream: frame 1 the start dreamed, each next one
         the last zoomed and rotated, then dreamed; returns the MP4 and every frame's PNG with
@@ -471,7 +472,7 @@ class Studio:
                                 size=list(first.size or ()), zoom=float(zoom),
                                 rotate=float(rotate), shift=[0.0, 0.0])  # fmt: skip
         frame_run = FrameRun(target.frames, frames, settings, run,
-                             on_frame=self._deadline(frames, on_frame),
+                             on_frame=self._deadline(frames, on_frame, session),
                              force=True, refs=refs)  # fmt: skip
         with lock:
             zoom_loop(first, job.config, frame_run, float(zoom), float(rotate), (0.0, 0.0))
@@ -489,6 +490,7 @@ class Studio:
         t_start: float | None = None,
         t_end: float | None = None,
         on_frame: Callable[[Any], Any] | None = None,
+        session: str = "",
     ) -> tuple[str, list[str]]:
         """`inceptionism video` with the controls' settings: each frame of the uploaded
         ``video`` (long side at most the controls' size) dreamed, the previous dream mixed in
@@ -526,7 +528,7 @@ class Studio:
                                 blend=float(blend), flow=bool(flow), start=t_start, end=t_end,
                                 max_size=side)  # fmt: skip
         frame_run = FrameRun(target.frames, total, settings, run, force=True, refs=refs,
-                             on_frame=self._deadline(total, on_frame))  # fmt: skip
+                             on_frame=self._deadline(total, on_frame, session))  # fmt: skip
         audio: dict[str, Any] = {"audio_from": path if info.has_audio else None, "start": t_start,
                                  "end": t_end}  # fmt: skip
         with lock:
@@ -536,11 +538,18 @@ class Studio:
                   refs.get("guide"), refs.get("mask"), label="upload")  # fmt: skip
         return str(target.file), self._scrub_files(target.frames, job)
 
-    def _deadline(self, total: int, on_frame: Callable[[Any], Any] | None) -> Callable:
-        """A frame callback that stops a run once its first frames say it would run late."""
+    def _deadline(
+        self, total: int, on_frame: Callable[[Any], Any] | None, session: str
+    ) -> Callable:
+        """A frame callback that stops a run once its first frames say it would run late, or
+        once its visitor (``session``) cancels."""
         began = time.monotonic()
+        cancel = self._event(session)
+        cancel.clear()
 
         def frame_done(p: Any) -> None:
+            if cancel.is_set():
+                raise InceptionismError(f"cancelled after {p.k} of {total} frames")
             if on_frame is not None:
                 on_frame(p)
             late = time.monotonic() - began + (p.eta or 0.0)

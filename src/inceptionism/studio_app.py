@@ -231,6 +231,7 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                         t_start = gr.Number(None, label="Start (s)", minimum=0)
                         t_end = gr.Number(None, label="End (s)", minimum=0)
                     go_video = gr.Button("Dream the video", elem_id="dream_video")
+                    stop_motion = gr.Button("Cancel", elem_id="cancel_motion")
                 with gr.Column(scale=2):
                     zoom_status = gr.Textbox(label="Status", interactive=False,
                                              elem_id="zoom_status")  # fmt: skip
@@ -320,7 +321,7 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                 try:
                     progress(0, desc="dreaming frame 1")
                     began = time.monotonic()
-                    path, files = work(c, frame, *values[len(order) :])
+                    path, files = work(c, frame, _session(request), *values[len(order) :])
                 except InceptionismError as e:
                     paths = [v for v in values[len(order) :] if isinstance(v, str)]  # a video
                     raise user_error(gr, e, c.upload, c.guide, c.mask, *paths) from None
@@ -332,13 +333,13 @@ def build_app(studio: Studio, defaults: Controls | None = None):
 
             return run
 
-        def zoom_work(c, frame, n, factor, degrees, rate):
+        def zoom_work(c, frame, session, n, factor, degrees, rate):
             return studio.zoom(c, int(n or 12), float(factor or 1.05), float(degrees or 0),
-                               float(rate or 12), frame)  # fmt: skip
+                               float(rate or 12), frame, session)  # fmt: skip
 
-        def video_work(c, frame, path, mix, along, begin, end):
+        def video_work(c, frame, session, path, mix, along, begin, end):
             return studio.video(c, path or "", float(0.5 if mix is None else mix), bool(along),
-                                begin, end, frame)  # fmt: skip
+                                begin, end, frame, session)  # fmt: skip
 
         def stop_dream(request: gr.Request) -> str:  # type: ignore[name-defined]
             return studio.cancel(_session(request))
@@ -407,6 +408,8 @@ def build_app(studio: Studio, defaults: Controls | None = None):
             fn = keyword_fn([*order, *own], run_motion(kind, work), gr)
             button.click(fn, [*controls, *own.values()], [movie, zoom_files, zoom_status],
                          api_name=kind, concurrency_id="work")  # fmt: skip
+        # stops this visitor's zoom or video after the frame in progress
+        stop_motion.click(stop_dream, None, zoom_status, api_visibility="private")
         stop.click(stop_dream, None, status, cancels=[job], api_visibility="private")
         load.click(on_load, [recipe_png, recipe_text], controls, api_name="replay")
     return app
