@@ -330,6 +330,16 @@ def test_in_a_real_browser(server, photo):
             )  # fmt: skip
             page.locator("#video video").first.wait_for(timeout=30_000)
             page.screenshot(path=str(ARTIFACTS / "studio-motion.png"))
+            # and a video, with the page's start and end left as they are
+            clip = ARTIFACTS / "clip.mp4"
+            make_clip(clip)
+            page.locator("#clip input[type=file]").set_input_files(str(clip))
+            page.locator("#clip").get_by_text("clip.mp4").first.wait_for(timeout=30_000)
+            page.locator("#dream_video").click()
+            page.wait_for_function(
+                "() => (document.querySelector('#zoom_status textarea') || {}).value"
+                "?.endsWith(': 3 frames')", timeout=120_000,
+            )  # fmt: skip
         finally:
             browser.close()
     assert (ARTIFACTS / "studio.png").stat().st_size > 10_000

@@ -229,7 +229,8 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                     flow = gr.Checkbox(False, label="Along the optical flow (needs OpenCV)")
                     with gr.Row():
                         t_start = gr.Number(None, label="Start (s)", minimum=0)
-                        t_end = gr.Number(None, label="End (s)", minimum=0)
+                        t_end = gr.Number(None, label="End (s)", minimum=0,
+                                          info="0 or empty: the end")  # fmt: skip
                     go_video = gr.Button("Dream the video", elem_id="dream_video")
                     stop_motion = gr.Button("Cancel", elem_id="cancel_motion")
                 with gr.Column(scale=2):
@@ -339,7 +340,7 @@ def build_app(studio: Studio, defaults: Controls | None = None):
 
         def video_work(c, frame, session, path, mix, along, begin, end):
             return studio.video(c, path or "", float(0.5 if mix is None else mix), bool(along),
-                                begin, end, frame, session)  # fmt: skip
+                                begin or None, end or None, frame, session)  # fmt: skip
 
         def stop_dream(request: gr.Request) -> str:  # type: ignore[name-defined]
             return studio.cancel(_session(request))
