@@ -1,7 +1,8 @@
-"""Every `inceptionism ...` line of the README's code blocks, run as a user would (in a child
-process, in a folder holding the files it names), at tiny sizes: exit code 0 and the output it
-names. Lines that need what this machine cannot have are listed in SKIPPED with the reason; a
-new README command that is neither run nor listed fails the test."""
+"""Every `inceptionism ...` line of the README's code blocks (and of the guides in docs/ that
+the README sends readers to), run as a user would (in a child process, in a folder holding the
+files it names), at tiny sizes: exit code 0 and the output it names. Lines that need what this
+machine cannot have are listed in SKIPPED with the reason; a new command that is neither run
+nor listed fails the test."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+# the guides the README's sections moved to (the Hub, ComfyUI, training and studio pages test
+# their own commands in their own test files)
+GUIDES = ("steering", "explore", "motion", "studio-notes", "algorithm", "models", "performance",
+          "security", "architecture", "ray")  # fmt: skip
 
 # Lines not run here, by a part of the line, with the reason.
 SKIPPED = {
@@ -49,10 +54,19 @@ TINY = {
 STARTS = ("noise", "grey")
 
 
-def readme_commands() -> list[tuple[int, str]]:
-    """(line number, command) for every `inceptionism` command in a non-Python code block;
-    continuation lines joined, `a && b` split, the shell comment dropped."""
-    found, lines = [], README.read_text().splitlines()
+def readme_commands(readme: Path | None = None) -> list[tuple[str, str]]:
+    """(where, command) for every `inceptionism` command in a non-Python code block of the
+    README and its guides; continuation lines joined, `a && b` split, the shell comment
+    dropped."""
+    files = [readme or README, *(ROOT / "docs" / f"{g}.md" for g in GUIDES if readme is None)]
+    found = []
+    for path in files:
+        found += [(f"{path.name}:{n}", c) for n, c in _commands(path.read_text().splitlines())]
+    return found
+
+
+def _commands(lines: list[str]) -> list[tuple[int, str]]:
+    found = []
     lang, i = None, 0
     while i < len(lines):
         line = lines[i]
@@ -80,7 +94,7 @@ def skip_reason(command: str) -> str | None:
     return next((why for part, why in SKIPPED.items() if part in command), None)
 
 
-def unknown_commands(commands: list[tuple[int, str]]) -> list[str]:
+def unknown_commands(commands: list[tuple[str, str]]) -> list[str]:
     """Commands neither skipped nor of a kind this test knows how to run small."""
     known = (*TINY, *LISTINGS, "replay")
     return [c for _, c in commands if skip_reason(c) is None and shlex.split(c)[1] not in known]
@@ -180,12 +194,12 @@ def test_the_readme_has_commands_and_every_skip_is_used():
 
 
 @pytest.fixture(scope="module")
-def results(world, tmp_path_factory) -> dict[int, tuple[list[str], Path, Any]]:
+def results(world, tmp_path_factory) -> dict[str, tuple[list[str], Path, Any]]:
     """Every command that can run here, each in its own copy of the world, two at a time
     with one torch thread each (most of a tiny command's time is starting Python and torch)."""
 
-    def one(line: int, command: str) -> tuple[int, tuple[list[str], Path, Any]]:
-        cwd = tmp_path_factory.mktemp(f"line{line}") / "here"
+    def one(line: str, command: str) -> tuple[str, tuple[list[str], Path, Any]]:
+        cwd = tmp_path_factory.mktemp("line" + line.replace(".md:", "-").replace(".", "-")) / "here"
         args = shlex.split(command)[1:]
         # dream.png is there for replay to read; every other command may write it
         keep = None if args[0] == "replay" else shutil.ignore_patterns("dream.png")
@@ -200,23 +214,23 @@ def results(world, tmp_path_factory) -> dict[int, tuple[list[str], Path, Any]]:
 
 
 @pytest.mark.parametrize(
-    "line, command", COMMANDS, ids=[f"README:{n}" for n, _ in COMMANDS]
+    "line, command", COMMANDS, ids=[n for n, _ in COMMANDS]
 )  # fmt: skip
 def test_readme_command(results, line, command):
     why = skip_reason(command)
     if why is not None:
         pytest.skip(why)
     args, cwd, r = results[line]
-    assert r.returncode == 0, f"README line {line}: {shlex.join(args)}\n{r.stderr[-2000:]}"
+    assert r.returncode == 0, f"{line}: {shlex.join(args)}\n{r.stderr[-2000:]}"
     expected = LISTINGS.get(args[0], []) + (["block12"] if "layers efficientnet" in command else [])
     for part in expected:
-        assert part in r.stdout, f"README line {line}: {part!r} not in the listing"
+        assert part in r.stdout, f"{line}: {part!r} not in the listing"
     for out in outputs(args):
         path = cwd / out
         if out.endswith("/"):
-            assert path.is_dir() and any(path.iterdir()), f"README line {line}: {out} is empty"
+            assert path.is_dir() and any(path.iterdir()), f"{line}: {out} is empty"
         else:
-            assert path.is_file() and path.stat().st_size > 0, f"README line {line}: no {out}"
+            assert path.is_file() and path.stat().st_size > 0, f"{line}: no {out}"
             if path.suffix == ".png":
                 assert np.asarray(Image.open(path)).size > 0
 
@@ -226,7 +240,6 @@ def test_a_new_command_is_run_or_listed(monkeypatch, tmp_path):
     readme = tmp_path / "README.md"
     extra = "```bash\ninceptionism frobnicate x \\\n    -o y.png  # new\n```\n"
     readme.write_text(README.read_text() + "\n" + extra)
-    monkeypatch.setattr(sys.modules[__name__], "README", readme)
-    commands = readme_commands()
+    commands = readme_commands(readme)
     assert commands[-1][1] == "inceptionism frobnicate x -o y.png"
     assert unknown_commands(commands) == ["inceptionism frobnicate x -o y.png"]
