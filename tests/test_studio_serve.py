@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+from PIL import Image
 
 pytest.importorskip("gradio")
 
@@ -27,7 +28,8 @@ def test_a_mistake_is_one_line_and_sigterm_exits_cleanly(tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "TMPDIR": str(tmp_path), "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}
+    env = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}
+    env["TMPDIR"] = str(tmp_path)
     log = (tmp_path / "log").open("w+")
     proc = subprocess.Popen(
         [sys.executable, "-m", "inceptionism", "serve", "--port", str(port), "--max-queue", "4",
@@ -51,6 +53,14 @@ def test_a_mistake_is_one_line_and_sigterm_exits_cleanly(tmp_path):
             client.predict(upload=handle_file(str(text)), api_name="/dream")
         with pytest.raises(Exception, match="unknown layer"):
             client.predict(source="noise", atlas_layers="nope", api_name="/atlas")
+        photo = tmp_path / "photo.png"
+        Image.new("RGB", (48, 32), (200, 120, 40)).save(photo)
+        *_, png = client.predict(upload=handle_file(str(photo)), model="efficientnet_lite0",
+                                 steps=1, octaves=1, size=64, api_name="/dream")  # fmt: skip
+        assert png
+        cached = [p for p in tmp_path.rglob("gradio/*/*") if p.is_file()]
+        assert cached  # the upload and the result, in Gradio's cache in the studio's folder
+        assert all("inceptionism-studio-" in str(p) for p in cached)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     finally:
@@ -61,3 +71,4 @@ def test_a_mistake_is_one_line_and_sigterm_exits_cleanly(tmp_path):
     assert text.count("upload a photo first") == 3, text  # one line per mistake
     assert text.count("not an image file") == 1 and text.count("unknown layer") == 1, text
     assert not any(p.name.startswith("inceptionism-studio-") for p in tmp_path.iterdir())
+    assert not list(tmp_path.rglob("gradio"))  # every session's files went with it

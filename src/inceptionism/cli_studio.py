@@ -41,11 +41,22 @@ def serve(host: str, port: int, max_upload_mb: float, max_pixels: int, max_side:
           max_queue: int, time_limit: float, device: str) -> None:  # fmt: skip
     """Open the web studio: upload or pick a photo, choose model, layers and recipe, watch the
     dream grow octave by octave, download the PNG with its recipe. Needs the `web` extra."""
-    from .studio_app import import_gradio, launch
-
-    import_gradio()  # a missing extra fails before anything starts
     limits = Limits(max_upload_mb, max_pixels, max_side, max_queue, time_limit)
     studio = Studio(limits, device=str(device_for(device)))
+    # Gradio's cache (every visitor's uploads) inside the studio's folder, removed with it;
+    # read when gradio is imported
+    own_cache = "GRADIO_TEMP_DIR" not in os.environ
+    if own_cache:
+        os.environ["GRADIO_TEMP_DIR"] = str(studio.workdir / "gradio")
+    from .studio_app import forget_files, import_gradio, launch
+
+    try:
+        import_gradio()  # a missing extra fails before anything starts
+    except BaseException:
+        if own_cache:
+            del os.environ["GRADIO_TEMP_DIR"]
+        studio.close()
+        raise
     try:
         app, url = launch(studio, host, port)
     except OSError as e:
@@ -63,6 +74,7 @@ def serve(host: str, port: int, max_upload_mb: float, max_pixels: int, max_side:
         app.block_thread()
     finally:
         app.close()
+        forget_files(app)
         studio.close()
         if terminated:  # exit 0 now: a dream's native threads must not outlive the interpreter
             sys.stdout.flush()

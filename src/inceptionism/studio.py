@@ -329,7 +329,7 @@ class Studio:
 
     def _forget_old_results(self) -> None:
         now = time.time()
-        for p in self.workdir.glob("*"):
+        for p in self.workdir.glob("*-*"):  # results, not Gradio's cache (gradio/)
             if now - p.stat().st_mtime > RESULT_LIFETIME:
                 shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
 

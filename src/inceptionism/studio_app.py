@@ -421,6 +421,17 @@ def _session(request: Any) -> str:
     return str(getattr(request, "session_hash", "") or "")
 
 
+def forget_files(app: Any) -> None:
+    """Remove every file Gradio's cache holds for this app (every visitor's uploads and the
+    results it served): a stopped studio leaves nothing behind."""
+    from gradio.route_utils import delete_files_created_by_app
+
+    try:
+        delete_files_created_by_app(app, age=None)
+    except OSError as e:
+        print(f"studio: could not remove every cached file ({e})", file=sys.stderr)
+
+
 def launch(studio: Studio, host: str, port: int | None, defaults: Controls | None = None):
     """Start the server in the background (one dream at a time, at most ``max_queue`` waiting);
     returns the app and its local URL. ``app.block_thread()`` waits until Ctrl-C."""
