@@ -296,8 +296,8 @@ def test_in_a_real_browser(server, photo):
             first = page.locator("#download a").first.get_attribute("href")
             # an upload is shown, and wins over the sample
             page.locator("#upload input[type=file]").set_input_files(str(photo))
-            page.locator("#upload").get_by_text(photo.name).first.wait_for(timeout=30_000)
-            page.locator("#shown img").first.wait_for(timeout=30_000)
+            page.locator("#upload").get_by_text(photo.name).first.wait_for(timeout=60_000)
+            page.locator("#shown img").first.wait_for(timeout=60_000)
             page.locator("#dream").click()
             page.wait_for_function(
                 "h => { const a = document.querySelector('#download a');"
@@ -317,7 +317,7 @@ def test_in_a_real_browser(server, photo):
                 "() => (document.querySelector('#sweep_status textarea') || {}).value"
                 "?.startsWith('done')", timeout=120_000,
             )  # fmt: skip
-            page.locator("#sheets img").first.wait_for(timeout=30_000)
+            page.locator("#sheets img").first.wait_for(timeout=60_000)
             page.screenshot(path=str(ARTIFACTS / "studio-explore.png"))
             # the Motion tab: a zoom loop of two frames
             page.get_by_role("tab", name="Motion").click()
@@ -328,13 +328,13 @@ def test_in_a_real_browser(server, photo):
                 "() => (document.querySelector('#zoom_status textarea') || {}).value"
                 "?.startsWith('done')", timeout=120_000,
             )  # fmt: skip
-            page.locator("#video video").first.wait_for(timeout=30_000)
+            page.locator("#video video").first.wait_for(timeout=60_000)
             page.screenshot(path=str(ARTIFACTS / "studio-motion.png"))
             # and a video, with the page's start and end left as they are
             clip = ARTIFACTS / "clip.mp4"
             make_clip(clip)
             page.locator("#clip input[type=file]").set_input_files(str(clip))
-            page.locator("#clip").get_by_text("clip.mp4").first.wait_for(timeout=30_000)
+            page.locator("#clip").get_by_text("clip.mp4").first.wait_for(timeout=60_000)
             page.locator("#dream_video").click()
             page.wait_for_function(
                 "() => (document.querySelector('#zoom_status textarea') || {}).value"
