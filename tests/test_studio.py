@@ -263,6 +263,7 @@ def browser_available() -> bool:
     return Path(CHROMIUM).is_file()
 
 
+@pytest.mark.slow  # every tab driven to a result: 25-45 s here
 @pytest.mark.skipif(
     not browser_available() and os.environ.get("INCEPTIONISM_BROWSER_TEST") != "required",
     reason=f"no {CHROMIUM} (apt-get install chromium); .ci/run installs it and requires this test",
