@@ -7,6 +7,10 @@ lists those whose outputs differ in any bit. Because each operation is replayed 
 inputs, one run finds every culprit at once, not only the first (after the first difference,
 everything downstream differs too).
 
+An operation the code deliberately runs on one thread (inside ``threads.one_thread``, e.g.
+``models.fuse``'s input gradient of a convolution reading the image) is not recorded: it runs
+on one thread whatever the count.
+
 It is how the loop's numerics were made thread-invariant (see :mod:`inceptionism.numerics`), and
 ``tests/test_same_pixels.py`` runs it over a step of every model family and technique::
 
@@ -24,6 +28,8 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
+
+from .threads import pinned
 
 __all__ = ["Finding", "RecordedOp", "record_ops", "thread_dependent"]
 
@@ -78,7 +84,7 @@ class _Recorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         kwargs = kwargs or {}
-        keep = not any(part in str(func) for part in _SKIP)
+        keep = not pinned() and not any(part in str(func) for part in _SKIP)
         saved = (tree_map(_copy, args), tree_map(_copy, kwargs)) if keep else None
         out = func(*args, **kwargs)
         if saved is not None:

@@ -33,12 +33,17 @@ process between dreams (the studio, a test run) holds no dream-sized heap.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 import time
+from collections.abc import Iterator
 
 __all__ = [
     "ProcessPolicy",
+    "one_thread",
+    "pinned",
     "available_cores",
     "configure_threads",
     "default_threads",
@@ -266,3 +271,38 @@ class ProcessPolicy:
 
     def end(self) -> None:
         keep_freed_memory(keep=False)  # an idle process holds no dream-sized heap
+
+
+_pin = threading.local()
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block on one torch thread, whatever the process's count (for a kernel whose
+    rounding would otherwise follow the count); :func:`pinned` says so inside it."""
+    before = torch_threads()
+    set_torch_threads(1)
+    _pin.depth = getattr(_pin, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _pin.depth -= 1
+        set_torch_threads(before)
+
+
+def pinned() -> bool:
+    """Whether this thread is inside :func:`one_thread` (``thread_probe`` skips what runs
+    there: it runs on one thread by design)."""
+    return getattr(_pin, "depth", 0) > 0
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def set_torch_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
