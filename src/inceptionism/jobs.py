@@ -41,6 +41,7 @@ from .models import DreamModel
 from .models.weights import sha256_file
 from .samples import is_sample, sample_path
 from .techniques import start_image
+from .threads import ProcessPolicy
 
 START_KINDS = ("photo", "noise", "grey", "video", "zoom")
 JOB_KINDS = ("dream", "cell", "frame")
@@ -517,7 +518,8 @@ def dream_job(
         if on_octave is not None and p.octave_done and p.image is not None:
             on_octave(p.octave, LoadedImage(p.image.clamp(0, 1).cpu(), alpha).with_alpha_fitted())
 
-    out = dream_tensor(x, ctx.model, job.config, progress, guide=guide, mask=mask)
+    out = dream_tensor(x, ctx.model, job.config, progress, guide=guide, mask=mask,
+                       hooks=ProcessPolicy())  # fmt: skip
     if not moved and job.config.steps > 0:
         warn_dead_objective(job)
     return LoadedImage(out.cpu(), alpha)
