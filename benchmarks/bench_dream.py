@@ -49,8 +49,8 @@ def _median_time(fn, repeats: int) -> float:
 def cell(model_name: str, size: str, repeats: int, full: bool) -> dict:
     """One (model, size) measurement; run in a child process."""
     from inceptionism import DreamConfig, dream_tensor, get_model
-    from inceptionism.ascent import objective_gradient
-    from inceptionism.engine import resolve_objective
+    from inceptionism.engine.ascent import objective_gradient
+    from inceptionism.engine.loop import resolve_objective
 
     h, w = SIZES[size]
     model = get_model(model_name)
@@ -70,8 +70,8 @@ def cell(model_name: str, size: str, repeats: int, full: bool) -> dict:
 def variants(model_name: str, size: str, repeats: int) -> list[tuple[str, float]]:
     """One gradient step under each optimisation, cumulatively, in one process."""
     from inceptionism import DreamConfig, get_model
-    from inceptionism.ascent import objective_gradient
-    from inceptionism.engine import resolve_objective
+    from inceptionism.engine.ascent import objective_gradient
+    from inceptionism.engine.loop import resolve_objective
 
     h, w = SIZES[size]
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
@@ -138,8 +138,8 @@ def large(tile: int, limit_gb: float) -> dict:
     from PIL import Image
 
     from inceptionism import DreamConfig, dream_tensor, get_model
-    from inceptionism.image import LoadedImage
-    from inceptionism.samples import sample_path
+    from inceptionism.io.image import LoadedImage
+    from inceptionism.io.samples import sample_path
 
     model = get_model("efficientnet_lite2")
     photo = Image.open(sample_path("sample:astronaut")).convert("RGB").resize((4000, 3000))

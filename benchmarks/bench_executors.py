@@ -22,9 +22,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from inceptionism.config import DreamConfig
-from inceptionism.executors import LocalExecutor, RayExecutor
-from inceptionism.jobs import Job, RunContext, photo_start
+from inceptionism.engine.config import DreamConfig
+from inceptionism.executors.base import LocalExecutor
+from inceptionism.executors.ray import RayExecutor
+from inceptionism.jobs.job import Job, photo_start
+from inceptionism.jobs.run import RunContext
 from inceptionism.models import get_model
 
 

@@ -31,19 +31,19 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from inceptionism.config import DreamConfig
-from inceptionism.engine import dream_tensor
-from inceptionism.featurevis import (
+from inceptionism.engine.config import DreamConfig
+from inceptionism.engine.loop import dream_tensor
+from inceptionism.engine.techniques import start_image
+from inceptionism.featurevis.render import (
     FeatureVisConfig,
     high_frequency_share,
     render,
     render_channels,
     robust_activation,
 )
-from inceptionism.image import LoadedImage
+from inceptionism.io.image import LoadedImage
+from inceptionism.io.sheets import contact_sheet
 from inceptionism.models import get_model
-from inceptionism.sheets import contact_sheet
-from inceptionism.techniques import start_image
 
 
 def today(model, layer: str, channels: list[int], size: int, steps_per_octave: int, seed: int):

@@ -30,12 +30,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from inceptionism import cli_motion
-from inceptionism.cli import main as cli
-from inceptionism.jobs import mix_dreams
-from inceptionism.motion import burn_in_frames, fade_weight, flow_warp
-from inceptionism.samples import sample_path
-from inceptionism.video import ffmpeg_exe, probe, read_frames
+from inceptionism.cli import motion as cli_motion
+from inceptionism.cli.main import main as cli
+from inceptionism.io.samples import sample_path
+from inceptionism.io.video import ffmpeg_exe, probe, read_frames
+from inceptionism.jobs.job import mix_dreams
+from inceptionism.motion.chunks import burn_in_frames, fade_weight
+from inceptionism.ops.warp import flow_warp
 
 
 def rgb(path: Path) -> np.ndarray:

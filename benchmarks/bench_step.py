@@ -43,8 +43,8 @@ def job(spec: dict) -> dict:
     torch = _engine_setup(spec["threads"])
 
     from inceptionism import DreamConfig, get_model
-    from inceptionism.ascent import ascent_step, objective_gradient
-    from inceptionism.engine import resolve_objective
+    from inceptionism.engine.ascent import ascent_step, objective_gradient
+    from inceptionism.engine.loop import resolve_objective
 
     if spec["model"] == "inception_v3":
         from inceptionism.models import get_spec

@@ -34,20 +34,20 @@ from bench_vs_keras import Timed, _keep_memory  # noqa: E402
 
 def job(spec: dict) -> dict:
     """One timed job: a few gradient steps of a random InceptionV3 (mixed4..mixed7)."""
-    from inceptionism.threads import configure_threads
+    from inceptionism.ops.threads import configure_threads
 
     configure_threads(spec["threads"] or None)
     import torch
 
-    from inceptionism.ascent import objective_gradient
+    from inceptionism.engine.ascent import objective_gradient
     from inceptionism.models import get_model
-    from inceptionism.objectives import Objective
+    from inceptionism.ops.objectives import Objective
 
     model = get_model("inception_v3", weights=spec["weights"])
     obj = Objective.parse("mixed4,mixed5,mixed6,mixed7")
     x = torch.rand(1, 3, spec["size"], spec["size"], generator=torch.Generator().manual_seed(0))
     try:  # the engine's loop shares the cores between steps (trees from before: nothing)
-        from inceptionism.threads import share_cores
+        from inceptionism.ops.threads import share_cores
     except ImportError:
 
         def share_cores():

@@ -253,7 +253,7 @@ def _result(t: Timed, n: int, base: float) -> dict:
 
 def _engine_setup(threads: int):
     try:
-        from inceptionism.threads import configure_threads
+        from inceptionism.ops.threads import configure_threads
     except ImportError:  # an engine tree from before threads.py (--baseline-src)
         import torch
 
@@ -293,7 +293,7 @@ def _cos(a, b) -> float:
 def _keep_memory() -> None:
     """Freed buffers kept for reuse, as the engine's loop keeps them (trees before: nothing)."""
     try:
-        from inceptionism.threads import keep_freed_memory
+        from inceptionism.ops.threads import keep_freed_memory
     except ImportError:
         return
     keep_freed_memory(True)
@@ -304,8 +304,8 @@ def engine_job(spec: dict) -> dict:
     import numpy as np
 
     from inceptionism import get_model
-    from inceptionism.ascent import ascent_step, objective_gradient
-    from inceptionism.engine import dream_tensor, resolve_objective
+    from inceptionism.engine.ascent import ascent_step, objective_gradient
+    from inceptionism.engine.loop import dream_tensor, resolve_objective
 
     precision = spec.get("precision", "fp32")
     model_name = spec.get("model", "inception_v3")

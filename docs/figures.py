@@ -11,9 +11,9 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from inceptionism import DreamConfig, dream_tensor, get_model
-from inceptionism.image import LoadedImage, load_image
-from inceptionism.samples import sample_path
-from inceptionism.techniques import start_image
+from inceptionism.engine.techniques import start_image
+from inceptionism.io.image import LoadedImage, load_image
+from inceptionism.io.samples import sample_path
 
 CELL = 256
 HERE = Path(__file__).parent

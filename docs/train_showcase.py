@@ -18,9 +18,9 @@ import torch
 from PIL import Image, ImageDraw, ImageOps
 
 from inceptionism import DreamConfig, dream_tensor, get_model
-from inceptionism.image import load_image
+from inceptionism.io.image import load_image
+from inceptionism.io.samples import sample_path
 from inceptionism.models.trained import register_trained
-from inceptionism.samples import sample_path
 from inceptionism.train import TrainConfig, train
 
 HERE = Path(__file__).parent

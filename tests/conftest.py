@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from inceptionism.cli import main
-from inceptionism.image import load_image
+from inceptionism.cli.main import main
+from inceptionism.io.image import load_image
+from inceptionism.io.samples import sample_path
 from inceptionism.models import get_model
-from inceptionism.samples import sample_path
 
 torch.set_num_threads(2)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inceptionism.image import read_recipe
+from inceptionism.io.image import read_recipe
 
 FAST = ["--max-size", "64", "--steps", "2", "--octaves", "2", "--quiet"]
 

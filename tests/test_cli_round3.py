@@ -20,9 +20,9 @@ import pytest
 from PIL import Image
 
 from inceptionism import errors
-from inceptionism.cli import cli
-from inceptionism.cli_options import CLI_FIELDS, OTHER, SECTIONS, SectionedCommand
-from inceptionism.config import PRESETS, DreamConfig
+from inceptionism.cli.main import cli
+from inceptionism.cli.options import CLI_FIELDS, OTHER, SECTIONS, SectionedCommand
+from inceptionism.engine.config import PRESETS, DreamConfig
 
 LONG = "9" * 5000  # int() refuses strings of over 4300 digits
 SMALL = ("--model", "lite0", "--steps", "1", "--octaves", "1", "-q")
@@ -257,7 +257,7 @@ def test_warnings_of_a_successful_run_are_one_line_each(tmp_path):
 def test_a_library_warning_during_a_failing_command_is_folded_away(tmp_path, photo):
     prelude = (
         "import warnings\n"
-        "import inceptionism.cli_options as o\n"
+        "import inceptionism.cli.options as o\n"
         "real = o.build_config\n"
         "def noisy(*a, **k):\n"
         "    warnings.warn('torch says something', UserWarning)\n"

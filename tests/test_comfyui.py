@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from inceptionism.image import load_image, read_recipe
+from inceptionism.io.image import load_image, read_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "efficientnet_lite0"

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from inceptionism import DreamConfig, dream_tensor
-from inceptionism.ascent import objective_gradient
-from inceptionism.objectives import Objective
+from inceptionism.engine.ascent import objective_gradient
+from inceptionism.ops.objectives import Objective
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

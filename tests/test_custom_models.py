@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from inceptionism.errors import ConfigError, WeightsError
-from inceptionism.image import read_recipe
+from inceptionism.io.image import read_recipe
 from inceptionism.models import get_model, layer_table
 from inceptionism.models.custom import parse_input_format, register_network
 from inceptionism.models.registry import _REGISTRY

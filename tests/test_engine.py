@@ -10,11 +10,11 @@ from PIL import Image
 from scipy import ndimage
 
 from inceptionism import DreamConfig, dream, dream_tensor
-from inceptionism.engine import Progress
+from inceptionism.engine.loop import Progress
 from inceptionism.errors import ConfigError
-from inceptionism.image import load_image
+from inceptionism.io.image import load_image
 from inceptionism.models import get_model
-from inceptionism.objectives import Objective
+from inceptionism.ops.objectives import Objective
 
 FAST = dict(steps=4, octaves=2, octave_scale=1.4)
 
@@ -230,8 +230,8 @@ def test_api_starts_from_noise_and_takes_guides_and_masks_of_any_kind(lite0, sma
     assert np.abs(out.astype(int) - arr).max() <= 1
     # a PIL guide: the result keeps the caller's kind and shape, and its block9 features move
     # towards the guide's (the guide objective's own measure rises; a plain dream's falls)
-    from inceptionism.objectives import Context, Term, guide_similarity
-    from inceptionism.techniques import guide_features
+    from inceptionism.engine.techniques import guide_features
+    from inceptionism.ops.objectives import Context, Term, guide_similarity
 
     guide_cfg = cfg.replace(layers="block9", objective="guide", steps=6)
     guide_image = Image.fromarray(arr[::-1])
@@ -251,7 +251,7 @@ def test_api_starts_from_noise_and_takes_guides_and_masks_of_any_kind(lite0, sma
 
 
 def test_api_noise_start_is_the_engines_float_start(lite0):
-    from inceptionism.techniques import start_image
+    from inceptionism.engine.techniques import start_image
 
     cfg = DreamConfig(model=lite0.name, init="noise", steps=0, octaves=1, seed=9)
     t = dream(torch.zeros(3, 24, 32), model=lite0, config=cfg)

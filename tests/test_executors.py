@@ -17,19 +17,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inceptionism import executors
-from inceptionism.config import DreamConfig
+from inceptionism.engine.config import DreamConfig
 from inceptionism.errors import ConfigError
-from inceptionism.executors import (
-    LocalExecutor,
-    ModelKey,
-    RayExecutor,
-    Worker,
-    parse_executor,
-)
-from inceptionism.image import read_recipe
-from inceptionism.jobs import Job, RunContext, photo_start
-from inceptionism.recipes import job_recipe
+from inceptionism.executors import ray as executors
+from inceptionism.executors.base import LocalExecutor
+from inceptionism.executors.ray import ModelKey, RayExecutor, Worker
+from inceptionism.executors.select import parse_executor
+from inceptionism.io.image import read_recipe
+from inceptionism.jobs.job import Job, photo_start
+from inceptionism.jobs.recipes import job_recipe
+from inceptionism.jobs.run import RunContext
 
 HAS_RAY = importlib.util.find_spec("ray") is not None
 needs_ray = pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (the cluster extra)")
@@ -223,7 +220,7 @@ def test_blend_0_video_on_ray_equals_local(ray_session, other_threads, run_cli, 
 
 
 def make_clip(path: Path, frames: int, size: str = "40x32") -> Path:
-    from inceptionism.video import ffmpeg_exe
+    from inceptionism.io.video import ffmpeg_exe
 
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
                     "-i", f"testsrc=size={size}:rate=12", "-frames:v", str(frames), "-c:v",
@@ -232,7 +229,7 @@ def make_clip(path: Path, frames: int, size: str = "40x32") -> Path:
 
 
 def test_chunks_plan_and_shot_cuts():
-    from inceptionism.motion import burn_in_frames, plan_chunks, shot_cuts
+    from inceptionism.motion.chunks import burn_in_frames, plan_chunks, shot_cuts
 
     assert burn_in_frames(0.5) == 7 and burn_in_frames(0) == 0 and burn_in_frames(1) == 60
     assert plan_chunks(24, 2, [], 7) == [(1, 1, 12), (6, 13, 24)]
@@ -370,8 +367,8 @@ def chunked(tmp_path_factory):
     """12 frames of 48x36 in 2 chunks with a burn-in of 4 and a cross-fade over 3 frames (4-6):
     chunk 2 keeps 7-12 and dreams 3-6 as its burn-in. Returns the clip, a runner (``out``,
     ``reverse``: the later chunk first) and the folder of one finished run."""
-    from inceptionism import cli_motion
-    from inceptionism.cli import main as cli
+    from inceptionism.cli import motion as cli_motion
+    from inceptionism.cli.main import main as cli
 
     pytest.importorskip("imageio_ffmpeg")
     tmp = tmp_path_factory.mktemp("chunked")
@@ -395,7 +392,7 @@ def chunked(tmp_path_factory):
 
 
 def test_crossfaded_frames_mix_both_chunks_and_replay_exactly(chunked, run_cli, tmp_path):
-    from inceptionism.jobs import mix_dreams
+    from inceptionism.jobs.job import mix_dreams
 
     _clip, _run, out = chunked
     assert len(list(out.glob("frame_*.png"))) == 12
@@ -426,8 +423,8 @@ def test_crossfade_lowers_the_seam(chunked):
     """The seam (frame 6 -> 7, the first frame of chunk 2) by the warping error, with the
     cross-fade and without it (chunk 1's own dream of frame 6, in crossfade/, is what a run
     without a cross-fade writes there), against the steps inside chunk 2."""
-    from inceptionism.motion import flow_warp
-    from inceptionism.video import probe, read_frames
+    from inceptionism.io.video import probe, read_frames
+    from inceptionism.ops.warp import flow_warp
 
     pytest.importorskip("cv2")
     clip, _run, out = chunked

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inceptionism.featurevis import FeatureVisConfig, render
-from inceptionism.image import load_image, read_recipe
+from inceptionism.featurevis.render import FeatureVisConfig, render
+from inceptionism.io.image import load_image, read_recipe
 from inceptionism.models import get_model
 
 SMALL = ["--model", "lite0", "--max-size", "64", "--octaves", "1", "--cell-size", "64", "-q"]
@@ -170,7 +170,7 @@ def test_channels_default_to_the_lucid_recipe_in_batches(run_cli, tmp_path):
 def test_an_atlas_of_noise_with_the_lucid_recipe_renders_its_cells_together(
     run_cli, tmp_path, monkeypatch
 ):
-    import inceptionism.featurevis as featurevis
+    import inceptionism.featurevis.render as featurevis
 
     calls = []
     real = featurevis.render

@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from inceptionism.config import DreamConfig
-from inceptionism.engine import dream_tensor
+from inceptionism.engine.config import DreamConfig
+from inceptionism.engine.loop import dream_tensor
+from inceptionism.engine.techniques import start_image
 from inceptionism.errors import ConfigError, UnknownNameError
-from inceptionism.featurevis import (
+from inceptionism.featurevis.render import (
     Direction,
     FeatureVisConfig,
     class_objective,
@@ -22,8 +23,7 @@ from inceptionism.featurevis import (
     render_diverse,
     robust_activation,
 )
-from inceptionism.objectives import Objective
-from inceptionism.techniques import start_image
+from inceptionism.ops.objectives import Objective
 
 LAYER = "block6"
 

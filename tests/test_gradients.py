@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from inceptionism.gradients import gaussian_blur, normalize_gradient
+from inceptionism.ops.gradients import gaussian_blur, normalize_gradient
 
 
 @pytest.mark.parametrize("sigma", [1.0, 2.0, 3.0])

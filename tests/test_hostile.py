@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from inceptionism.image import RECIPE_KEY
+from inceptionism.io.image import RECIPE_KEY
 
 ADDRESS_SPACE = 8 << 30  # torch maps a lot of address space; a decoded 20000^2 image needs more
 

@@ -23,15 +23,15 @@ pytest.importorskip("safetensors")
 import huggingface_hub.constants  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
-from inceptionism.config import DreamConfig  # noqa: E402
-from inceptionism.engine import dream_tensor  # noqa: E402
+from inceptionism.engine.config import DreamConfig  # noqa: E402
+from inceptionism.engine.loop import dream_tensor  # noqa: E402
 from inceptionism.errors import MissingExtraError, WeightsError  # noqa: E402
-from inceptionism.image import read_recipe  # noqa: E402
+from inceptionism.io.image import read_recipe  # noqa: E402
+from inceptionism.jobs.recipes import RecipeError, read_job  # noqa: E402
 from inceptionism.models import get_model, get_spec, layer_table  # noqa: E402
 from inceptionism.models.blocks import init_random  # noqa: E402
 from inceptionism.models.hub import canonical_keys, parse_name  # noqa: E402
 from inceptionism.models.registry import _REGISTRY  # noqa: E402
-from inceptionism.recipes import RecipeError, read_job  # noqa: E402
 
 COMMIT = "a" * 40
 OTHER = "b" * 40

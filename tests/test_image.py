@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from inceptionism.errors import ImageError
-from inceptionism.image import LoadedImage, load_image, read_recipe, save_image
+from inceptionism.io.image import LoadedImage, load_image, read_recipe, save_image
 
 
 @pytest.fixture

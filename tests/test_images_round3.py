@@ -16,8 +16,8 @@ import pytest
 from PIL import Image, ImageFile
 
 from inceptionism.errors import ImageError
-from inceptionism.image import load_image
-from inceptionism.pngdata import png_data_complete, png_data_size
+from inceptionism.io.image import load_image
+from inceptionism.io.pngdata import png_data_complete, png_data_size
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:
@@ -111,8 +111,9 @@ def test_a_cut_file_is_refused(tmp_path, keep):
 
 
 def test_the_lenient_loading_stays_off():
-    import inceptionism.api  # noqa: F401
-    import inceptionism.cli  # noqa: F401
+    import inceptionism.engine.api  # noqa: F401
+
+    import inceptionism.cli.main  # noqa: F401
 
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from inceptionism.config import DreamConfig
+from inceptionism.engine.config import DreamConfig
 from inceptionism.errors import ConfigError, ImageError
-from inceptionism.image import RECIPE_KEY, read_recipe
-from inceptionism.jobs import FileRef, Job, Start, blank_start, photo_start
-from inceptionism.recipes import RecipeError, read_job
+from inceptionism.io.image import RECIPE_KEY, read_recipe
+from inceptionism.jobs.job import FileRef, Job, Start, blank_start, photo_start
+from inceptionism.jobs.recipes import RecipeError, read_job
 
 LITE = ["--model", "lite0", "--steps", "2", "--octaves", "2", "-q"]
 
@@ -27,7 +27,7 @@ def test_a_job_round_trips_through_its_recipe(lite0, coffee_path):
     start = photo_start(str(coffee_path), max_size=48)
     job = Job(DreamConfig(model=lite0.name, steps=1, octaves=1), start, None, "cell",
               label="steps=1", index=3)  # fmt: skip
-    from inceptionism.recipes import job_recipe
+    from inceptionism.jobs.recipes import job_recipe
 
     recipe = json.loads(json.dumps(job_recipe(job, lite0)))  # through JSON, as in a PNG
     back = read_job(recipe).job

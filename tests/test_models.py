@@ -10,7 +10,7 @@ import torch
 from efficientnet_lite_pytorch import EfficientNet
 
 from inceptionism.errors import UnknownNameError, WeightsError
-from inceptionism.image import load_image
+from inceptionism.io.image import load_image
 from inceptionism.models import get_model, get_spec, layer_table, list_models
 from inceptionism.models.weights import load_strict, read_state_dict
 
@@ -179,7 +179,7 @@ def test_a_keras_file_is_a_weights_entry_of_its_own():
     file as source (and for Keras files, Keras's normalisation and build keywords)."""
     from pathlib import Path
 
-    from inceptionism.models.registry import read_weights
+    from inceptionism.models.builder import read_weights
 
     spec = get_spec("efficientnet_lite0")
     path = spec.weights.path()

@@ -12,10 +12,10 @@ from PIL import Image, ImageFilter
 
 pytest.importorskip("imageio_ffmpeg")
 
-from inceptionism import motion  # noqa: E402
-from inceptionism.image import read_recipe  # noqa: E402
-from inceptionism.motion import flow_warp, transform  # noqa: E402
-from inceptionism.video import count_frames, ffmpeg_exe, frame_numbers, probe  # noqa: E402
+from inceptionism.io.image import read_recipe  # noqa: E402
+from inceptionism.io.video import count_frames, ffmpeg_exe, frame_numbers, probe  # noqa: E402
+from inceptionism.motion import frames as motion  # noqa: E402
+from inceptionism.ops.warp import flow_warp, transform  # noqa: E402
 
 FAST = ["--model", "efficientnet_lite0", "--steps", "1", "--octaves", "1", "-q"]
 
@@ -41,7 +41,7 @@ def clip(tmp_path_factory):
 
 
 def frames_of(path):
-    from inceptionism.video import read_frames
+    from inceptionism.io.video import read_frames
 
     return list(read_frames(path, probe(path)))
 
@@ -188,9 +188,9 @@ def test_flow_warp_moves_detail_with_the_scene():
 def test_flow_lowers_the_warping_error_against_blend_alone(tmp_path, run_cli):
     """A pan across a photo (4 px a frame): with --flow the previous dream's detail follows the
     scene, so each dreamed frame differs less from the last one warped along the source's
-    motion (the warping error, motion.flow_warp) than with --blend alone, which leaves the old
+    motion (the warping error, flow_warp) than with --blend alone, which leaves the old
     detail where it was (measured 4.6 vs 7.3 levels on average)."""
-    from inceptionism.samples import sample_path
+    from inceptionism.io.samples import sample_path
 
     photo = np.asarray(Image.open(sample_path("sample:coffee")).convert("RGB").resize((200, 130)))
     for k in range(8):
@@ -238,10 +238,10 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, clip, run_cli, monkeypatch, a
 
 
 def _frame_recipe(tmp_path, **extra):
-    from inceptionism.config import DreamConfig
-    from inceptionism.jobs import FileRef, Job, Start
+    from inceptionism.engine.config import DreamConfig
+    from inceptionism.jobs.job import FileRef, Job, Start
+    from inceptionism.jobs.recipes import job_recipe
     from inceptionism.models import get_model
-    from inceptionism.recipes import job_recipe
 
     video = make_clip(tmp_path / "c.mp4", frames=2, audio=False)
     prev = FileRef(str(tmp_path / "p.png"), str(tmp_path / "p.png"), None)
@@ -252,7 +252,7 @@ def _frame_recipe(tmp_path, **extra):
 
 
 def test_crossfade_in_a_recipe_is_checked_and_old_recipes_read(tmp_path):
-    from inceptionism.recipes import RecipeError, read_job
+    from inceptionism.jobs.recipes import RecipeError, read_job
 
     plain = _frame_recipe(tmp_path)
     assert "crossfade" not in plain and read_job(plain).job.crossfade is None  # as before

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from inceptionism.errors import ConfigError
-from inceptionism.objectives import Context, Objective, Term, layer_statistic, neuron_position
+from inceptionism.ops.objectives import Context, Objective, Term, layer_statistic, neuron_position
 
 
 def test_grammar_covers_layers_channels_neurons_and_weights():

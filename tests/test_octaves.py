@@ -5,9 +5,9 @@ import pytest
 import torch
 from scipy import ndimage
 
-from inceptionism.ascent import normalize_gradient, objective_gradient, random_shift
-from inceptionism.objectives import Objective
-from inceptionism.octaves import octave_shapes, photo_detail, resize
+from inceptionism.engine.ascent import normalize_gradient, objective_gradient, random_shift
+from inceptionism.ops.objectives import Objective
+from inceptionism.ops.octaves import octave_shapes, photo_detail, resize
 
 
 def test_octave_shapes_follow_the_keras_seed():

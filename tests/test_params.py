@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from inceptionism.errors import ConfigError
-from inceptionism.params import (
+from inceptionism.featurevis.params import (
     ColourDecorrelation,
     FourierBasis,
     colour_sqrt,

@@ -7,11 +7,11 @@ import torch
 from torch import nn
 
 from inceptionism import DreamConfig, dream_tensor
-from inceptionism.ascent import objective_gradient
+from inceptionism.engine.ascent import objective_gradient
 from inceptionism.errors import ConfigError
 from inceptionism.models.fuse import conv_act
-from inceptionism.objectives import Objective
-from inceptionism.precision import check_precision
+from inceptionism.ops.objectives import Objective
+from inceptionism.ops.precision import check_precision
 
 BF16 = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 

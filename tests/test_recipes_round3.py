@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from test_hostile import good_recipe, one_line, recipe_png, run_child
 
-from inceptionism.image import read_recipe
+from inceptionism.io.image import read_recipe
 
 LIMIT = 3 << 30  # address space for the children below: a refused recipe allocates nothing
 
@@ -151,7 +151,7 @@ def test_replay_with_a_changed_input_warns_in_one_line(run_cli, tmp_path):
 
 
 def read_recipe_source() -> str:
-    from inceptionism.samples import sample_path
+    from inceptionism.io.samples import sample_path
 
     return str(sample_path("sample:chelsea"))
 

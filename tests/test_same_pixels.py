@@ -21,13 +21,13 @@ import torch
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from inceptionism.config import PRESETS, DreamConfig
-from inceptionism.engine import dream_tensor
-from inceptionism.image import read_recipe
+from inceptionism.engine.config import PRESETS, DreamConfig
+from inceptionism.engine.loop import dream_tensor
+from inceptionism.io.image import read_recipe
 from inceptionism.models import get_model, get_spec
 from inceptionism.models.blocks import init_random
 from inceptionism.models.fuse import conv_input_grad
-from inceptionism.numerics import (
+from inceptionism.ops.numerics import (
     environment,
     environment_difference,
     fixed_abs_mean,
@@ -35,9 +35,9 @@ from inceptionism.numerics import (
     fixed_sum,
     onednn_isa,
 )
-from inceptionism.objectives import Objective
-from inceptionism.octaves import resize
-from inceptionism.thread_probe import record_ops, thread_dependent
+from inceptionism.ops.objectives import Objective
+from inceptionism.ops.octaves import resize
+from inceptionism.ops.thread_probe import record_ops, thread_dependent
 
 THREADS = (1, 2, 3, 4)
 
@@ -149,8 +149,8 @@ def zoo_models(tmp_path_factory):
 
 
 def one_step(model, x: torch.Tensor, grad_norm: str, tile: int = 0):
-    from inceptionism.ascent import ascent_step, objective_gradient
-    from inceptionism.gradients import gaussian_blur, with_tv_penalty
+    from inceptionism.engine.ascent import ascent_step, objective_gradient
+    from inceptionism.ops.gradients import gaussian_blur, with_tv_penalty
 
     objective = Objective.of(model.spec.default_layers)
     loss, g = objective_gradient(model, x, objective, "l2", 2, (3, -5), tile, 32, x.shape[-2:])
@@ -251,7 +251,7 @@ def test_zoo_dream_is_identical_at_any_thread_count(name, zoo_models, monkeypatc
 
 
 def test_lucid_render_is_identical_at_any_thread_count(lite0):
-    from inceptionism.featurevis import FeatureVisConfig, render
+    from inceptionism.featurevis.render import FeatureVisConfig, render
 
     config = FeatureVisConfig(size=160, steps=3, batch=2, diversity=0.5)
     ref = at_threads(1, render, lite0, ["block10:3", "block12:5"], config)
@@ -325,7 +325,7 @@ def test_zoom_frames_replay_exactly_at_another_thread_count(run_cli, tmp_path):
 
 def test_video_frames_replay_exactly_at_another_thread_count(run_cli, tmp_path):
     pytest.importorskip("imageio_ffmpeg")
-    from inceptionism.video import ffmpeg_exe
+    from inceptionism.io.video import ffmpeg_exe
 
     clip = tmp_path / "clip.mp4"
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
@@ -437,7 +437,7 @@ def test_format_1_recipe_without_a_path_replays_with_input(run_cli, tmp_path):
 
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_studio_replays_a_recipe_whole_for_every_preset(preset, run_cli, tmp_path):
-    from inceptionism.studio import Studio
+    from inceptionism.studio.core import Studio
 
     r = run_cli("dream", "sample:coffee", "--preset", preset, "--max-size", "64", "--steps",
                 "2", "--octaves", "2", "-q", "-o", tmp_path / "cli.png")  # fmt: skip
@@ -455,7 +455,7 @@ def test_studio_replays_a_recipe_whole_for_every_preset(preset, run_cli, tmp_pat
 
 
 def test_studio_keeps_the_presets_layers_when_none_are_picked():
-    from inceptionism.studio import Controls, Studio
+    from inceptionism.studio.core import Controls, Studio
 
     studio = Studio()
     try:

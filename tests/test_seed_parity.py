@@ -22,12 +22,12 @@ from keras_torch import KERAS_MARKS, keras, legacy_h5_format
 from scipy import ndimage
 
 from inceptionism import DreamConfig, dream_tensor
-from inceptionism.ascent import objective_gradient, random_shift
-from inceptionism.image import load_image
+from inceptionism.engine.ascent import objective_gradient, random_shift
+from inceptionism.engine.techniques import start_image
+from inceptionism.io.image import load_image
 from inceptionism.models import get_model, get_spec
 from inceptionism.models.blocks import init_random
-from inceptionism.objectives import Objective
-from inceptionism.techniques import start_image
+from inceptionism.ops.objectives import Objective
 
 pytestmark = KERAS_MARKS
 
@@ -63,7 +63,7 @@ def v3_f64(v3_file):
 @pytest.fixture(scope="module")
 def photo():
     """A 128 x 144 crop of coffee.png in [0, 1], float64: mixed3..5 keep an inner part."""
-    from inceptionism.samples import sample_path
+    from inceptionism.io.samples import sample_path
 
     rgb = load_image(sample_path("sample:coffee")).resized_to_fit(200).rgb
     return rgb[:, :, :128, 20:164].double()
@@ -499,7 +499,7 @@ def tf1_render_lapnorm(model, img0, layer, channel, shifts, weight=1.0, iter_n=1
 
 @pytest.mark.parametrize("size", [(16, 16), (21, 34), (40, 27)])
 def test_tf1_laplacian_pyramid_is_the_notebooks(size):
-    from inceptionism.gradients import (
+    from inceptionism.ops.gradients import (
         lap_merge,
         lap_merge_tf1,
         lap_normalize_tf1,
@@ -533,7 +533,7 @@ def test_tf1_laplacian_pyramid_is_the_notebooks(size):
 
 def test_tf1_level_sizes_are_the_notebooks():
     """grown_shapes(end) finds the levels a TF1 run passes through on its way to ``end``."""
-    from inceptionism.octaves import grown_shapes
+    from inceptionism.ops.octaves import grown_shapes
 
     for start in [*range(16, 300), 224, 1000, 1023]:
         sides = [start]
@@ -567,7 +567,7 @@ def test_tf1_lapnorm_reproduces_render_lapnorm(googlenet_f64, regime):
 
 @pytest.mark.parametrize("src, dst", [((20, 30), (37, 41)), ((50, 40), (21, 33))])
 def test_half_pixel_resize_is_keras_ops_resize(src, dst):
-    from inceptionism.octaves import resize
+    from inceptionism.ops.octaves import resize
 
     x = torch.rand(1, 3, *src, dtype=torch.float64)
     theirs = keras.ops.image.resize(x.permute(0, 2, 3, 1), dst)

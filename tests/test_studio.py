@@ -16,8 +16,8 @@ from PIL import Image
 pytest.importorskip("gradio")
 
 from inceptionism.errors import InceptionismError  # noqa: E402
-from inceptionism.image import read_recipe  # noqa: E402
-from inceptionism.studio import Controls, Limits, Studio  # noqa: E402
+from inceptionism.io.image import read_recipe  # noqa: E402
+from inceptionism.studio.core import Controls, Limits, Studio  # noqa: E402
 
 FAST = dict(model="efficientnet_lite0", steps=2, octaves=2, size=64, seed=5)
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -33,7 +33,7 @@ def studio():
 
 @pytest.fixture(scope="module")
 def photo(tmp_path_factory):
-    from inceptionism.samples import sample_path
+    from inceptionism.io.samples import sample_path
 
     path = tmp_path_factory.mktemp("studio") / "coffee.png"
     Image.open(sample_path("sample:coffee")).convert("RGB").resize((96, 64)).save(path)
@@ -170,7 +170,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server():
-    from inceptionism.studio_app import launch
+    from inceptionism.studio.app import launch
 
     s = Studio(Limits(max_upload_mb=5, max_side=256))
     app, url = launch(s, "127.0.0.1", free_port(), defaults=Controls(**FAST))
@@ -235,7 +235,7 @@ def make_clip(path: Path) -> None:
     """Three frames of a moving test pattern with a tone (the bundled ffmpeg)."""
     import subprocess
 
-    from inceptionism.video import ffmpeg_exe
+    from inceptionism.io.video import ffmpeg_exe
 
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
                     "-i", "testsrc=size=64x48:rate=12", "-f", "lavfi", "-i",

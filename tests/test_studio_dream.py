@@ -13,8 +13,8 @@ from PIL import Image
 pytest.importorskip("gradio")
 
 from inceptionism.errors import InceptionismError  # noqa: E402
-from inceptionism.image import read_recipe  # noqa: E402
-from inceptionism.studio import ADVANCED, Controls, Limits, Studio  # noqa: E402
+from inceptionism.io.image import read_recipe  # noqa: E402
+from inceptionism.studio.core import ADVANCED, Controls, Limits, Studio  # noqa: E402
 
 FAST = dict(model="efficientnet_lite0", steps=2, octaves=2, size=64, seed=5)
 
@@ -28,7 +28,7 @@ def studio():
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
-    from inceptionism.samples import sample_path
+    from inceptionism.io.samples import sample_path
 
     d = tmp_path_factory.mktemp("dream-tab")
     Image.open(sample_path("sample:coffee")).convert("RGB").resize((96, 64)).save(d / "p.png")
@@ -161,7 +161,7 @@ def test_a_video_is_dreamed_frame_by_frame_with_its_sound(studio, tmp_path, monk
     pytest.importorskip("imageio_ffmpeg")
     import subprocess
 
-    from inceptionism.video import ffmpeg_exe, probe
+    from inceptionism.io.video import ffmpeg_exe, probe
 
     clip = tmp_path / "clip.mp4"
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
@@ -176,7 +176,7 @@ def test_a_video_is_dreamed_frame_by_frame_with_its_sound(studio, tmp_path, monk
     assert recipe["start"]["kind"] == "video" and recipe["start"]["source"]["path"] == "upload"
     with pytest.raises(InceptionismError, match="upload a video"):
         studio.video(c, "")
-    monkeypatch.setattr("inceptionism.studio.MAX_FRAMES", 2)
+    monkeypatch.setattr("inceptionism.studio.core.MAX_FRAMES", 2)
     with pytest.raises(InceptionismError, match="at most 2"):  # refused before any work
         studio.video(c, str(clip))
 

@@ -9,8 +9,9 @@ import torch
 from PIL import Image
 
 from inceptionism import DreamConfig, dream_tensor
+from inceptionism.engine.techniques import guide_features, keep_colors, start_image
 from inceptionism.errors import ConfigError
-from inceptionism.gradients import (
+from inceptionism.ops.gradients import (
     gaussian_blur,
     lap_merge,
     lap_normalize,
@@ -18,8 +19,7 @@ from inceptionism.gradients import (
     normalize_gradient,
     smoothing_sigma,
 )
-from inceptionism.objectives import Context, Objective, Term, guide_similarity
-from inceptionism.techniques import guide_features, keep_colors, start_image
+from inceptionism.ops.objectives import Context, Objective, Term, guide_similarity
 
 ONE = dict(octaves=1, jitter=0)
 

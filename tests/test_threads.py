@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from inceptionism import threads
+from inceptionism.ops import threads
 
 
 def test_explicit_threads_win_and_reach_torch(monkeypatch):

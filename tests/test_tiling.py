@@ -6,9 +6,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inceptionism.ascent import objective_gradient
-from inceptionism.objectives import Objective
-from inceptionism.tiling import blend_weights, span_weights, tile_grid, tile_spans
+from inceptionism.engine.ascent import objective_gradient
+from inceptionism.ops.objectives import Objective
+from inceptionism.ops.tiling import blend_weights, span_weights, tile_grid, tile_spans
 
 
 @settings(max_examples=300, deadline=None)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from inceptionism.configure import build_config
 from inceptionism.errors import ConfigError, UnknownNameError
-from inceptionism.image import load_image
+from inceptionism.io.image import load_image
 from inceptionism.models import get_model
 from inceptionism.models import trained as trained_module
 from inceptionism.models.trained import is_trained, meta_path, read_meta, register_trained

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from inceptionism.errors import ConfigError
-from inceptionism.transforms import (
+from inceptionism.featurevis.transforms import (
     Compose,
     Jitter,
     Pad,

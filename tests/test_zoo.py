@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from inceptionism.config import DreamConfig
-from inceptionism.engine import dream_tensor
+from inceptionism.engine.config import DreamConfig
+from inceptionism.engine.loop import dream_tensor
 from inceptionism.errors import WeightsError
-from inceptionism.image import read_recipe
+from inceptionism.io.image import read_recipe
 from inceptionism.models import get_model, get_spec, layer_table
 from inceptionism.models.blocks import init_random
 from inceptionism.models.weights import MIRROR_ENV

@@ -7,21 +7,21 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 import sys as _sys
 
+from inceptionism._version import __version__
+
 if "torch" not in _sys.modules:  # OpenMP reads how threads wait once, when torch loads it
-    from .threads import prefer_short_wait
+    from inceptionism.ops.threads import prefer_short_wait
 
     prefer_short_wait()
 
-from .api import dream  # noqa: E402
-from .config import DEFAULT_MODEL, PRESETS, DreamConfig  # noqa: E402
-from .engine import Progress, dream_tensor  # noqa: E402
-from .featurevis import FeatureVisConfig, render, render_channels  # noqa: E402
-from .models import DreamModel, get_model, list_models  # noqa: E402
-from .objectives import Objective  # noqa: E402
+from inceptionism.engine.api import dream  # noqa: E402
+from inceptionism.engine.config import DEFAULT_MODEL, PRESETS, DreamConfig  # noqa: E402
+from inceptionism.engine.loop import Progress, dream_tensor  # noqa: E402
+from inceptionism.featurevis.render import FeatureVisConfig, render, render_channels  # noqa: E402
+from inceptionism.models import DreamModel, get_model, list_models  # noqa: E402
+from inceptionism.ops.objectives import Objective  # noqa: E402
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -9,13 +9,12 @@ from typing import Any
 
 import torch
 
-from .config import DEFAULT_MODEL, DreamConfig
-from .errors import ConfigError
-from .featurevis import FeatureVisConfig
-from .jobs import DEFAULT_SIZE, MAX_SIDE
-from .models import ModelSpec, get_spec, layer_table, list_models
-from .models.custom import is_network, register_network
-from .models.trained import class_number, trained_file
+from inceptionism.engine.config import DEFAULT_MODEL, DEFAULT_SIZE, MAX_SIDE, DreamConfig
+from inceptionism.errors import ConfigError
+from inceptionism.featurevis.render import FeatureVisConfig
+from inceptionism.models import ModelSpec, get_spec, layer_table, list_models
+from inceptionism.models.custom import is_network, register_network
+from inceptionism.models.trained import class_number, trained_file
 
 
 def parse_max_loss(text: str) -> float | None:

@@ -9,9 +9,9 @@ when a node runs.
 
 from __future__ import annotations
 
-from .motion_nodes import DreamFrames, ZoomLoop
-from .nodes import Dream, FeatureVis, LoadModel, ModelHandle, Recipes
-from .recipe_nodes import LoadRecipe, SaveWithRecipe
+from inceptionism.comfyui.motion_nodes import DreamFrames, ZoomLoop
+from inceptionism.comfyui.nodes import Dream, FeatureVis, LoadModel, ModelHandle, Recipes
+from inceptionism.comfyui.recipe_nodes import LoadRecipe, SaveWithRecipe
 
 NODE_CLASS_MAPPINGS = {
     "InceptionismLoadModel": LoadModel,

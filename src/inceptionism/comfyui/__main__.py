@@ -1,5 +1,5 @@
 import sys
 
-from .install import main
+from inceptionism.comfyui.install import main
 
 sys.exit(main())

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..engine import Progress
-from ..errors import InceptionismError
-from ..image import atomic_write, to_uint8
-from ..jobs import FileRef
+from inceptionism.engine.loop import Progress
+from inceptionism.errors import InceptionismError
+from inceptionism.io.image import atomic_write, to_uint8
+from inceptionism.jobs.job import FileRef
 
 SUBFOLDER = "inceptionism"  # our folder inside ComfyUI's input and output folders
 

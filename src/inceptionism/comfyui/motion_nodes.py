@@ -10,14 +10,8 @@ from typing import Any
 
 import torch
 
-from ..engine import Progress
-from ..image import load_image, read_recipe, to_uint8
-from ..jobs import FileRef, Frames, Job, RunContext, Start, dream_job, photo_start, video_start
-from ..motion import MOTION_DEFAULTS, FrameRun, frame_config, run_settings, zoom_loop
-from ..recipes import job_recipe
-from ..video import frame_numbers
-from . import host
-from .nodes import (
+from inceptionism.comfyui import host
+from inceptionism.comfyui.nodes import (
     CATEGORY,
     FROM_LOADER,
     MODEL,
@@ -28,6 +22,14 @@ from .nodes import (
     handle_of,
     preset_values,
 )
+from inceptionism.engine.loop import Progress
+from inceptionism.io.image import load_image, read_recipe, to_uint8
+from inceptionism.io.video import frame_numbers
+from inceptionism.jobs.job import FileRef, Job, Start, photo_start
+from inceptionism.jobs.recipes import job_recipe
+from inceptionism.jobs.run import Frames, RunContext, dream_job, video_start
+from inceptionism.motion.frames import MOTION_DEFAULTS, FrameRun, frame_config, run_settings
+from inceptionism.motion.sequential import zoom_loop
 
 
 class ZoomLoop:

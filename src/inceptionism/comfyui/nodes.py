@@ -17,22 +17,21 @@ from typing import Any
 
 import torch
 
-from ..config import MAX_SEED, MAX_STEPS, PRESETS, DreamConfig
-from ..engine import resolve_objective
-from ..featurevis import FEATUREVIS_PRESETS, MAX_RENDER_PIXELS, FeatureVisConfig, Rendering
-from ..jobs import (
-    Job,
-    RunContext,
-    blank_start,
-    dream_job,
-    photo_start,
-    render_featurevis,
+from inceptionism.comfyui import host
+from inceptionism.comfyui.host import NodeInputError
+from inceptionism.engine.config import MAX_SEED, MAX_STEPS, PRESETS, DreamConfig
+from inceptionism.engine.loop import resolve_objective
+from inceptionism.featurevis.render import (
+    FEATUREVIS_PRESETS,
+    MAX_RENDER_PIXELS,
+    FeatureVisConfig,
+    Rendering,
 )
-from ..models import DreamModel, get_model, list_models
-from ..motion import MOTION_DEFAULTS
-from ..recipes import job_recipe
-from . import host
-from .host import NodeInputError
+from inceptionism.jobs.job import Job, blank_start, photo_start
+from inceptionism.jobs.recipes import job_recipe
+from inceptionism.jobs.run import RunContext, dream_job, render_featurevis
+from inceptionism.models import DreamModel, get_model, list_models
+from inceptionism.motion.frames import MOTION_DEFAULTS
 
 CATEGORY = "inceptionism"
 MODEL = "INCEPTIONISM_MODEL"

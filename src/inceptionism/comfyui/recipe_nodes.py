@@ -11,12 +11,12 @@ from typing import Any
 
 import torch
 
-from ..errors import ImageError
-from ..image import LoadedImage, load_image, read_recipe, save_image
-from ..recipes import read_job
-from . import host
-from .host import NodeInputError
-from .nodes import CATEGORY, RECIPE, Recipes
+from inceptionism.comfyui import host
+from inceptionism.comfyui.host import NodeInputError
+from inceptionism.comfyui.nodes import CATEGORY, RECIPE, Recipes
+from inceptionism.errors import ImageError
+from inceptionism.io.image import LoadedImage, load_image, read_recipe, save_image
+from inceptionism.jobs.recipes import read_job
 
 log = logging.getLogger(__name__)
 

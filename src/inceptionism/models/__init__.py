@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from functools import partial
 
-from . import efficientnet_lite, googlenet, inception, resnet, vgg
-from .registry import (
+from inceptionism.models import efficientnet_lite, googlenet, inception, resnet, vgg
+from inceptionism.models import hub as hub  # registers the hf: names
+from inceptionism.models.builder import get_model
+from inceptionism.models.registry import (
     DreamModel,
     LayerInfo,
     ModelSpec,
     block_layers,
     depth_groups,
-    get_model,
     get_spec,
     layer_index,
     layer_table,
@@ -19,7 +20,7 @@ from .registry import (
     parameter_count,
     register_model,
 )
-from .weights import PackagedWeights, RemoteWeights, Weights
+from inceptionism.models.weights import PackagedWeights, RemoteWeights, Weights
 
 __all__ = [
     "DreamModel",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .fuse import conv_act, hooked, sibling_pointwise
+from inceptionism.models.fuse import conv_act, hooked, sibling_pointwise
 
 
 class ConvBN(nn.Module):

@@ -22,9 +22,9 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from ..errors import ConfigError, WeightsError
-from .registry import _REGISTRY, LayerInfo, ModelSpec, register_model
-from .weights import NoWeights, Weights
+from inceptionism.errors import ConfigError, WeightsError
+from inceptionism.models.registry import _REGISTRY, LayerInfo, ModelSpec, register_model
+from inceptionism.models.weights import NoWeights, Weights
 
 FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 SCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".jit", ".torchscript", ".zip")
@@ -256,7 +256,10 @@ def register_network(
 ) -> ModelSpec:
     """Register a user's network under its --model text (replacing an earlier registration with
     other options), its layer table found by a dry forward at ``size``."""
-    from .trained import is_trained, register_trained  # a network from `inceptionism train`
+    from inceptionism.models.trained import (  # a network from `inceptionism train`
+        is_trained,
+        register_trained,
+    )
 
     if is_trained(model) and input_norm is None and input_range is None:
         return register_trained(model)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .fuse import conv2d, conv_act, hooked
-from .registry import LayerInfo
+from inceptionism.models.fuse import conv2d, conv_act, hooked
+from inceptionism.models.registry import LayerInfo
 
 # (repeats, kernel, stride, expand ratio, in channels, out channels) before width/depth scaling,
 # as in TensorFlow's efficientnet_lite_builder.

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..threads import one_thread
+from inceptionism.ops.threads import one_thread
 
 
 @torch.no_grad()

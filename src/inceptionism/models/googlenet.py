@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import ConvBN, convbn_pairs
-from .registry import LayerInfo
+from inceptionism.models.blocks import ConvBN, convbn_pairs
+from inceptionism.models.registry import LayerInfo
 
 # (name, in, 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj), then the pool after some
 _BLOCKS = (

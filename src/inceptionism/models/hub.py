@@ -25,9 +25,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import MissingExtraError, WeightsError
-from .registry import _REGISTRY, LayerInfo, ModelSpec, get_spec, register_model
-from .weights import Weights
+from inceptionism.errors import MissingExtraError, WeightsError
+from inceptionism.models.registry import (
+    _REGISTRY,
+    LayerInfo,
+    ModelSpec,
+    get_spec,
+    register_model,
+    register_resolver,
+)
+from inceptionism.models.weights import Weights
 
 PREFIX = "hf:"
 # "hf:ORG/NAME" or "hf:ORG/NAME@REVISION" (a branch, a tag or a commit hash)
@@ -361,3 +368,6 @@ def _default_layer(rows: list[LayerInfo]) -> str:
     depth the classic recipes dream at."""
     grid = [r for r in rows if r.stride > 0]
     return next((r for r in reversed(grid) if r.stride <= 16), grid[0]).name
+
+
+register_resolver("hf:", register_hub_model)

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import ConvBN, convbn_pairs, sibling_branches
-from .fuse import conv2d, fast_path, hooked
-from .registry import LayerInfo
+from inceptionism.models.blocks import ConvBN, convbn_pairs, sibling_branches
+from inceptionism.models.fuse import conv2d, fast_path, hooked
+from inceptionism.models.registry import LayerInfo
 
 
 class AvgPool3(nn.Module):

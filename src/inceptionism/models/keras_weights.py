@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import WeightsError, install_hint
-from .weights import Weights
+from inceptionism.errors import WeightsError, install_hint
+from inceptionism.models.weights import Weights
 
 # What a converter returns: the state dict in our key layout, and how the file's weights entry
 # differs from the model's (its normalisation, its build keywords).
@@ -110,8 +110,8 @@ def _numbered(layers: dict[str, list[np.ndarray]], kind: str) -> list[str]:
 
 
 def _inception_v3(layers: dict[str, list[np.ndarray]], path: Path, model: str) -> Converted:
-    from .blocks import ConvBN
-    from .inception import Inception3
+    from inceptionism.models.blocks import ConvBN
+    from inceptionism.models.inception import Inception3
 
     head = "predictions" in layers
     net = Inception3(aux_logits=False, head=head, keras_pooling=True)
@@ -146,7 +146,7 @@ def _inception_v3(layers: dict[str, list[np.ndarray]], path: Path, model: str) -
 
 
 def _vgg(layers: dict[str, list[np.ndarray]], path: Path, model: str) -> Converted:
-    from .vgg import build
+    from inceptionism.models.vgg import build
 
     net = build(model)
     taps = [(name, i) for name, i, _, _ in net.taps if name.startswith("block") and "_conv" in name]

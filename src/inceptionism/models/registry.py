@@ -17,15 +17,10 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from ..errors import UnknownNameError, WeightsError
-from .fuse import SteadyConvolutions, fold_batchnorm
-from .weights import (
-    SAFETENSORS_SUFFIX,
-    RemoteWeights,
+from inceptionism.errors import UnknownNameError
+from inceptionism.models.fuse import SteadyConvolutions
+from inceptionism.models.weights import (
     Weights,
-    load_strict,
-    read_safetensors,
-    read_state_dict,
     sha256_file,
 )
 
@@ -84,6 +79,8 @@ class ModelSpec:
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
+
+
 _ALIASES: dict[str, str] = {}
 
 
@@ -107,12 +104,21 @@ def list_models(pattern: str | None = None) -> list[str]:
     return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
 
 
+# name prefix -> a function that registers (and returns) the spec of a name registered on
+# first use (``hf:ORG/NAME``: models/hub.py adds itself when the package is imported)
+_RESOLVERS: dict[str, Callable[[str], ModelSpec]] = {}
+
+
+def register_resolver(prefix: str, resolve: Callable[[str], ModelSpec]) -> None:
+    _RESOLVERS[prefix] = resolve
+
+
 def get_spec(name: str) -> ModelSpec:
     key = _ALIASES.get(name, name)
-    if key not in _REGISTRY and name.startswith("hf:"):  # a Hub model, registered on first use
-        from .hub import register_hub_model
-
-        return register_hub_model(name)
+    if key not in _REGISTRY:
+        for prefix, resolve in _RESOLVERS.items():
+            if name.startswith(prefix):
+                return resolve(name)
     if key not in _REGISTRY:
         raise UnknownNameError("model", name, list_models())
     return _REGISTRY[key]
@@ -161,7 +167,7 @@ class DreamModel(nn.Module):
     def with_precision(self, precision: str) -> DreamModel:
         """This model (``"fp32"``) or a copy whose network runs in reduced precision (see
         :mod:`inceptionism.precision`); copies are made once and kept."""
-        from ..precision import check_precision, compute_dtype
+        from inceptionism.ops.precision import check_precision, compute_dtype
 
         check_precision(precision, self.device)
         if precision == "fp32":
@@ -215,7 +221,7 @@ class DreamModel(nn.Module):
         if self.precision == "fp32":
             return self._activations(x, names)
         if self.device.type == "cuda":
-            from ..precision import autocast_dtype
+            from inceptionism.ops.precision import autocast_dtype
 
             with torch.autocast("cuda", dtype=autocast_dtype(self.precision, self.device)):
                 acts = self._activations(x, names)
@@ -261,73 +267,6 @@ class DreamModel(nn.Module):
         """Class logits for images in [0, 1]."""
         with SteadyConvolutions():
             return self.net(self.normalize(x))
-
-
-def get_model(
-    name: str,
-    weights: str | Path | None = None,
-    device: str | torch.device = "cpu",
-    fuse: bool = True,
-    channels_last: bool = True,
-) -> DreamModel:
-    """Build a registered model with its weights, frozen and ready to dream.
-
-    ``weights`` overrides the spec's weight source (its entry: ``weights_entry``). ``fuse`` folds
-    BatchNorm into convolutions and ``channels_last`` picks the faster memory layout; both leave
-    the function unchanged.
-    """
-    spec = get_spec(name)
-    path = Path(weights) if weights is not None else spec.weights.path()
-    if path is None:  # weights inside the network itself (TorchScript) or its factory's own
-        net, entry = spec.build(), spec.weights
-    else:
-        try:
-            state, entry = read_weights(path, spec)
-        except WeightsError as e:
-            if weights is None and isinstance(spec.weights.source, RemoteWeights):
-                raise WeightsError(f"{e} (the cached copy; delete it to download it again)") from e
-            raise
-        net = spec.build(**parts_present(spec, state), **dict(entry.build))
-        load_strict(getattr(net, "script", net), state, str(path))
-    if fuse and hasattr(net, "conv_bn_pairs"):
-        fold_batchnorm(net, cast(Any, net).conv_bn_pairs())
-    layers = spec.table(net) if spec.table else _own_table(net)
-    model = DreamModel(
-        spec,
-        net,
-        layers,
-        weights_path=path,
-        channels_last=channels_last,
-        mean=entry.mean,
-        std=entry.std,
-    )
-    return model.to(device)
-
-
-KERAS_SUFFIXES = (".h5", ".hdf5")
-
-
-def read_weights(path: Path, spec: ModelSpec) -> tuple[dict[str, torch.Tensor], Weights]:
-    """A weights file's state dict in the architecture's own key layout, and its weights entry:
-    the model's own with this file, or for a Keras file Keras's normalisation and build
-    keywords (its InceptionV3 pools without the padding)."""
-    if path.suffix.lower() in KERAS_SUFFIXES:
-        from .keras_weights import convert_keras_file
-
-        return convert_keras_file(path, spec.name, spec.weights)
-    from .hub import canonical_keys  # timm's key layouts of the project's architectures
-
-    safe = path.suffix.lower() == SAFETENSORS_SUFFIX
-    state = read_safetensors(path) if safe else read_state_dict(path)
-    architecture = spec.hub["architecture"] if spec.hub else spec.name
-    return canonical_keys(architecture, state), spec.weights.with_file(path)
-
-
-def parts_present(spec: ModelSpec, state: dict[str, torch.Tensor]) -> dict[str, bool]:
-    """Build keywords for the optional parts: False for each part the file has no key of."""
-    return {
-        kwarg: any(k.startswith(prefixes) for k in state) for kwarg, prefixes in spec.optional_parts
-    }
 
 
 def layer_index(layers: Sequence[LayerInfo]) -> dict[str, LayerInfo]:

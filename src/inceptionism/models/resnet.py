@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .registry import LayerInfo
+from inceptionism.models.registry import LayerInfo
 
 BN_EPS = 1e-5
 DEPTHS = {"resnet50": (3, 4, 6, 3)}

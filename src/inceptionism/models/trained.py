@@ -19,9 +19,16 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from ..errors import ConfigError, UnknownNameError, WeightsError
-from .registry import _REGISTRY, LayerInfo, ModelSpec, get_spec, layer_table, register_model
-from .weights import LocalWeights, Norm, Weights
+from inceptionism.errors import ConfigError, UnknownNameError
+from inceptionism.models.registry import (
+    _REGISTRY,
+    LayerInfo,
+    ModelSpec,
+    get_spec,
+    layer_table,
+    register_model,
+)
+from inceptionism.models.weights import LocalWeights, Norm, Weights
 
 KIND = "inceptionism-trained"  # the metadata's "kind": what marks a trained network
 META_VERSION = 1
@@ -49,7 +56,7 @@ def is_trained(text: str) -> bool:
 def trained_file(name: str) -> str | None:
     """``--model mynet``: ``mynet.pt`` (or ``.pth``) in the current folder when its metadata
     names it ``mynet``; None for a registered model or anything else."""
-    from .registry import _ALIASES
+    from inceptionism.models.registry import _ALIASES
 
     if name in _REGISTRY or name in _ALIASES or Path(name).suffix or "/" in name:
         return None
@@ -178,7 +185,7 @@ def _norm(meta: dict[str, Any], base: ModelSpec) -> tuple[Norm, Norm]:
 
 
 def _taken(name: str) -> set[str]:
-    from .registry import _ALIASES
+    from inceptionism.models.registry import _ALIASES
 
     return {n for n in _REGISTRY if n != name} | {a for a, n in _ALIASES.items() if n != name}
 
@@ -209,7 +216,7 @@ def class_number(model: str, value: int | str) -> int:
 def trained_from_recipe(model: str, network: dict[str, Any], sha256: str | None) -> str | None:
     """Register the trained network a recipe names (by its recorded checkpoint, checked against
     its hash) and return its name; None when the recipe names no trained checkpoint."""
-    from .weights import sha256_file
+    from inceptionism.models.weights import sha256_file
 
     recorded = network.get("checkpoint")
     if not isinstance(recorded, str):
@@ -239,7 +246,7 @@ def write_trained(
     """Write the weights (safetensors where installed, else a tensors-only state dict) and the
     metadata beside them, each through a temporary file renamed into place. Returns the
     metadata as written (with the weights' format and sha256)."""
-    from .weights import sha256_file
+    from inceptionism.models.weights import sha256_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     fmt = "safetensors" if has_safetensors() else "torch-state-dict"
@@ -270,17 +277,3 @@ def _atomic(dest: Path, write: Any) -> None:
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def safetensors_state(path: Path) -> dict[str, torch.Tensor] | None:
-    """A safetensors file's tensors (None when ``path`` is not one): an 8-byte header length,
-    then a JSON header."""
-    with open(path, "rb") as f:
-        head = f.read(9)
-    if len(head) < 9 or head[8:9] != b"{" or head[:2] == b"PK":
-        return None
-    if not has_safetensors():
-        raise WeightsError(f"{path} is a safetensors file: pip install safetensors to read it")
-    from safetensors.torch import load_file
-
-    return load_file(str(path))

@@ -14,7 +14,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from .registry import LayerInfo
+from inceptionism.models.registry import LayerInfo
 
 # convolutions per block
 CONFIGS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from ..errors import WeightsError
+from inceptionism.errors import WeightsError
 
 
 @dataclass(frozen=True)
@@ -239,10 +239,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
-    from .trained import safetensors_state  # tensors only, as the file's header says
-
-    if (tensors := safetensors_state(path)) is not None:
-        return tensors
+    if is_safetensors(path):  # tensors only, as the file's header says
+        return read_safetensors(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for truncated or foreign files
@@ -294,7 +292,7 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         from safetensors import SafetensorError
         from safetensors.torch import load_file
     except ImportError:
-        from ..errors import MissingExtraError
+        from inceptionism.errors import MissingExtraError
 
         raise MissingExtraError(f"reading {path.name}", "hub") from None
     try:
@@ -302,3 +300,11 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     except (SafetensorError, OSError, ValueError) as e:
         first = (str(e).strip().splitlines() or [""])[0][:200]
         raise WeightsError(f"cannot read weights file {path}: {type(e).__name__}: {first}") from e
+
+
+def is_safetensors(path: Path) -> bool:
+    """Whether ``path`` holds a safetensors file (an 8-byte header length, then a JSON
+    header), whatever its name."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    return len(head) == 9 and head[8:9] == b"{" and head[:2] != b"PK"

@@ -3,8 +3,8 @@ with it (``inceptionism train FOLDER -o mynet.pt``, then ``--model mynet.pt``)."
 
 from __future__ import annotations
 
-from .data import Augment, Dataset, read_folder, split
-from .loop import EpochReport, TrainConfig, TrainResult, resume_path, train
+from inceptionism.train.data import Augment, Dataset, read_folder, split
+from inceptionism.train.loop import EpochReport, TrainConfig, TrainResult, resume_path, train
 
 __all__ = [
     "Augment",

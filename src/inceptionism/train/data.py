@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError, ImageError
-from ..image import load_image
-from ..models.weights import sha256_file
+from inceptionism.errors import ConfigError, ImageError
+from inceptionism.io.image import load_image
+from inceptionism.models.weights import sha256_file
 
 # Pictures are kept at this multiple of the training size (short side): room for random crops.
 KEEP_SCALE = 1.15

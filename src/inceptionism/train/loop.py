@@ -19,13 +19,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import __version__
-from ..errors import ConfigError, WeightsError
-from ..models import block_layers, get_spec, layer_table
-from ..models.registry import read_weights
-from ..models.trained import replace_head, write_trained
-from ..models.weights import load_strict
-from .data import Augment, Dataset, Picture, augmented, centred, read_folder, split
+from inceptionism._version import __version__
+from inceptionism.errors import ConfigError, WeightsError
+from inceptionism.models import block_layers, get_spec, layer_table
+from inceptionism.models.builder import read_weights
+from inceptionism.models.trained import replace_head, write_trained
+from inceptionism.models.weights import load_strict
+from inceptionism.train.data import (
+    Augment,
+    Dataset,
+    Picture,
+    augmented,
+    centred,
+    read_folder,
+    split,
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ def base_network(name: str, classes: int) -> tuple[nn.Module, str]:
     if path is None:
         raise ConfigError(f"--base {name}: its weights live in its code; pick a registered model")
     state, entry = read_weights(path, spec)
-    from ..models.registry import parts_present
+    from inceptionism.models.builder import parts_present
 
     net = spec.build(**parts_present(spec, state), **dict(entry.build))
     load_strict(getattr(net, "script", net), state, str(path))
@@ -314,7 +322,7 @@ def _write_resume(path, net, optim, best_weights, state, recipe, data_sha256) ->
     """Everything an interrupted run needs, as tensors and plain values (weights_only loads it)."""
     import json
 
-    from ..models.trained import _atomic
+    from inceptionism.models.trained import _atomic
 
     blob = {
         "model": net.state_dict(),
