@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 # the guides the README's sections moved to (the Hub, ComfyUI, training and studio pages test
 # their own commands in their own test files)
-GUIDES = ("steering", "explore", "motion", "studio-notes", "algorithm", "models", "performance",
+GUIDES = ("steering", "explore", "motion", "algorithm", "models", "performance",
           "security", "architecture", "ray")  # fmt: skip
 
 # Lines not run here, by a part of the line, with the reason.

@@ -1,4 +1,4 @@
-"""The ``inceptionism`` command: a thin shell that builds jobs (jobs.py) and runs them.
+"""The ``inceptionism`` command: a thin shell that builds jobs (jobs/) and runs them.
 
 Every user error ends as one line on stderr and exit code 2 (a failing outside tool: 1); nothing
 is half-written. The commands are registered from the lists of the cli_* modules.

@@ -1,4 +1,4 @@
-"""The `zoom` and `video` commands: a thin shell over motion.py and video.py."""
+"""The `zoom` and `video` commands: a thin shell over motion/ and io/video.py."""
 
 from __future__ import annotations
 

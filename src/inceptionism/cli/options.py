@@ -414,9 +414,6 @@ def dream_options(
                  pixel_options(max_size))  # fmt: skip
 
 
-"""Part of the former ``jobs`` module."""
-
-
 def batch_jobs(
     plans: list[Any],
     config: DreamConfig,
@@ -449,9 +446,6 @@ def batch_jobs(
                 raise
             jobs.append((plan.label, e))
     return jobs
-
-
-"""Part of the former ``executors`` module."""
 
 
 EXECUTOR_HELP = (

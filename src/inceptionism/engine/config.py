@@ -469,9 +469,6 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-"""Part of the former ``jobs`` module."""
-
-
 DEFAULT_SIZE = (512, 512)  # (width, height) of a dream without a photo
 
 

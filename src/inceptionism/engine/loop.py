@@ -1,7 +1,7 @@
 """The dream loop: octaves of gradient ascent with detail carried between them.
 
-``dream_tensor()`` works on (1, 3, H, W) tensors in [0, 1]; the job layer (jobs.py) and the
-public ``dream()`` adapter (api.py: images of any kind in, the same kind out) call it.
+``dream_tensor()`` works on (1, 3, H, W) tensors in [0, 1]; the job runner (jobs/run.py) and the
+public ``dream()`` adapter (engine/api.py: images of any kind in, the same kind out) call it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Part of the former ``executors`` module."""
+"""The executor interface and the local executor: jobs in, each result reported in order,
+retries and cancel in one place."""
 
 from __future__ import annotations
 

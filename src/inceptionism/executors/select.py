@@ -1,4 +1,4 @@
-"""Part of the former ``executors`` module."""
+"""``--executor`` text (local, ray, ray:N, ray:auto, ray://HOST:PORT) to an executor."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Part of the former ``explore`` module."""
+"""``--vary`` axes: which recipe fields vary, their values parsed, one cell config per
+combination, the sheets they make."""
 
 from __future__ import annotations
 

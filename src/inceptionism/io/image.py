@@ -406,7 +406,7 @@ def has_recipe(path: str | os.PathLike) -> bool:
 
 
 def read_recipe(path: str | os.PathLike) -> dict[str, Any]:
-    """The recipe JSON stored in a PNG written by :func:`save_image` (raw; see recipes.py for
+    """The recipe JSON stored in a PNG written by :func:`save_image` (raw; see jobs/recipes.py for
     the checked, typed reading)."""
     return parse_recipe(read_recipe_text(path), f"{path}: ")
 

@@ -1,11 +1,8 @@
 """The unit of work under every command: a :class:`Job` says how a dream starts, its whole
 config, the guide and mask it reads (by path and hash), where it is written and the recipe it
-writes. Jobs are plain values: they serialise to the recipe (recipes.py) and back, so a job can
-be replayed from any output, or shipped to another process, and give the same pixels.
-
-Three functions do the work every shell used to do on its own: :func:`start_tensor` resolves a
-start, :func:`outputs.check_outputs` plans the files, :func:`run_job` dreams and writes.
-"""
+writes. Jobs are plain values: they serialise to the recipe (jobs/recipes.py) and back, so a
+job can be replayed from any output, or shipped to another process, and give the same pixels.
+jobs/run.py runs them; io/outputs.py plans their files."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Part of the former ``jobs`` module."""
+"""Running a job: its start resolved (photo, noise, a zoom or video frame), the engine run
+with the process policy, the output and its octave files written with the recipe; a streamed
+run for the studio."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Part of the former ``models.registry`` module."""
+"""Building a registered model with its weights: the file read (``.pth``, ``.safetensors``,
+Keras ``.h5``), the parts present, strict loading, BatchNorm folding, the layer table."""
 
 from __future__ import annotations
 

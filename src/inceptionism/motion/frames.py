@@ -1,4 +1,5 @@
-"""Part of the former ``motion`` module."""
+"""What every zoom or video run shares: its per-frame recipe, the frames folder (resume,
+settings that must match), progress per frame, and the finished video."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Part of the former ``motion`` module."""
+"""Zoom loops and videos dreamed frame after frame, each frame starting from the last."""
 
 from __future__ import annotations
 

@@ -12,10 +12,11 @@ process). It is read once, when torch loads its OpenMP runtime, so it must be se
 first ``import torch``.
 
 Sharing the cores (:func:`share_cores`): where the thread count is this process's own choice
-(no ``--threads``, no ``$INCEPTIONISM_THREADS`` or ``$OMP_NUM_THREADS``), the engine matches it,
-between steps, to the cores other processes leave free, measured from ``/proc/stat``: beside a
-process busy on one of two cores a dream runs one thread, which is faster than two fighting it,
-and two dreams on one machine settle on half the cores each.
+(no ``--threads``, no ``$INCEPTIONISM_THREADS`` or ``$OMP_NUM_THREADS``), the job runner
+(:class:`ProcessPolicy`) matches it, between steps, to the cores other processes leave free,
+measured from ``/proc/stat``: beside a process busy on one of two cores a dream runs one
+thread, which is faster than two fighting it, and two dreams on one machine settle on half the
+cores each. Pixels do not depend on it (ops/numerics.py).
 
 Explicit environment variables win over the defaults here: a user who exported
 ``OMP_NUM_THREADS``, ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` gets what they asked for unless
@@ -26,7 +27,7 @@ threshold, which adapts up to 32 MB) on its own and unmaps it when it is freed. 
 frees and re-makes dozens of them, so each step faulted its activations in afresh (78,000 page
 faults per InceptionV3 step at 1024x768, each page zeroed by the kernel). Keeping freed memory
 for reuse cut that to 4,000 and made the step 1.05-1.1x, a Lite2 step 1.2-1.3x faster
-(benchmarks/bench_step.py). It can be switched at any time: the engine keeps freed memory
+(benchmarks/bench_step.py). It can be switched at any time: the job runner keeps freed memory
 while an untiled level runs and gives it back on tiled levels and when the dream ends, so a
 process between dreams (the studio, a test run) holds no dream-sized heap.
 """
@@ -236,7 +237,7 @@ def keep_freed_memory(keep: bool = True) -> bool:
     Why both: kept memory is reused well when one shape repeats (an untiled level), but a tiled
     level mixes image-sized buffers with tile-sized ones, and a heap that cannot give back
     pieces of freed image buffers grew the 4000x3000 dream's peak from 1495 to 1704 MB. The
-    engine keeps memory on untiled levels and releases it on tiled ones and at the end.
+    job runner keeps memory on untiled levels and releases it on tiled ones and at the end.
 
     Nothing is changed where ``$INCEPTIONISM_MALLOC`` is ``system``, where the environment
     already tunes glibc's malloc (``MALLOC_MMAP_MAX_`` and friends), or off glibc.

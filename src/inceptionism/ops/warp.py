@@ -1,4 +1,5 @@
-"""Part of the former ``motion`` module."""
+"""Moving pictures between frames: a zoom/rotate/shift about the centre (zoom loops) and an
+optical-flow warp of the dream's detail onto the next video frame."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Gradio page of the web studio (needs the `web` extra); the logic lives in studio.py.
+"""The Gradio page of the web studio (needs the `web` extra); the logic lives in studio/core.py.
 
 The Dream tab's advanced controls are built from DreamConfig's field metadata (help, choices,
 range), and every event hands a :class:`Controls` to :class:`Studio`, which builds the same

@@ -416,7 +416,7 @@ class Studio:
     def _sheet(self, job: Job, cells: list[Cell], path: Path, columns: int, rows: list[str],
                title: str, info: dict[str, Any], size: int,
                fv: FeatureVisConfig | None = None) -> tuple[str, list[str]]:  # fmt: skip
-        """The cells dreamed (explore.py's jobs and runner) and laid out as one sheet."""
+        """The cells dreamed (explore/'s jobs and runner) and laid out as one sheet."""
         refs = {k: r for k in ("guide", "mask") if (r := getattr(job, k)) is not None}
         jobs = cell_jobs(cells, job.start, path.parent, refs, fv)
         with self.model(job.config.model)[1]:
