@@ -111,9 +111,8 @@ def test_a_cut_file_is_refused(tmp_path, keep):
 
 
 def test_the_lenient_loading_stays_off():
-    import inceptionism.engine.api  # noqa: F401
-
     import inceptionism.cli.main  # noqa: F401
+    import inceptionism.engine.api  # noqa: F401
 
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
 
