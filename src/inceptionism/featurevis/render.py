@@ -235,7 +235,7 @@ def _unit_values(
     return torch.stack(values), acts
 
 
-Progress = Callable[[int, int, float], None]  # (steps done, steps total, mean unit value)
+RenderProgress = Callable[[int, int, float], None]  # (steps done, steps total, mean value)
 
 
 def _generator(seed: int, stream: int, index: int) -> torch.Generator:
@@ -247,7 +247,7 @@ def render(
     model: DreamModel,
     units: Iterable[str | Unit],
     config: FeatureVisConfig | None = None,
-    on_progress: Progress | None = None,
+    on_progress: RenderProgress | None = None,
     init: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Render one image per unit, ``config.batch`` units per forward/backward pass.
@@ -329,7 +329,7 @@ def render_channels(
     transforms: str | None = None,
     batch: int | None = None,
     seed: int | None = None,
-    on_progress: Progress | None = None,
+    on_progress: RenderProgress | None = None,
     config: FeatureVisConfig | None = None,
 ) -> list[torch.Tensor]:
     """One (3, size, size) picture per channel of ``layer``: what makes each channel fire.
@@ -351,7 +351,7 @@ def render_classes(
     model: DreamModel,
     classes: Iterable[int],
     minus_mean: bool = True,
-    on_progress: Progress | None = None,
+    on_progress: RenderProgress | None = None,
     config: FeatureVisConfig | None = None,
     **options: Any,
 ) -> list[torch.Tensor]:
@@ -367,7 +367,7 @@ def render_diverse(
     unit: str | Unit,
     count: int,
     diversity: float = 1.0,
-    on_progress: Progress | None = None,
+    on_progress: RenderProgress | None = None,
     config: FeatureVisConfig | None = None,
     **options: Any,
 ) -> list[torch.Tensor]:
@@ -461,7 +461,7 @@ class Rendering:
 
 
 def render_group(
-    model: DreamModel, renderings: Sequence[Rendering], on_progress: Progress | None = None
+    model: DreamModel, renderings: Sequence[Rendering], on_progress: RenderProgress | None = None
 ) -> list[torch.Tensor]:
     """The pictures of renderings that share one render (same config and units), in one
     batched render: each its own (3, H, W) image."""

@@ -241,7 +241,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except OSError as e:
         with contextlib.suppress(OSError):
@@ -320,10 +320,22 @@ def save_image(
     return atomic_write(path, lambda f: im.save(f, format=fmt, **kwargs))
 
 
-def _umask() -> int:
+def _read_umask() -> int:
+    """The process's umask: from /proc where Linux shows it (nothing changed), else by setting
+    and restoring it, once, when this module is imported (before any server thread)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+UMASK = _read_umask()
 
 
 MAX_RECIPE_BYTES = 1 << 20  # a recipe chunk larger than this is refused unread

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from inceptionism.errors import ConfigError, ImageError, MissingExtraError, ToolError
+from inceptionism.io.image import UMASK
 
 FRAME_NAME = "frame_{:06d}.png"
 _FRAME_RE = re.compile(r"^frame_(\d+)\.png$")
@@ -169,16 +170,10 @@ def _assemble(inputs, limit, tmp, out, fps, count, audio_from, start, end) -> No
                     _run([*inputs, *audio_in, *maps, *video, "-c:a", "aac", *span])
             else:
                 _run([*inputs, *video, "-movflags", "+faststart", str(tmp)])
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~UMASK)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @contextlib.contextmanager
