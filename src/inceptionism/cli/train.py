@@ -8,25 +8,17 @@ from typing import Any
 
 import click
 
+from inceptionism.cli.options import FloatRange, IntRange, examples, note
 from inceptionism.errors import ConfigError
-
-IntRange, FloatRange = click.IntRange, click.FloatRange
-EXAMPLES = (
-    "train my_photos/ -o mynet.pt",
-    "train my_photos/ -o mynet.pt --epochs 12 --unfreeze 3 --size 192",
-    "dream sample:coffee -o mine.png --model mynet.pt --class roses",
-    "layers mynet.pt",
-)
-
-
-def note(message: str, quiet: bool = False) -> None:
-    if not quiet:
-        click.echo(message, err=True)
 
 
 @click.command(
     short_help="Teach a network your pictures (one sub-folder per class).",
-    epilog="\b\nExamples:\n" + "\n".join(f"  inceptionism {e}" for e in EXAMPLES),
+    epilog=examples(
+        "train my_photos/ -o mynet.pt",
+        "train my_photos/ -o mynet.pt --epochs 12 --unfreeze 3 --size 192",
+        "dream sample:coffee -o mine.png --model mynet.pt --class roses",
+    ),
 )
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--output", "-o", "out", required=True, type=click.Path(path_type=Path),
