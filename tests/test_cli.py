@@ -453,6 +453,7 @@ def _axis_ratio(rgb: np.ndarray) -> float:
     return (ratio(power) + ratio(power.T)) / 2
 
 
+@pytest.mark.slow
 def test_noise_dreams_default_to_mean_and_grow_no_lines(run_cli, tmp_path):
     """The README's short channel example from noise: with l2 (the photo default) it grows more
     lines across the image (axis power 1.34, 1.15, 0.87 over its neighbours for seeds 0-2, with

@@ -215,7 +215,10 @@ def test_an_octave_file_colliding_with_another_inputs_output(tmp_path, photo, ru
 
 def run_child(*args: object, cwd: Path, prelude: str = "") -> tuple[int, str]:
     """``inceptionism ARGS`` in a fresh interpreter (``prelude``: Python run first)."""
-    code = f"{prelude}\nimport sys\nfrom inceptionism.cli import main\nsys.exit(main(sys.argv[1:]))"
+    code = (
+        f"{prelude}\nimport sys\nfrom inceptionism.cli.main import main\n"
+        "sys.exit(main(sys.argv[1:]))"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=600)  # fmt: skip

@@ -333,7 +333,7 @@ def test_stale_part_files_of_dead_processes_are_removed(tmp_path):
 
 UPLOAD_SCRIPT = """
 import sys
-from inceptionism.studio import Controls, Limits, Studio
+from inceptionism.studio.core import Controls, Limits, Studio
 from inceptionism.errors import InceptionismError
 studio = Studio(Limits(max_upload_mb=20, max_pixels=16_000_000))
 try:

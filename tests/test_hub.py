@@ -393,7 +393,7 @@ def test_layers_lists_a_hub_models_layers(hub, resnet_state, run_cli):
 def _child(args: list[str], hf_home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}
     env.pop("HF_HUB_CACHE", None)
-    code = "import sys; from inceptionism.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from inceptionism.cli.main import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True,
                           text=True, timeout=120)  # fmt: skip
 

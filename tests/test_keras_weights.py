@@ -142,6 +142,7 @@ def test_vgg_matches_keras_with_caffe_input(name, tmp_path):
     assert rel_error(acts[last].permute(0, 2, 3, 1), theirs[1]) < 1e-4
 
 
+@pytest.mark.slow
 def test_vgg16_full_file_classifier_matches_keras(tmp_path):
     model = keras.applications.VGG16(weights=None)  # the head needs 224x224
     randomize(model, 5)

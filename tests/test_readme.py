@@ -20,6 +20,8 @@ import pytest
 import torch
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # whole commands in child processes: .ci/run's second run
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 # the guides the README's sections moved to (the Hub, ComfyUI, training and studio pages test

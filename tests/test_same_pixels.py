@@ -289,6 +289,7 @@ def test_cli_dream_at_one_and_two_threads_is_identical_and_replays(tile, run_cli
 BUSY = "import time\nend = time.time() + 120\nwhile time.time() < end: pass\n"
 
 
+@pytest.mark.slow
 def test_dream_beside_busy_processes_equals_the_quiet_one(tmp_path):
     """Default threads (they follow the load between steps) with two processes spinning on the
     cores, against one fixed thread on a quieter machine: the same pixels."""
@@ -310,6 +311,7 @@ def test_dream_beside_busy_processes_equals_the_quiet_one(tmp_path):
     assert np.array_equal(pixels(tmp_path / "quiet.png"), pixels(tmp_path / "loaded.png"))
 
 
+@pytest.mark.slow
 def test_zoom_frames_replay_exactly_at_another_thread_count(run_cli, tmp_path):
     pytest.importorskip("imageio_ffmpeg")
     out = tmp_path / "frames"
@@ -323,6 +325,7 @@ def test_zoom_frames_replay_exactly_at_another_thread_count(run_cli, tmp_path):
     assert np.array_equal(pixels(tmp_path / "again.png"), pixels(frames[-1]))
 
 
+@pytest.mark.slow
 def test_video_frames_replay_exactly_at_another_thread_count(run_cli, tmp_path):
     pytest.importorskip("imageio_ffmpeg")
     from inceptionism.io.video import ffmpeg_exe
@@ -341,6 +344,7 @@ def test_video_frames_replay_exactly_at_another_thread_count(run_cli, tmp_path):
     assert np.array_equal(pixels(tmp_path / "again.png"), pixels(frames[-1]))
 
 
+@pytest.mark.slow
 def test_lucid_cell_replays_exactly_at_another_thread_count(run_cli, tmp_path):
     cells = tmp_path / "cells"
     r = run_cli("channels", "block10", "--channels", "3,17", "--batch", "2", "--size",

@@ -29,7 +29,7 @@ from inceptionism.models import get_model, get_spec
 from inceptionism.models.blocks import init_random
 from inceptionism.ops.objectives import Objective
 
-pytestmark = KERAS_MARKS
+pytestmark = [*KERAS_MARKS, pytest.mark.slow]  # transcribed seed loops: .ci/run's second run
 
 KERAS_LAYERS = {  # the seeds' layer coefficients
     "keras-classic": (("mixed2", 0.2), ("mixed3", 0.5), ("mixed4", 2.0), ("mixed5", 1.5)),

@@ -121,10 +121,10 @@ def test_a_count_the_user_chose_is_never_changed(monkeypatch):
 
 _FAULTS = """
 import resource, sys, torch, inceptionism
-from inceptionism.threads import keep_freed_memory
+from inceptionism.ops.threads import keep_freed_memory
 if sys.argv[1] == "dream":  # a dream keeps memory on its untiled level, gives it back after
     from inceptionism import DreamConfig, dream_tensor, get_model
-    from inceptionism.threads import ProcessPolicy
+    from inceptionism.ops.threads import ProcessPolicy
     dream_tensor(torch.rand(1, 3, 64, 64), get_model("efficientnet_lite0"),
                  DreamConfig(steps=1, octaves=1, tile=0), hooks=ProcessPolicy())
     managed = True

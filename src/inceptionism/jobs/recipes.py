@@ -53,6 +53,7 @@ V1_SOURCE_FIELDS = REF_FIELDS | {"max_size", "max_pixels", "size"}
 MOTION_FIELDS = frozenset({
     "command", "config", "model", "weights_sha256", "source", "source_sha256", "size", "zoom",
     "rotate", "shift", "blend", "flow", "start", "end", "max_size", "fps", "frames",
+    "burn_in", "crossfade",  # a video dreamed in chunks
 })  # fmt: skip
 SECTION_FIELDS = {
     "network": frozenset({"input_norm", "input_range", "size", "checkpoint"}),
