@@ -35,6 +35,7 @@ SKIPPED = {
     "--model googlenet": "needs GoogLeNet weights (a download; offline here)",
     "inceptionism serve": "starts the web server (tests/test_studio.py drives it)",
     "--executor ray": "needs a Ray cluster and its shared folder",
+    "--model hf:": "needs the Hub (offline here; tests/test_hub.py uses a hand-laid cache)",
 }
 
 # What a listing command prints, in part (layers of an EfficientNet-Lite also "block12").
