@@ -7,92 +7,29 @@ range), and every event hands a :class:`Controls` to :class:`Studio`, which buil
 """
 
 # no `from __future__ import annotations`: Gradio finds gr.Request parameters by annotation
-import inspect
 import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, fields
-from typing import Any, Optional
+from typing import Any
 
 from inceptionism.engine.config import PRESETS, DreamConfig
 from inceptionism.engine.progress import format_seconds
-from inceptionism.errors import InceptionismError, MissingExtraError
-from inceptionism.studio.core import ADVANCED, MAX_FRAMES, PRESET_FIELDS, Controls, Studio, public
+from inceptionism.errors import InceptionismError
+from inceptionism.studio.app_widgets import (
+    EXAMPLES,
+    SOURCE_LABELS,
+    field_widget,
+    import_gradio,
+    keyword_fn,
+    session_of,
+    user_error,
+)
+from inceptionism.studio.core import ADVANCED, MAX_FRAMES, PRESET_FIELDS, Controls, Studio
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-# samples one click away, each with a preset that suits it
-EXAMPLES = [
-    ("sample:coffee", "default"),
-    ("sample:chelsea", "google-classic"),
-    ("sample:astronaut", "keras-classic"),
-    ("sample:rocket", "tf-tutorial"),
-]
-SOURCE_LABELS = [
-    ("what I gave: upload, else sample, else noise", "auto"),
-    ("upload", "upload"),
-    ("sample", "sample"),
-    ("noise", "noise"),
-]
-
-
-def import_gradio():
-    try:
-        import gradio as gr
-    except ImportError:
-        raise MissingExtraError("the web studio (Gradio)", "web") from None
-    return gr
-
-
-def field_widget(gr: Any, name: str, value: Any) -> Any:
-    """A control for a DreamConfig field, from its metadata: a dropdown for choices, a checkbox
-    for a flag, a bounded number for a range, else a text box; the field's help as its info."""
-    meta = DreamConfig.__dataclass_fields__[name].metadata
-    label, info = name.replace("_", " ").capitalize(), meta["help"]
-    if meta.get("choices"):
-        return gr.Dropdown(list(meta["choices"]), value=value, label=label, info=info)
-    if isinstance(getattr(DreamConfig(), name), bool):
-        return gr.Checkbox(value=value, label=label, info=info)
-    if meta.get("lo") is not None:
-        return gr.Number(value=value, minimum=meta["lo"], maximum=meta["hi"], label=label,
-                         info=info, precision=0 if meta["integer"] else None)  # fmt: skip
-    return gr.Textbox(value=str(value), label=label, info=info)
-
-
-def user_error(gr: Any, e: Exception, *paths: str | None) -> Exception:
-    """A visitor's mistake: one line on the page, one line in the server log, no traceback."""
-    message = public(str(e), *paths)
-    print(f"studio: {message}", file=sys.stderr, flush=True)
-    return gr.Error(message, print_exception=False)
-
-
-def keyword_fn(names: list[str], impl: Callable, gr: Any) -> Callable:
-    """``impl(request, progress, *values)`` as a function whose parameters are ``names`` (what
-    an API client passes by keyword; a component's value is its default, else None), then a
-    gr.Request and a gr.Progress."""
-
-    def fn(*args):
-        *values, request, progress = args
-        return impl(request, progress, *values)
-
-    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    params = [inspect.Parameter(n, kind, default=None) for n in names]
-    request = Optional[gr.Request]  # noqa: UP045 (Gradio compares the hint with Optional)
-    params.append(inspect.Parameter("request", kind, default=None, annotation=request))
-    params.append(inspect.Parameter("progress", kind, default=gr.Progress()))
-    fn.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    fn.__annotations__ = {"request": request}
-    if inspect.isgeneratorfunction(impl):
-
-        def gen(*args):
-            *values, request, progress = args
-            yield from impl(request, progress, *values)
-
-        gen.__signature__ = fn.__signature__  # type: ignore[attr-defined]
-        gen.__annotations__ = fn.__annotations__
-        return gen
-    return fn
+__all__ = ["build_app", "forget_files", "import_gradio", "launch"]
 
 
 def build_app(studio: Studio, defaults: Controls | None = None):
@@ -144,9 +81,12 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                                     file_types=["image"], elem_id="guide", height=80)  # fmt: skip
                     mask = gr.File(type="filepath", label="Mask (white: dream, black: keep)",
                                    file_types=["image"], elem_id="mask", height=80)  # fmt: skip
-                    class_ = gr.Textbox(label="Class (number or name, added to the objective)",
-                                        placeholder="e.g. 207 or golden retriever",
-                                        elem_id="class")  # fmt: skip
+                    # a trained network's class names offered; a number typed for any network
+                    class_ = gr.Dropdown(studio.class_choices(d.model), value=d.class_,
+                                         allow_custom_value=True, elem_id="class",
+                                         label="Class (number or name, added to the objective)",
+                                         info="e.g. 207; a trained network offers its class "
+                                         "names")  # fmt: skip
                 with gr.Accordion("Advanced", open=False):
                     widgets = {k: field_widget(gr, k, preset_now[k]) for k in ADVANCED}
                 grad_norm, detail, tile = widgets["grad_norm"], widgets["detail"], widgets["tile"]
@@ -195,6 +135,7 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                     lucid = gr.Checkbox(True, label="Lucid recipe (feature visualisation; off: "
                                         "a DeepDream of noise)")  # fmt: skip
                     go_channels = gr.Button("Channels", elem_id="channels")
+                    stop_sheets = gr.Button("Cancel", elem_id="cancel_sheets")
                 with gr.Column(scale=2):
                     sweep_status = gr.Textbox(label="Status", interactive=False,
                                               elem_id="sweep_status")  # fmt: skip
@@ -260,7 +201,7 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                     progress(p.fraction, desc=f"octave {p.octave}/{p.octaves} step "
                              f"{p.step}/{p.steps}, ETA {eta}")  # fmt: skip
 
-                for image, text, png in studio.dream(c, _session(request), step, job):
+                for image, text, png in studio.dream(c, session_of(request), step, job):
                     yield ((before, image) if image is not None else None), text, png
             except InceptionismError as e:
                 raise user_error(gr, e, c.upload, c.guide, c.mask) from None
@@ -280,7 +221,8 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                 try:
                     progress(0, desc="dreaming the cells")
                     began = time.monotonic()
-                    paths, cells = work(c, *values[len(order) :])
+                    line = lambda text: progress(None, desc=text)  # noqa: E731
+                    paths, cells = work(c, session_of(request), line, *values[len(order) :])
                 except InceptionismError as e:
                     raise user_error(gr, e, c.upload, c.guide, c.mask) from None
                 except Exception as e:
@@ -291,18 +233,18 @@ def build_app(studio: Studio, defaults: Controls | None = None):
 
             return run
 
-        def sweep_work(c, what, cell):
-            return studio.sweep(c, what or "", int(cell or 192))
+        def sweep_work(c, session, line, what, cell):
+            return studio.sweep(c, what or "", int(cell or 192), session, line)
 
-        def atlas_work(c, what, cell):
-            path, cells = studio.atlas(c, what or "all", int(cell or 192))
+        def atlas_work(c, session, line, what, cell):
+            path, cells = studio.atlas(c, what or "all", int(cell or 192), session, line)
             return [path], cells
 
-        def channels_work(c, name, n, cell, use_lucid):
+        def channels_work(c, session, line, name, n, cell, use_lucid):
             if not name:
                 raise InceptionismError("pick a layer")
             path, cells = studio.channels(c, name, int(n or 9), int(cell or 128),
-                                          use_lucid is not False)  # fmt: skip
+                                          use_lucid is not False, session, line)  # fmt: skip
             return [path], cells
 
         def run_motion(kind: str, work: Callable) -> Callable:
@@ -322,7 +264,7 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                 try:
                     progress(0, desc="dreaming frame 1")
                     began = time.monotonic()
-                    path, files = work(c, frame, _session(request), *values[len(order) :])
+                    path, files = work(c, frame, session_of(request), *values[len(order) :])
                 except InceptionismError as e:
                     paths = [v for v in values[len(order) :] if isinstance(v, str)]  # a video
                     raise user_error(gr, e, c.upload, c.guide, c.mask, *paths) from None
@@ -343,11 +285,12 @@ def build_app(studio: Studio, defaults: Controls | None = None):
                                 begin or None, end or None, frame, session)  # fmt: skip
 
         def stop_dream(request: gr.Request) -> str:  # type: ignore[name-defined]
-            return studio.cancel(_session(request))
+            return studio.cancel(session_of(request))
 
         def on_model(name: str):
             names, defaults = studio.layer_choices(name)
-            return gr.update(choices=names, value=defaults)
+            return gr.update(choices=names, value=defaults), gr.update(
+                choices=studio.class_choices(name))  # fmt: skip
 
         def on_preset(name: str, model_name: str):
             try:
@@ -382,7 +325,7 @@ def build_app(studio: Studio, defaults: Controls | None = None):
             return out
 
         dream_fn = keyword_fn(order, run, gr)  # the State `recipe` is no API parameter
-        model.change(on_model, model, layers, api_visibility="private")
+        model.change(on_model, model, [layers, class_], api_visibility="private")
         preset.change(on_preset, [preset, model], [named[k] for k in PRESET_FIELDS] + [recipe],
                       api_visibility="private")  # fmt: skip
         upload.change(on_upload, upload, [shown, source], api_visibility="private")
@@ -409,16 +352,12 @@ def build_app(studio: Studio, defaults: Controls | None = None):
             fn = keyword_fn([*order, *own], run_motion(kind, work), gr)
             button.click(fn, [*controls, *own.values()], [movie, zoom_files, zoom_status],
                          api_name=kind, concurrency_id="work")  # fmt: skip
-        # stops this visitor's zoom or video after the frame in progress
+        # stops this visitor's sheet before its next cell, zoom or video after its frame
+        stop_sheets.click(stop_dream, None, sweep_status, api_visibility="private")
         stop_motion.click(stop_dream, None, zoom_status, api_visibility="private")
         stop.click(stop_dream, None, status, cancels=[job], api_visibility="private")
         load.click(on_load, [recipe_png, recipe_text], controls, api_name="replay")
     return app
-
-
-def _session(request: Any) -> str:
-    """The visitor's session: Cancel stops this visitor's dream, not another's."""
-    return str(getattr(request, "session_hash", "") or "")
 
 
 def forget_files(app: Any) -> None:
