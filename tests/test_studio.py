@@ -1,5 +1,6 @@
-"""The web studio: its functions directly, its server through gradio_client, and the page in a
-real headless browser (Debian's chromium driven by Playwright)."""
+"""The web studio: its functions directly (no Gradio needed), its server through gradio_client,
+and the page in a real headless browser (Debian's chromium driven by Playwright); the last two
+need the `web` extra and are skipped without it."""
 
 from __future__ import annotations
 
@@ -7,17 +8,17 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("gradio")
-
-from inceptionism.errors import InceptionismError  # noqa: E402
-from inceptionism.io.image import read_recipe  # noqa: E402
-from inceptionism.studio.core import Controls, Limits, Studio  # noqa: E402
+from inceptionism.errors import InceptionismError
+from inceptionism.io.image import read_recipe
+from inceptionism.studio.core import Controls, Limits, Studio
 
 FAST = dict(model="efficientnet_lite0", steps=2, octaves=2, size=64, seed=5)
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -162,6 +163,41 @@ def test_results_are_removed_on_close(photo):
     assert not Path(png).exists() and not s.workdir.exists()
 
 
+NO_GRADIO = """
+import sys
+
+class NoGradio:  # refuses gradio and its client, as an install without the `web` extra
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("gradio", "gradio_client"):
+            raise ImportError(f"{name} is blocked")
+
+sys.meta_path.insert(0, NoGradio())
+try:
+    import gradio  # noqa: F401
+except ImportError:
+    pass
+else:
+    raise SystemExit("the blocker let gradio through")
+from inceptionism.studio.core import Controls, Studio
+
+s = Studio()
+c = Controls(source="noise", model="efficientnet_lite0", size=64, steps=2, octaves=1)
+*_, (result, status, png) = s.dream(c)
+s.close()
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("gradio", "gradio_client"))
+print(status.split()[0], result.size[0], result.size[1], loaded)
+"""
+
+
+def test_the_logic_imports_and_dreams_without_gradio():
+    """The studio's logic (every studio module but app*) needs no Gradio: with Gradio refused
+    at import, the studio still dreams."""
+    r = subprocess.run([sys.executable, "-c", NO_GRADIO], capture_output=True, text=True,
+                       timeout=600)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["done", "64", "64", "[]"], r.stdout
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -170,6 +206,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server():
+    pytest.importorskip("gradio")  # the page and its server need the `web` extra
+    pytest.importorskip("gradio_client")
     from inceptionism.studio.app import launch
 
     s = Studio(Limits(max_upload_mb=5, max_side=256))

@@ -10,11 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("gradio")
-
-from inceptionism.errors import InceptionismError  # noqa: E402
-from inceptionism.io.image import read_recipe  # noqa: E402
-from inceptionism.studio.core import ADVANCED, Controls, Limits, Studio  # noqa: E402
+from inceptionism.errors import InceptionismError
+from inceptionism.io.image import read_recipe
+from inceptionism.studio.core import ADVANCED, Controls, Limits, Studio
 
 FAST = dict(model="efficientnet_lite0", steps=2, octaves=2, size=64, seed=5)
 
@@ -176,7 +174,7 @@ def test_a_video_is_dreamed_frame_by_frame_with_its_sound(studio, tmp_path, monk
     assert recipe["start"]["kind"] == "video" and recipe["start"]["source"]["path"] == "upload"
     with pytest.raises(InceptionismError, match="upload a video"):
         studio.video(c, "")
-    monkeypatch.setattr("inceptionism.studio.core.MAX_FRAMES", 2)
+    monkeypatch.setattr("inceptionism.studio.motion.MAX_FRAMES", 2)
     with pytest.raises(InceptionismError, match="at most 2"):  # refused before any work
         studio.video(c, str(clip))
 
@@ -214,3 +212,33 @@ def test_a_visitor_cancels_a_zoom_after_the_frame_in_progress(studio):
         studio.zoom(c, frames=5, on_frame=cancel_after_first, session="z")
     _, frames = studio.zoom(c, frames=2, session="z")  # the next run is not cancelled
     assert len(frames) == 2
+
+
+def test_a_visitor_cancels_a_sweep_before_its_next_cell(studio):
+    c = Controls(source="noise", **{**FAST, "steps": 1, "octaves": 1})
+    lines = []
+
+    def cancel_after_first(line):
+        lines.append(line)
+        if line.startswith("cell 1/3 dreamed"):
+            studio.cancel("w")
+
+    with pytest.raises(InceptionismError, match=r"^cancelled: 3 cells asked, the rest not"):
+        studio.sweep(c, "jitter=0,4,8", 64, session="w", on_line=cancel_after_first)
+    assert [line.split(":")[0] for line in lines] == ["cell 1/3 dreamed"]  # no cell after it
+    studio.cancel("other")  # another visitor's Cancel stops nothing here
+    sheet, cells = studio.atlas(c, "block4,block9", 64, session="w")  # nor does the last one
+    assert len(cells) == 2 and read_recipe(sheet)["sheet"]["kind"] == "atlas"
+
+
+def test_a_cancelled_lucid_gallery_stops_within_its_render(studio):
+    c = Controls(**{**FAST, "steps": 30, "octaves": 1})
+    lines = []
+
+    def cancel_at_step_10(line):
+        lines.append(line)
+        studio.cancel("g")
+
+    with pytest.raises(InceptionismError, match=r"^cancelled: 2 cells asked"):
+        studio.channels(c, "block9", count=2, cell_size=48, session="g", on_line=cancel_at_step_10)
+    assert len(lines) == 1 and "step 10/30" in lines[0]  # not rendered to its 30th step
