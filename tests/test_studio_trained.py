@@ -129,3 +129,18 @@ def test_its_recipe_fills_the_controls_only_where_the_checkpoint_is_offered(stud
             plain.job(Controls(source="noise", model="colours", **DREAM))
     finally:
         plain.close()
+
+
+def test_the_page_lists_it_and_offers_its_classes_when_it_is_picked(studio):
+    pytest.importorskip("gradio")  # the page needs the `web` extra
+    from inceptionism.studio.app import build_app
+
+    app = build_app(studio, Controls(model="efficientnet_lite0"))
+    shown = {getattr(b, "elem_id", None) or getattr(b, "label", None): b
+             for b in app.blocks.values()}  # fmt: skip
+    assert ("colours", "colours") in shown["Model"].choices
+    assert shown["class"].choices == []  # the zoo's network: a class number is typed
+    on_model = next(f.fn for f in app.fns.values() if f.fn.__name__ == "on_model")
+    layers, classes = on_model("colours")
+    assert classes["choices"] == ["blue", "red"]
+    assert layers["value"] == studio.layer_choices("colours")[1]
