@@ -88,7 +88,7 @@ def main() -> None:
         worker_s = sum(d.seconds for d in done)
         # driver wall time not spent dreaming, per job: shipping, queueing gaps, the write
         overhead = (run_s * workers - worker_s) / len(done)
-        threads = executor.infos[0]["threads"]
+        threads = executor.infos[0].threads
         same = all(  # against the local run with the workers' thread count
             np.array_equal(np.asarray(Image.open(tmp / f"local{threads}" / p.name)),
                            np.asarray(Image.open(tmp / name / p.name)))

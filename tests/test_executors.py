@@ -3,6 +3,7 @@ tests are skipped when Ray is not installed; CI installs it with the test extra.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -17,16 +18,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import inceptionism
 from inceptionism.engine.config import DreamConfig
 from inceptionism.errors import ConfigError
-from inceptionism.executors import ray as executors
-from inceptionism.executors.base import LocalExecutor
-from inceptionism.executors.ray import ModelKey, RayExecutor, Worker
+from inceptionism.executors.base import Executor, LocalExecutor
+from inceptionism.executors.ray import RayExecutor
 from inceptionism.executors.select import parse_executor
-from inceptionism.io.image import read_recipe
+from inceptionism.executors.worker import Dreamed, Failed, ModelKey, NeedFiles, Where, Worker
+from inceptionism.io.image import read_recipe, to_uint8
 from inceptionism.jobs.job import Job, photo_start
 from inceptionism.jobs.recipes import job_recipe
 from inceptionism.jobs.run import RunContext
+from inceptionism.jobs.write import watching
 
 HAS_RAY = importlib.util.find_spec("ray") is not None
 needs_ray = pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (the cluster extra)")
@@ -151,13 +154,14 @@ def test_worker_asks_for_files_it_cannot_see_and_dreams_them(lite0, photos, tmp_
     data = moved.read_bytes()
     moved.unlink()  # as if on another machine
     worker = Worker(ModelKey.of(ctx))
-    assert worker.dream(text) == {"need": [str(moved.resolve())]}
+    assert worker.dream(text) == NeedFiles((str(moved.resolve()),))
     bad = worker.dream(text, 0, {str(moved.resolve()): data[:-1] + b"x"})
-    assert "error" in bad and "sha256" in bad["error"][1]
+    assert isinstance(bad, Failed) and "sha256" in bad.message
     reply = worker.dream(text, 0, {str(moved.resolve()): data})
     moved.write_bytes(data)
     local = LocalExecutor().run([job], ctx)[0].image
-    assert np.array_equal(reply["rgb"], executors.to_uint8(local.rgb))
+    assert isinstance(reply, Dreamed) and reply.where.device == "cpu"
+    assert np.array_equal(reply.planes.rgb, to_uint8(local.rgb))
 
 
 # --- on a local Ray instance ---------------------------------------------------------------------
@@ -177,7 +181,7 @@ def test_starting_ray_prints_nothing_of_its_own(photos, tmp_path):
     """A fresh local Ray instance from the command line (its own process): with -q nothing on
     stderr (Ray's start-up notices, e.g. about token authentication, are not shown)."""
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(Path(executors.__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(inceptionism.__file__).parents[1])}
     r = subprocess.run([sys.executable, "-m", "inceptionism", "dream", str(photos), "-o",
                         str(out), "--executor", "ray:1", *TINY], capture_output=True, text=True,
                        env=env, timeout=600)  # fmt: skip
@@ -267,21 +271,18 @@ def test_blend_video_in_chunks_with_a_full_burn_in_equals_sequential(
 
 @needs_ray
 def test_killed_worker_is_retried_and_every_output_written_once(
-    ray_session, other_threads, lite0, photos, tmp_path, monkeypatch
+    ray_session, other_threads, lite0, photos, tmp_path
 ):
     writes: Counter[Path] = Counter()
-    real_save = executors.save_image
 
-    def counting_save(image, path, recipe=None, **kw):
+    def counting(path, _recipe):
         writes[Path(path)] += 1
-        return real_save(image, path, recipe, **kw)
 
-    monkeypatch.setattr(executors, "save_image", counting_save)
     ctx = RunContext(lite0)
     inputs = sorted(photos.glob("*.png"))
     jobs = [Job(CONFIG, photo_start(str(p)), tmp_path / "ray" / p.name) for p in inputs]
     killed: list[int] = []
-    with RayExecutor(workers=2) as ray_executor:
+    with RayExecutor(workers=2) as ray_executor, watching(counting):
         pids = ray_executor.worker_pids(ctx)
         assert len(pids) == 2
 
@@ -306,25 +307,22 @@ def test_killed_worker_is_retried_and_every_output_written_once(
 
 @needs_ray
 def test_interrupted_run_leaves_complete_outputs_and_resumes(
-    ray_session, other_threads, run_cli, photos, tmp_path, monkeypatch
+    ray_session, other_threads, run_cli, photos, tmp_path
 ):
     """Ctrl-C after the first output: what is there is complete (a readable PNG with its
     recipe, no part files), and the same command dreams only the rest."""
-    real = executors.write_outputs
     calls = []
 
-    def write_then_interrupt(*args, **kw):
-        real(*args, **kw)
-        calls.append(args[0].output)
+    def interrupt(path, _recipe):  # after the first file is in place, as Ctrl-C would
+        calls.append(path)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(executors, "write_outputs", write_then_interrupt)
     out = tmp_path / "out"
-    r = run_cli("dream", photos, "-o", out, "--executor", "ray", *TINY)
+    with watching(interrupt):
+        r = run_cli("dream", photos, "-o", out, "--executor", "ray", *TINY)
     assert r.code == 130 and "interrupted" in r.err
     assert [p.name for p in out.iterdir()] == [calls[0].name]
     assert read_recipe(calls[0])["executor"]["kind"] == "ray"
-    monkeypatch.setattr(executors, "write_outputs", real)
     r = run_cli("dream", photos, "-o", out, "--executor", "ray", *TINY[:-1])
     assert r.code == 0 and "skip" in r.err and r.err.count("wrote") == 5
 
@@ -332,7 +330,7 @@ def test_interrupted_run_leaves_complete_outputs_and_resumes(
 # --- cross-fade between chunks -------------------------------------------------------------------
 
 
-class InProcessChains(executors.Executor):
+class InProcessChains(Executor):
     """The chunked video driver's executor without Ray: each chain through
     :meth:`Worker.dream_chain` in this process, in the given order (``reverse``: the later chunk
     finishes first)."""
@@ -355,8 +353,9 @@ class InProcessChains(executors.Executor):
             self.chains.append([j.index for j in jobs])
             texts = [json.dumps(job_recipe(j, ctx.model, ctx.weights_file)) for j in jobs]
             reply = self.worker.dream_chain(texts, skip)
-            assert "error" not in reply, reply
-            on_chain(i, {**reply, "worker": "test", "threads": 1})
+            assert not isinstance(reply, Failed), reply
+            where = Where(reply.where.device, "test", 1, reply.where.seconds)
+            on_chain(i, dataclasses.replace(reply, where=where))
 
 
 FADE = ["--model", "efficientnet_lite0", "--steps", "3", "--octaves", "1", "--blend", "0.5", "-q"]

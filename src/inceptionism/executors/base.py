@@ -98,7 +98,13 @@ class Executor:
 class LocalExecutor(Executor):
     """Today's behaviour: each job in turn in this process, on the model ``ctx`` holds."""
 
-    def run(self, jobs, ctx, on_done=None, live=None):  # type: ignore[override]
+    def run(
+        self,
+        jobs: Sequence[Job],
+        ctx: RunContext,
+        on_done: OnDone | None = None,
+        live: Live | None = None,
+    ) -> list[Done]:
         t0, results, failed = time.perf_counter(), [], 0
         for i, job in enumerate(jobs):
             began = time.perf_counter()

@@ -27,29 +27,23 @@ What travels and what stays:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
 import json
 import logging
 import os
 import socket
-import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
-from inceptionism.errors import ConfigError, ImageError, InceptionismError, MissingExtraError
-from inceptionism.executors.base import MAX_ATTEMPTS, Done, Executor, Tally
-from inceptionism.io.image import LoadedImage, from_uint8, save_image, to_uint8
-from inceptionism.jobs.job import FileRef, Job, Start
-from inceptionism.jobs.run import Frames, RunContext, dream_job, fit_frame
-from inceptionism.models.weights import sha256_file
+from inceptionism.errors import ConfigError, ImageError, MissingExtraError
+from inceptionism.executors.base import MAX_ATTEMPTS, Done, Executor, Live, OnDone, Tally
+from inceptionism.executors.worker import Chain, Dreamed, Failed, ModelKey, NeedFiles, Worker
+from inceptionism.jobs.job import Job
+from inceptionism.jobs.recipes import job_recipe
+from inceptionism.jobs.run import RunContext
+from inceptionism.jobs.write import write_dream
 
 CLUSTER_CPUS_PER_WORKER = 4  # torch threads of one CPU worker on a cluster
 
@@ -63,242 +57,6 @@ def import_ray() -> Any:
     except ImportError:
         raise MissingExtraError("--executor ray (Ray)", "cluster") from None
     return ray
-
-
-@dataclass(frozen=True)
-class ModelKey:
-    """What a worker loads: the model by name, its weights (path and hash), your own network's
-    input format, and the device request. Workers are kept per key."""
-
-    name: str
-    weights_path: str | None
-    weights_sha256: str | None
-    weights_given: bool = False
-    input_norm: str | None = None
-    input_range: str | None = None
-    device: str = "auto"
-
-    @classmethod
-    def of(cls, ctx: RunContext, device: str = "auto") -> ModelKey:
-        model, origin = ctx.model, ctx.model.spec.origin or {}
-        path = str(model.weights_path) if model.weights_path else None
-        return cls(model.name, path, model.weights_sha256, ctx.weights_file is not None,
-                   origin.get("input_norm"), origin.get("input_range"), device)  # fmt: skip
-
-
-class StreamingFrames(Frames):
-    """Video frames read forward through one open decoder per video (a worker gets frames in
-    rising order), instead of decoding from the start for every frame."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._readers: dict[tuple[Any, ...], tuple[int, Iterator[np.ndarray]]] = {}
-        self._recent: dict[tuple[Any, ...], np.ndarray] = {}  # the last two frames (the flow)
-
-    def source_frame(self, start: Start, k: int) -> np.ndarray:
-        assert start.source is not None
-        key = (start.source.path, start.t_start, start.t_end, start.max_size)
-        if (*key, k) not in self._recent:
-            self._recent = {
-                **{n: v for n, v in self._recent.items() if n[-1] == k - 1},
-                (*key, k): self._decode(start, key, k),
-            }
-        return self._recent[(*key, k)]
-
-    def _decode(self, start: Start, key: tuple[Any, ...], k: int) -> np.ndarray:
-        from inceptionism.io.video import probe, read_frames
-
-        assert start.source is not None
-        pos, it = self._readers.get(key, (0, iter(())))
-        if pos >= k or pos == 0:
-            path = start.source.local()
-            info = probe(path)
-            if info.width * info.height > start.max_pixels:
-                raise ImageError(f"{path}: {info.width}x{info.height} frames are over the limit "
-                                 f"of {start.max_pixels} pixels")  # fmt: skip
-            pos, it = 0, read_frames(path, info, start.t_start, start.t_end)
-        rgb = None
-        while pos < k:
-            rgb = next(it, None)
-            if rgb is None:
-                break
-            pos += 1
-        if pos != k or rgb is None:
-            self._readers.pop(key, None)
-            raise ImageError(f"{start.source.path}: has no frame {k} in the recorded time range")
-        self._readers[key] = (pos, it)
-        return fit_frame(rgb, start.max_size)
-
-
-class Worker:
-    """A model loaded once and the jobs given to it, dreamed without writing anything: the
-    plain-Python core of a Ray actor (and testable without Ray)."""
-
-    def __init__(self, key: ModelKey, threads: int | None = None):
-        from inceptionism.configure import device_for
-        from inceptionism.models import get_model
-        from inceptionism.models.custom import is_network, register_network
-        from inceptionism.models.registry import list_models
-        from inceptionism.ops.threads import fix_threads
-
-        if threads:
-            fix_threads(threads)
-        if is_network(key.name) and key.name not in list_models():
-            register_network(key.name, key.input_norm, key.input_range)
-        device = device_for(key.device)
-        weights = key.weights_path if key.weights_given else None
-        if weights is not None and not Path(weights).is_file():
-            raise ImageError(f"--weights {weights}: not visible to the worker on "
-                             f"{socket.gethostname()}; put it on the shared folder")  # fmt: skip
-        self.model = get_model(key.name, weights=weights, device=device)
-        if self.model.weights_sha256 != key.weights_sha256:
-            raise ImageError(f"the worker on {socket.gethostname()} has other weights for "
-                             f"{key.name} than the driver (sha256 differs)")  # fmt: skip
-        self.ctx = RunContext(self.model, Path(weights) if weights else None, StreamingFrames())
-        self.host = socket.gethostname()
-        self._shipped = Path(tempfile.mkdtemp(prefix="inceptionism-shipped-"))
-
-    def info(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "host": self.host, "device": str(self.model.device),
-                "threads": torch.get_num_threads()}  # fmt: skip
-
-    def _visible(self, ref: FileRef) -> bool:
-        path = ref.local()
-        if not path.is_file():
-            return False
-        return ref.sha256 is None or sha256_file(path) == ref.sha256
-
-    def _local_ref(self, ref: FileRef | None, shipped: dict[str, bytes], need: list[str],
-                   video: bool = False) -> FileRef | None:  # fmt: skip
-        if ref is None or self._visible(ref):
-            return ref
-        data = shipped.get(ref.path)
-        if data is None:
-            if video:
-                raise ImageError(f"{ref.path}: the video is not visible to the worker on "
-                                 f"{self.host}; put it on the shared folder")  # fmt: skip
-            need.append(ref.path)
-            return ref
-        if ref.sha256 is not None and hashlib.sha256(data).hexdigest() != ref.sha256:
-            raise ImageError(f"{ref.path}: the bytes sent do not match the recorded sha256")
-        name = (ref.sha256 or hashlib.sha256(data).hexdigest()) + Path(ref.path).suffix
-        local = self._shipped / name
-        if not local.exists():
-            local.write_bytes(data)
-        return FileRef(ref.input, str(local), ref.sha256)
-
-    def dream(self, recipe_text: str, octaves: int = 0,
-              shipped: dict[str, bytes] | None = None) -> dict[str, Any]:  # fmt: skip
-        """Dream the job a recipe describes. Returns ``{"need": [paths]}`` when an input is not
-        visible here (send its bytes), ``{"error": (kind, message)}`` for a user error, else the
-        result: ``rgb`` (H, W, 3) uint8, ``alpha`` (H, W) uint8 or None, ``octaves``."""
-        from inceptionism.jobs.recipes import read_job
-
-        began = time.perf_counter()
-        try:
-            job = read_job(json.loads(recipe_text)).job
-            shipped = shipped or {}
-            need: list[Any] = []
-            s = job.start
-            start = dataclasses.replace(
-                s,
-                source=self._local_ref(s.source, shipped, need, video=s.kind == "video"),
-                previous=self._local_ref(s.previous, shipped, need),
-            )
-            guide = self._local_ref(job.guide, shipped, need)
-            mask = self._local_ref(job.mask, shipped, need)
-            if need:
-                return {"need": need}
-            job = job.replace(start=start, guide=guide, mask=mask)
-            kept: list[tuple[np.ndarray, np.ndarray | None]] = []
-
-            def octave(k: int, image: LoadedImage) -> None:
-                if k <= octaves:
-                    kept.append(_pack(image))
-
-            rgb, alpha = _pack(dream_job(job, self.ctx, None, octave))
-        except InceptionismError as e:
-            return {"error": (type(e).__name__, str(e))}
-        seconds = time.perf_counter() - began
-        return {"rgb": rgb, "alpha": alpha, "octaves": kept, "device": str(self.model.device),
-                "seconds": seconds, "worker": f"{self.host}:{os.getpid()}",
-                "threads": torch.get_num_threads()}  # fmt: skip
-
-    def dream_chain(self, texts: list[str], keep_from: int = 0) -> dict[str, Any]:
-        """Video frames dreamed in order, each starting from the dream before it (held here in
-        memory, as the 8-bit frame it is saved as). ``texts[:keep_from]`` are dreamed and
-        dropped (the part of a burn-in the driver does not keep). Returns ``frames``: 8-bit RGB
-        of ``texts[keep_from:]``."""
-        from inceptionism.jobs.recipes import read_job
-
-        began = time.perf_counter()
-        try:
-            prev: np.ndarray | None = None
-            out = []
-            for i, text in enumerate(texts):
-                job = read_job(json.loads(text)).job
-                s = job.start
-                source = self._local_ref(s.source, {}, [], video=True)
-                previous = s.previous
-                if previous is not None and prev is not None:
-                    self.ctx.frames.dreams = {previous.path: prev}
-                elif previous is not None:  # a chain resumed after a frame on disk
-                    need: list[str] = []
-                    previous = self._local_ref(previous, {}, need)
-                    if need:
-                        raise ImageError(f"{need[0]}: not visible to the worker on {self.host}; "
-                                         "put the frames on the shared folder")  # fmt: skip
-                    self.ctx.frames.dreams = {}
-                job = job.replace(start=dataclasses.replace(s, source=source, previous=previous))
-                prev = _pack(dream_job(job, self.ctx))[0]
-                if i >= keep_from:
-                    out.append(prev)
-        except InceptionismError as e:
-            return {"error": (type(e).__name__, str(e))}
-        seconds = time.perf_counter() - began
-        worker = f"{self.host}:{os.getpid()}"
-        return {"frames": out, "device": str(self.model.device), "seconds": seconds,
-                "worker": worker, "threads": torch.get_num_threads()}  # fmt: skip
-
-
-def executor_record(reply: dict[str, Any]) -> dict[str, Any]:
-    """What a recipe written from a worker's result adds: the worker's device, and the executor
-    with the worker and its torch threads (informative: pixels do not depend on the thread
-    count, see numerics.py)."""
-    executor = {"kind": "ray", "worker": reply["worker"], "threads": reply["threads"]}
-    return {"device": reply["device"], "executor": executor}
-
-
-def _pack(image: LoadedImage) -> tuple[np.ndarray, np.ndarray | None]:
-    """An image as the 8-bit planes its file will hold (the conversion ``to_pil`` makes)."""
-    alpha = None
-    if image.alpha is not None:
-        alpha = to_uint8(image.alpha[None].expand(3, -1, -1))[..., 0]
-    return to_uint8(image.rgb), alpha
-
-
-def _unpack(rgb: np.ndarray, alpha: np.ndarray | None) -> LoadedImage:
-    """Planes from the object store are read-only views: copied before torch sees them."""
-    a = None if alpha is None else torch.from_numpy(alpha.astype(np.float32) / 255.0)
-    return LoadedImage(from_uint8(np.array(rgb)), a)
-
-
-def write_outputs(job: Job, image: LoadedImage, octaves: list[LoadedImage],
-                  recipe: dict[str, Any]) -> None:  # fmt: skip
-    """What :func:`jobs.run_job` writes, from a result dreamed elsewhere: the octave files, then
-    the output, each atomically with the recipe."""
-    for k, im in enumerate(octaves[: len(job.octave_files)], 1):
-        save_image(im, job.octave_files[k - 1], {**recipe, "octave": k})
-    if job.output is not None:
-        save_image(image, job.output, recipe=recipe)
-
-
-_ERRORS = {c.__name__: c for c in (ImageError, ConfigError)}
-
-
-def _error(kind: str, message: str) -> InceptionismError:
-    error = _ERRORS.get(kind, ImageError)(message)
-    return error
 
 
 class RayExecutor(Executor):
@@ -418,32 +176,86 @@ class RayExecutor(Executor):
         return self._pools[key]
 
     def worker_pids(self, ctx: RunContext) -> list[int]:
-        return [i["pid"] for i in self._ray.get([a.info.remote() for a in self.pool(ctx)])]
+        return [i.pid for i in self._ray.get([a.info.remote() for a in self.pool(ctx)])]
 
     # running
 
-    def run(self, jobs, ctx, on_done=None, live=None):  # type: ignore[override]
-        from inceptionism.jobs.recipes import job_recipe
-
-        self.open()
+    def _drive(
+        self,
+        actors: list[Any],
+        count: int,
+        call: Callable[[Any, int, dict[str, bytes] | None], Any],
+        on_reply: Callable[[int, Any], Any],
+        give_up: Callable[[int, str], Any],
+        ship: Callable[[int, NeedFiles], dict[str, bytes]] | None = None,
+    ) -> None:
+        """Tasks ``0..count-1`` on ``actors``, one per actor at a time, as ``call(actor, i,
+        shipped)`` (an object ref). Each reply goes to ``on_reply(i, reply)`` after the actor has
+        its next task; a :class:`NeedFiles` reply is answered with ``ship(i, reply)``'s bytes and
+        the task sent again (not an attempt). A task whose worker failed (the actor died past
+        Ray's restarts, or a bug) goes to another worker, up to ``MAX_ATTEMPTS`` times, then to
+        ``give_up(i, cause)``. Whatever still runs when this returns or raises (Ctrl-C) is
+        cancelled."""
         ray = self._ray
+        queue, attempts = deque(range(count)), [0] * count
+        pending: dict[Any, tuple[int, Any]] = {}
+
+        def submit(actor: Any, i: int, shipped: dict[str, bytes] | None = None) -> None:
+            attempts[i] += shipped is None
+            pending[call(actor, i, shipped)] = (i, actor)
+
+        def fill() -> None:
+            busy = {id(a) for _, a in pending.values()}
+            for actor in actors:
+                if queue and id(actor) not in busy:
+                    submit(actor, queue.popleft())
+
+        try:
+            fill()
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                i, actor = pending.pop(ready[0])
+                try:
+                    reply = ray.get(ready[0])
+                except Exception as e:  # the actor died past its restarts, or a bug
+                    if _actor_died(ray, e):
+                        actors = [a for a in actors if a is not actor]
+                    if attempts[i] < MAX_ATTEMPTS and actors:
+                        queue.appendleft(i)
+                    else:
+                        give_up(i, _cause(e))
+                    if not actors and (queue or pending):
+                        raise ImageError("every Ray worker died; finished outputs are kept, "
+                                         "the same command resumes") from None  # fmt: skip
+                    fill()
+                    continue
+                if isinstance(reply, NeedFiles) and ship is not None:
+                    submit(actor, i, ship(i, reply))
+                    continue
+                fill()
+                on_reply(i, reply)
+        finally:
+            for ref in pending:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref)
+
+    def run(
+        self,
+        jobs: Sequence[Job],
+        ctx: RunContext,
+        on_done: OnDone | None = None,
+        live: Live | None = None,
+    ) -> list[Done]:
+        self.open()
         if not jobs:
             return []
         actors = list(self.pool(ctx, len(jobs)))
         recipes = [job_recipe(job, ctx.model, ctx.weights_file) for job in jobs]
         texts = [json.dumps(r, sort_keys=True) for r in recipes]
-        queue = deque(range(len(jobs)))
-        attempts = [0] * len(jobs)
-        pending: dict[Any, tuple[int, Any]] = {}
         written: set[int] = set()
         results: list[Done] = []
         failed, t0 = 0, time.perf_counter()
         shipped_bytes = 0
-
-        def submit(actor: Any, i: int, shipped: dict[str, bytes] | None = None) -> None:
-            attempts[i] += 1
-            octaves = len(jobs[i].octave_files)
-            pending[actor.dream.remote(texts[i], octaves, shipped)] = (i, actor)
 
         def finish(done: Done) -> None:
             nonlocal failed
@@ -452,58 +264,31 @@ class RayExecutor(Executor):
             if on_done is not None:
                 on_done(done, Tally(len(results), len(jobs), failed, time.perf_counter() - t0))
 
-        try:
-            for actor in actors:
-                if queue:
-                    submit(actor, queue.popleft())
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                ref = ready[0]
-                i, actor = pending.pop(ref)
-                try:
-                    reply = ray.get(ref)
-                except Exception as e:  # the actor died past its restarts, or a bug
-                    if _actor_died(ray, e):
-                        actors = [a for a in actors if a is not actor]
-                    if attempts[i] < MAX_ATTEMPTS and actors:
-                        queue.appendleft(i)
-                    else:
-                        finish(Done(i, jobs[i], None, ImageError(
-                            f"{jobs[i].label or jobs[i].output}: failed on the workers: "
-                            f"{_cause(e)}")))  # fmt: skip
-                    if not actors and (queue or pending):
-                        raise ImageError("every Ray worker died; finished outputs are kept, "
-                                         "the same command resumes") from None  # fmt: skip
-                    if queue and actors and actor in actors:
-                        submit(actor, queue.popleft())
-                    elif queue and actors:
-                        idle = [a for a in actors if a not in {b for _, b in pending.values()}]
-                        for a in idle:
-                            if queue:
-                                submit(a, queue.popleft())
-                    continue
-                if "need" in reply:
-                    shipped = _read_files(reply["need"], jobs[i])
-                    shipped_bytes += sum(len(b) for b in shipped.values())
-                    attempts[i] -= 1  # not a failure: the same job again, with its files
-                    submit(actor, i, shipped)
-                    continue
-                if queue:
-                    submit(actor, queue.popleft())
-                if "error" in reply:
-                    finish(Done(i, jobs[i], None, _error(*reply["error"])))
-                    continue
-                image = _unpack(reply["rgb"], reply["alpha"])
-                octaves = [_unpack(*o) for o in reply["octaves"]]
-                recipe = {**recipes[i], **executor_record(reply)}
-                if i not in written:  # a job's result arrives once; written once regardless
-                    write_outputs(jobs[i], image, octaves, recipe)
-                    written.add(i)
-                finish(Done(i, jobs[i], image, None, reply["seconds"], reply["worker"]))
-        finally:
-            for ref in pending:  # Ctrl-C or an error: stop what is still running
-                with contextlib.suppress(Exception):
-                    ray.cancel(ref)
+        def call(actor: Any, i: int, shipped: dict[str, bytes] | None) -> Any:
+            return actor.dream.remote(texts[i], len(jobs[i].octave_files), shipped)
+
+        def ship(i: int, need: NeedFiles) -> dict[str, bytes]:
+            nonlocal shipped_bytes
+            shipped = _read_files(need.paths, jobs[i])
+            shipped_bytes += sum(len(b) for b in shipped.values())
+            return shipped
+
+        def on_reply(i: int, reply: Dreamed | Failed) -> None:
+            if isinstance(reply, Failed):
+                finish(Done(i, jobs[i], None, reply.error()))
+                return
+            image = reply.planes.image()
+            if i not in written:  # a job's result arrives once; written once regardless
+                octaves = [o.image() for o in reply.octaves]
+                write_dream(jobs[i], image, {**recipes[i], **reply.where.record()}, octaves)
+                written.add(i)
+            finish(Done(i, jobs[i], image, None, reply.where.seconds, reply.where.worker))
+
+        def give_up(i: int, cause: str) -> None:
+            label = jobs[i].label or jobs[i].output
+            finish(Done(i, jobs[i], None, ImageError(f"{label}: failed on the workers: {cause}")))
+
+        self._drive(actors, len(jobs), call, on_reply, give_up, ship)
         self.stats["shipped_bytes"] = float(shipped_bytes)
         return results
 
@@ -511,57 +296,30 @@ class RayExecutor(Executor):
         self,
         chains: Sequence[tuple[Sequence[Job], int]],
         ctx: RunContext,
-        on_chain: Callable[[int, dict[str, Any]], Any],
+        on_chain: Callable[[int, Chain], Any],
     ) -> None:
         """Run ``chains`` (each a list of frame jobs and how many of them to drop) on the
-        workers, one chain a task; ``on_chain(i, reply)`` gets each chain's frames as it ends (the
-        caller writes them). A chain whose worker died past its restarts is run again elsewhere."""
-        from inceptionism.jobs.recipes import job_recipe
-
+        workers, one chain a task; ``on_chain(i, chain)`` gets each chain's frames as it ends
+        (the caller writes them). A chain whose worker died past its restarts is run again
+        elsewhere; a user error stops the run."""
         self.open()
-        ray = self._ray
         actors = list(self.pool(ctx, len(chains)))
         texts = [[json.dumps(job_recipe(j, ctx.model, ctx.weights_file)) for j in jobs]
                  for jobs, _ in chains]  # fmt: skip
-        queue, attempts = deque(range(len(chains))), [0] * len(chains)
-        pending: dict[Any, tuple[int, Any]] = {}
 
-        def submit(actor: Any) -> None:
-            if queue:
-                i = queue.popleft()
-                attempts[i] += 1
-                pending[actor.dream_chain.remote(texts[i], chains[i][1])] = (i, actor)
+        def call(actor: Any, i: int, _shipped: dict[str, bytes] | None) -> Any:
+            return actor.dream_chain.remote(texts[i], chains[i][1])
 
-        try:
-            for actor in actors:
-                submit(actor)
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                i, actor = pending.pop(ready[0])
-                try:
-                    reply = ray.get(ready[0])
-                except Exception as e:
-                    if _actor_died(ray, e):
-                        actors = [a for a in actors if a is not actor]
-                    if attempts[i] >= MAX_ATTEMPTS or not actors:
-                        raise ImageError(
-                            f"a chunk of frames failed on the workers: {_cause(e)}; finished "
-                            "frames are kept, the same command resumes"
-                        ) from None
-                    queue.appendleft(i)
-                    busy = {b for _, b in pending.values()}
-                    for a in actors:
-                        if a not in busy:
-                            submit(a)
-                    continue
-                submit(actor)
-                if "error" in reply:
-                    raise _error(*reply["error"])
-                on_chain(i, reply)
-        finally:
-            for ref in pending:
-                with contextlib.suppress(Exception):
-                    ray.cancel(ref)
+        def on_reply(i: int, reply: Chain | Failed) -> None:
+            if isinstance(reply, Failed):
+                raise reply.error()
+            on_chain(i, reply)
+
+        def give_up(i: int, cause: str) -> None:
+            raise ImageError(f"a chunk of frames failed on the workers: {cause}; finished "
+                             "frames are kept, the same command resumes")  # fmt: skip
+
+        self._drive(actors, len(chains), call, on_reply, give_up)
 
 
 def quiet_ray_logs() -> None:
@@ -572,7 +330,7 @@ def quiet_ray_logs() -> None:
     logging.getLogger("ray").setLevel(logging.ERROR)
 
 
-def _read_files(paths: list[str], job: Job) -> dict[str, bytes]:
+def _read_files(paths: Sequence[str], job: Job) -> dict[str, bytes]:
     """The bytes of a job's inputs a worker cannot see (only files the job names)."""
     allowed = {str(p) for p in job.reads}
     out = {}

@@ -23,16 +23,14 @@ from inceptionism.engine.loop import Progress, dream_tensor
 from inceptionism.engine.techniques import start_image
 from inceptionism.errors import ConfigError, ImageError, InceptionismWarning
 from inceptionism.featurevis.render import render_group
-from inceptionism.io.image import (
-    LoadedImage,
-    from_uint8,
-    load_image,
-    save_image,
-    to_uint8,
-)
+from inceptionism.io.image import LoadedImage, from_uint8, load_image, to_uint8
+from inceptionism.io.video import probe, read_frames
 from inceptionism.jobs.job import FileRef, Job, Start, mix_dreams
+from inceptionism.jobs.recipes import job_recipe
+from inceptionism.jobs.write import write_dream, write_octave
 from inceptionism.models import DreamModel
 from inceptionism.ops.threads import ProcessPolicy
+from inceptionism.ops.warp import flow_warp, transform
 
 
 class Frames:
@@ -68,8 +66,6 @@ class Frames:
 
 def decode_frame(start: Start, k: int) -> np.ndarray:
     """Frame ``k`` (1-based from ``t_start``) of the start's video, downscaled as recorded."""
-    from inceptionism.io.video import probe, read_frames
-
     assert start.source is not None
     path = start.source.local()
     info = probe(path)
@@ -104,8 +100,6 @@ def start_tensor(
         w, h = start.size or DEFAULT_SIZE
         x = start_image(start.kind, h, w, seed)
     elif start.kind == "zoom":
-        from inceptionism.ops.warp import transform
-
         assert start.previous is not None
         x = transform(from_uint8(frames.dream(start.previous)), start.zoom, start.rotate,
                       start.shift)  # fmt: skip
@@ -119,8 +113,6 @@ def start_tensor(
 def video_start(start: Start, frames: Frames) -> torch.Tensor:
     """(1 - A) * frame + A * previous dream, or with flow frame + A * the previous dream's
     detail moved along the optical flow (all on 8-bit values, as the frames are saved)."""
-    from inceptionism.ops.warp import flow_warp
-
     assert start.frame is not None
     src = frames.source_frame(start, start.frame)
     mixed: np.ndarray = src.astype(np.float32)
@@ -241,20 +233,17 @@ def run_job(
     ctx: RunContext,
     on_progress: Callable[[Progress], Any] | None = None,
 ) -> LoadedImage:
-    """Dream ``job`` and write its output (and octave files) atomically with its recipe."""
-    from inceptionism.jobs.recipes import job_recipe
-
+    """Dream ``job`` and write its output (and octave files, each as its octave ends)
+    atomically with its recipe."""
     recipe = job_recipe(job, ctx.model, ctx.weights_file)
     if job.octave is not None:
         return _run_octave(job, ctx, recipe, on_progress)
 
     def octave(k: int, image: LoadedImage) -> None:
-        if k <= len(job.octave_files):
-            save_image(image, job.octave_files[k - 1], {**recipe, "octave": k})
+        write_octave(job, k, image, recipe)
 
     result = dream_job(job, ctx, on_progress, octave)
-    if job.output is not None:
-        save_image(result, job.output, recipe=recipe)
+    write_dream(job, result, recipe)
     return result
 
 
@@ -276,8 +265,7 @@ def _run_octave(
     try:
         dream_job(job, ctx, on_progress, octave)
     except _OctaveDone as done:
-        if job.output is not None:
-            save_image(done.image, job.output, {**recipe, "octave": job.octave})
+        write_dream(job, done.image, recipe)
         return done.image
     raise ConfigError(f"the dream ended before octave {job.octave} (its levels were too small)")
 

@@ -23,13 +23,13 @@ import torch.nn.functional as F
 from inceptionism.engine.config import DreamConfig
 from inceptionism.errors import ImageError, InceptionismError
 from inceptionism.executors.base import Done, Executor, Tally
-from inceptionism.executors.ray import executor_record
-from inceptionism.io.image import LoadedImage, from_uint8, read_recipe, to_uint8
-from inceptionism.io.video import (
-    FRAME_NAME,
-)
+from inceptionism.executors.worker import Chain
+from inceptionism.io.image import LoadedImage, from_uint8, load_image, read_recipe, to_uint8
+from inceptionism.io.video import FRAME_NAME
 from inceptionism.jobs.job import CrossFade, FileRef, Job, Start, mix_dreams
+from inceptionism.jobs.recipes import job_recipe
 from inceptionism.jobs.run import fit_frame
+from inceptionism.jobs.write import write_image
 from inceptionism.motion.frames import FrameProgress, FrameRun
 
 
@@ -69,7 +69,7 @@ def dream_video_parallel(
         if run.on_frame:
             run.on_frame(FrameProgress(k, run.total, d.seconds, tally.eta, reused=False))
 
-    executor.run(todo, run.run, done)
+    executor.run(todo, run.context, done)
 
 
 def _prefix(have: set[int]) -> list[int]:
@@ -139,24 +139,25 @@ def fade_weight(i: int, m: int) -> float:
 
 
 @dataclass
-class _Chunk:
-    """One chunk of a chunked run: frames ``s`` (burn-in start) to ``b``, kept from ``a``; the
-    previous chunk fades into it over ``fade_in`` frames before ``a`` (its last ones), and it
-    fades into the next over its own last ``fade_out``."""
+class Chunk:
+    """One chunk of a chunked run: frames ``burn_start`` to ``last`` dreamed in order on one
+    worker, kept from ``first``; the previous chunk fades into it over ``fade_in`` frames before
+    ``first`` (its last ones), and it fades into the next over its own last ``fade_out``."""
 
-    s: int
-    a: int
-    b: int
+    burn_start: int
+    first: int
+    last: int
     fade_in: int = 0
     fade_out: int = 0
 
     @property
     def tail(self) -> range:
-        return range(self.b - self.fade_out + 1, self.b + 1)
+        """Its frames faded into the next chunk."""
+        return range(self.last - self.fade_out + 1, self.last + 1)
 
     @property
     def burned(self) -> bool:
-        return self.s < self.a
+        return self.burn_start < self.first
 
     @property
     def stored(self) -> range:
@@ -164,7 +165,56 @@ class _Chunk:
         from it), the ones faded over and the one before those (their start)."""
         if not self.burned:
             return range(0)
-        return range(max(self.s, self.a - self.fade_in - 1), self.a)
+        return range(max(self.burn_start, self.first - self.fade_in - 1), self.first)
+
+
+def chunk_plan(
+    total: int, chunks: int, cuts: list[int], burn_in: int, crossfade: int
+) -> list[Chunk]:
+    """The chunks of :func:`plan_chunks`, each fading into the next over ``crossfade`` frames
+    where the next has a burn-in (never over a shot cut, never longer than either chunk)."""
+    plan = [Chunk(*c) for c in plan_chunks(total, chunks, cuts, burn_in)]
+    for before, c in zip(plan, plan[1:]):
+        if c.burned:
+            m = max(0, min(crossfade, c.first - c.burn_start, before.last - before.first))
+            before.fade_out = c.fade_in = m
+    return plan
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What one chunk dreams in this run: frames from ``start`` to its last, its dreams kept
+    (written) from ``keep``; ``burn_in_again`` when its burn-in is dreamed again (its
+    cross-faded frames then take the later dreams from memory, not from ``burnin/``)."""
+
+    chunk: int
+    start: int
+    keep: int
+    burn_in_again: bool
+
+
+def plan_resume(
+    plan: list[Chunk], have: set[int], burn_ok: set[int], tail_ok: set[int]
+) -> list[Resume]:
+    """The chunks to dream, given the frames already written (``have``), the burn-in frames on
+    disk with this run's settings (``burn_ok``) and the earlier chunks' own dreams of
+    cross-faded frames on disk (``tail_ok``). A chunk resumes after its last written frame when
+    that frame's dream is on disk; it starts again from its burn-in when nothing of it is
+    written, when the frame before the gap is gone, or when the chunk before it still has to
+    fade into it and the burn-in frames that fade needs are not on disk. Pure: no files."""
+    out = []
+    for n, c in enumerate(plan):
+        first = next((k for k in range(c.first, c.last + 1) if k not in have), c.last + 1)
+        faded_into = n > 0 and any(j not in have for j in plan[n - 1].tail)
+        on_disk = all(j in burn_ok for j in range(c.first - c.fade_in, c.first))
+        resumable = first > c.first and (first - 1 not in c.tail or first - 1 in tail_ok)
+        if first > c.last and (not faded_into or on_disk):
+            continue
+        restart = first == c.first or not resumable or (faded_into and not on_disk)
+        start = c.burn_start if restart else first
+        again = start == c.burn_start and c.burned
+        out.append(Resume(n, start, c.stored.start if again else start, again))
+    return out
 
 
 def dream_video_chunks(
@@ -188,132 +238,137 @@ def dream_video_chunks(
     i / (M + 1), so the jump between two chunks' dreams is spread over M + 1 steps; the earlier
     chunk's own dreams of them go to ``crossfade/`` (its next frames start from them), and each
     cross-faded frame's recipe names both previous dreams. A chunk with frames already in the
-    folder resumes after the last of them, exactly."""
-    from inceptionism.io.image import load_image, save_image
-    from inceptionism.jobs.recipes import job_recipe
-
+    folder resumes after the last of them, exactly (:func:`plan_resume`)."""
     cuts = shot_cuts(fit_frame(f, video["max_size"]) for f in frames)
-    burn_dir, fade_dir = run.folder / "burnin", run.folder / "crossfade"
-    plan = [_Chunk(*c) for c in plan_chunks(run.total, chunks, cuts, burn_in)]
-    for prev_chunk, c in zip(plan, plan[1:]):
-        if c.burned:  # never over a shot cut (a burn-in stops there), never a whole chunk
-            m = max(0, min(crossfade, c.a - c.s, prev_chunk.b - prev_chunk.a))
-            prev_chunk.fade_out = c.fade_in = m
+    chunked = _ChunkedVideo(source, size, config, run, video,
+                            chunk_plan(run.total, chunks, cuts, burn_in, crossfade))  # fmt: skip
+    chains = chunked.chains()
+    for k in run.done:
+        run.reuse(k)
+    if chains:
+        executor.run_chains(chains, run.context, chunked.written)
+    run.done = _prefix(chunked.have)
 
-    def own(c: _Chunk, j: int) -> Path:
+
+class _ChunkedVideo:
+    """A chunked video run's state: the frames written, the two chunks' dreams of cross-faded
+    frames as they arrive, and where each chunk's own dream of a frame is kept."""
+
+    def __init__(self, source: FileRef, size: tuple[int, int], config: DreamConfig,
+                 run: FrameRun, video: dict[str, Any], plan: list[Chunk]):  # fmt: skip
+        self.source, self.size, self.config, self.run, self.video = source, size, config, run, video
+        self.plan = plan
+        self.burn_dir, self.fade_dir = run.folder / "burnin", run.folder / "crossfade"
+        self.have = {k for k in range(1, run.total + 1) if run.kept(k)}
+        self.resumes: list[Resume] = []
+        self.jobs: list[tuple[list[Job], int]] = []
+        self.recent: list[float] = []
+        self.earlier: dict[int, np.ndarray] = {}  # the earlier chunk's dreams of faded frames
+        self.later: dict[int, np.ndarray] = {}  # the later chunk's (its burn-in), when re-dreamed
+        self.records: dict[int, dict[str, Any]] = {}  # chunk -> where its worker ran
+
+    def own(self, c: Chunk, j: int) -> Path:
         """Chunk ``c``'s own dream of frame ``j`` as a file."""
-        if j < c.a:
-            return burn_dir / FRAME_NAME.format(j)
+        if j < c.first:
+            return self.burn_dir / FRAME_NAME.format(j)
         if j in c.tail:
-            return fade_dir / FRAME_NAME.format(j)
-        return run.path(j)
+            return self.fade_dir / FRAME_NAME.format(j)
+        return self.run.path(j)
 
-    def valid(path: Path) -> bool:
+    def _valid(self, path: Path) -> bool:
         try:
-            return read_recipe(path).get("motion") == run.settings
+            return read_recipe(path).get("motion") == self.run.settings
         except (InceptionismError, OSError):
             return False
 
-    have = {k for k in range(1, run.total + 1) if run.kept(k)}
-    chains: list[tuple[list[Job], int]] = []
-    chunk_of: list[int] = []  # chain -> chunk
-    rerun_burn_in: set[int] = set()  # chunks whose burn-in is dreamed again in this run
-    for n, c in enumerate(plan):
-        first = next((k for k in range(c.a, c.b + 1) if k not in have), c.b + 1)
-        faded_into = n > 0 and any(j not in have for j in plan[n - 1].tail)
-        on_disk = all(valid(burn_dir / FRAME_NAME.format(j)) for j in range(c.a - c.fade_in, c.a))
-        resumable = first > c.a and (first - 1 not in c.tail or valid(own(c, first - 1)))
-        if first > c.b and (not faded_into or on_disk):
-            continue
-        # a resumed chunk continues from its frame on disk, unless its burn-in is needed again
-        restart = first == c.a or not resumable or (faded_into and not on_disk)
-        start_at = c.s if restart else first
-        if start_at == c.s and c.burned:
-            rerun_burn_in.add(n)
-            keep = c.stored.start
-        else:
-            keep = start_at
-        jobs = []
-        for k in range(start_at, c.b + 1):
-            if k == start_at:
-                prev = None if k == c.s else FileRef.of(own(c, k - 1))
-            else:  # the dream before, held by the worker; the file is named, hashed on writing
-                p = own(c, k - 1)
-                prev = FileRef(str(p), str(p.resolve()), None)
-            start = Start("video", source, size, frame=k, previous=prev, **video)
-            jobs.append(run.job(k, config, start).replace(output=None))
-        chains.append((jobs, keep - start_at))
-        chunk_of.append(n)
-    for k in run.done:
-        run.reuse(k)
-    recent: list[float] = []
-    pure_a: dict[int, np.ndarray] = {}  # the earlier chunk's dreams of cross-faded frames
-    pure_b: dict[int, np.ndarray] = {}  # the later chunk's (its burn-in)
-    extras: dict[int, dict[str, Any]] = {}
+    def _start(self, k: int, previous: FileRef | None) -> Start:
+        return Start("video", self.source, self.size, frame=k, previous=previous, **self.video)
 
-    def save(job: Job, path: Path, rgb: np.ndarray, extra: dict[str, Any]) -> None:
-        recipe = {**job_recipe(job, run.run.model, run.run.weights_file), **extra}
-        save_image(LoadedImage(from_uint8(np.array(rgb))), path, recipe)
+    def chains(self) -> list[tuple[list[Job], int]]:
+        """Each resumed chunk's frame jobs and how many of them its worker drops."""
+        burn_ok = {j for c in self.plan for j in c.stored
+                   if self._valid(self.burn_dir / FRAME_NAME.format(j))}  # fmt: skip
+        tail_ok = {j for c in self.plan for j in c.tail
+                   if self._valid(self.fade_dir / FRAME_NAME.format(j))}  # fmt: skip
+        self.resumes = plan_resume(self.plan, self.have, burn_ok, tail_ok)
+        chains = []
+        for r in self.resumes:
+            c = self.plan[r.chunk]
+            jobs = []
+            for k in range(r.start, c.last + 1):
+                if k == r.start:
+                    prev = None if k == c.burn_start else FileRef.of(self.own(c, k - 1))
+                else:  # the dream before, held by the worker; named now, hashed when written
+                    p = self.own(c, k - 1)
+                    prev = FileRef(str(p), str(p.resolve()), None)
+                jobs.append(self.run.job(k, self.config, self._start(k, prev)).replace(output=None))
+            chains.append((jobs, r.keep - r.start))
+        self.jobs = chains
+        return chains
 
-    def hashed(ref: FileRef | None, written: bool = True) -> FileRef | None:
-        """The previous dream as the file written, with its hash, as a sequential run has."""
-        return FileRef.of(ref.path) if ref is not None and written else ref
+    def _save(self, job: Job, path: Path, rgb: np.ndarray, record: dict[str, Any]) -> None:
+        context = self.run.context
+        recipe = {**job_recipe(job, context.model, context.weights_file), **record}
+        write_image(path, LoadedImage(from_uint8(np.array(rgb))), recipe)
 
-    def frame_written(k: int, each: float) -> None:
-        have.add(k)
+    def _frame_written(self, k: int, each: float) -> None:
+        run = self.run
+        self.have.add(k)
         run.times.append(each)
-        recent.append(each)
-        run.done = _prefix(have)
+        self.recent.append(each)
+        run.done = _prefix(self.have)
         if run.on_frame:
-            left = run.total - len(have)
-            eta = float(np.median(recent)) * left / max(1, len(chains)) if recent else None
+            left = run.total - len(self.have)
+            eta = float(np.median(self.recent)) * left / max(1, len(self.resumes))
             run.on_frame(FrameProgress(k, run.total, each, eta, reused=False))
 
-    def fade(n: int, each: float) -> None:
-        """Chunk ``n``'s tail written, cross-faded into chunk ``n + 1``, once both are here."""
-        p, c = plan[n], plan[n + 1]
-        todo = [j for j in p.tail if j not in have]
-        if not todo or not all(j in pure_a for j in todo):
-            return
-        if n + 1 in rerun_burn_in:
-            if not all(j in pure_b for j in todo):
-                return
-            b_dreams = [pure_b[j] for j in todo]
-        else:
-            b_dreams = [to_uint8(load_image(burn_dir / FRAME_NAME.format(j)).rgb) for j in todo]
-        for j, b_dream in zip(todo, b_dreams):
-            w = fade_weight(j - (p.b - p.fade_out), p.fade_out)
-            b_prev = None if j == c.s else FileRef.of(burn_dir / FRAME_NAME.format(j - 1))
-            start = Start("video", source, size, frame=j, previous=FileRef.of(own(p, j - 1)),
-                          **video)  # fmt: skip
-            job = run.job(j, config, start).replace(crossfade=CrossFade(w, b_prev))
-            save(job, run.path(j), mix_dreams(pure_a[j], b_dream, w), extras[n])
-            frame_written(j, each)
-
-    def written(i: int, reply: dict[str, Any]) -> None:
-        jobs, skip = chains[i]
-        n = chunk_of[i]
-        c = plan[n]
-        each = reply["seconds"] / len(jobs)
-        extras[n] = extra = executor_record(reply)
-        for job, rgb in zip(jobs[skip:], reply["frames"]):
+    def written(self, i: int, chain: Chain) -> None:
+        """Chain ``i``'s frames from its worker: burn-in frames and the chunk's own dreams of
+        faded frames to their folders, the rest as the video's frames; then any cross-fade
+        whose two dreams are both here."""
+        r = self.resumes[i]
+        c = self.plan[r.chunk]
+        each = chain.where.seconds / max(1, c.last - r.start + 1)
+        self.records[r.chunk] = record = chain.where.record()
+        jobs, skip = self.jobs[i]
+        for job, rgb in zip(jobs[skip:], chain.frames):
             k = job.index or 0
-            first_stored = k == c.stored.start and k < c.a
-            prev = hashed(job.start.previous, written=not first_stored)
-            job = job.replace(start=dataclasses.replace(job.start, previous=prev))
-            if k < c.a:  # burn-in: the first kept frame's start, and the faded frames' B
-                save(job, own(c, k), rgb, extra)
-                pure_b[k] = rgb
+            previous = job.start.previous
+            if previous is not None and not (k == c.stored.start and k < c.first):
+                previous = FileRef.of(previous.path)  # the dream before as written, hashed
+            job = job.replace(start=dataclasses.replace(job.start, previous=previous))
+            if k < c.first:  # burn-in: the first kept frame's start, and the faded frames' B
+                self._save(job, self.own(c, k), rgb, record)
+                self.later[k] = rgb
             elif k in c.tail:  # faded into the next chunk: this chunk's own dream of it
-                save(job, own(c, k), rgb, extra)
-                pure_a[k] = rgb
-            elif k not in have:
-                save(job, run.path(k), rgb, extra)
-                frame_written(k, each)
-        for m in (n - 1, n):
-            if 0 <= m < len(plan) - 1 and plan[m].fade_out:
-                fade(m, each)
+                self._save(job, self.own(c, k), rgb, record)
+                self.earlier[k] = rgb
+            elif k not in self.have:
+                self._save(job, self.run.path(k), rgb, record)
+                self._frame_written(k, each)
+        for m in (r.chunk - 1, r.chunk):
+            if 0 <= m < len(self.plan) - 1 and self.plan[m].fade_out:
+                self._fade(m, each)
 
-    if chains:
-        executor.run_chains(chains, run.run, written)
-    run.done = _prefix(have)
+    def _fade(self, n: int, each: float) -> None:
+        """Chunk ``n``'s tail written, cross-faded into chunk ``n + 1``, once both are here."""
+        p, c = self.plan[n], self.plan[n + 1]
+        todo = [j for j in p.tail if j not in self.have]
+        if not todo or not all(j in self.earlier for j in todo):
+            return
+        if any(r.chunk == n + 1 and r.burn_in_again for r in self.resumes):
+            if not all(j in self.later for j in todo):
+                return
+            later = [self.later[j] for j in todo]
+        else:
+            later = [to_uint8(load_image(self.burn_dir / FRAME_NAME.format(j)).rgb) for j in todo]
+        for j, b_dream in zip(todo, later):
+            w = fade_weight(j - (p.last - p.fade_out), p.fade_out)
+            b_prev = (
+                None if j == c.burn_start else FileRef.of(self.burn_dir / FRAME_NAME.format(j - 1))
+            )
+            job = self.run.job(j, self.config, self._start(j, FileRef.of(self.own(p, j - 1))))
+            job = job.replace(crossfade=CrossFade(w, b_prev))
+            self._save(job, self.run.path(j), mix_dreams(self.earlier[j], b_dream, w),
+                       self.records[n])  # fmt: skip
+            self._frame_written(j, each)

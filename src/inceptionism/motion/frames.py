@@ -53,7 +53,7 @@ class FrameRun:
         folder: Path,
         total: int,
         settings: dict[str, Any],
-        run: RunContext,
+        context: RunContext,
         *,
         on_frame: Callable[[FrameProgress], None] | None = None,
         force: bool = False,
@@ -62,7 +62,7 @@ class FrameRun:
     ):
         self.folder, self.total, self.settings = folder, total, settings
         self.refs = refs or {}
-        self.run, self.on_frame, self.live = run, on_frame, live
+        self.context, self.on_frame, self.live = context, on_frame, live
         self.times: list[float] = []
         existing = frame_numbers(folder)
         if existing and force:
@@ -111,8 +111,8 @@ class FrameRun:
         the 8-bit frame as saved is what the next frame starts from."""
         began = time.monotonic()
         job = self.job(k, config, start)
-        result = run_job(job, self.run, self.live(k) if self.live else None)
-        self.run.frames.dreams[str(self.path(k).resolve())] = to_uint8(result.rgb)
+        result = run_job(job, self.context, self.live(k) if self.live else None)
+        self.context.frames.dreams[str(self.path(k).resolve())] = to_uint8(result.rgb)
         self.finished(k, time.monotonic() - began)
 
     def job(self, k: int, config: DreamConfig, start: Start) -> Job:
@@ -139,8 +139,10 @@ class FrameRun:
 
     def previous(self, k: int) -> FileRef:
         """Frame ``k - 1`` as the file frame ``k`` starts from (by path and hash)."""
-        self.run.frames.dreams = {  # keep one earlier dream in memory, not the whole clip
-            p: v for p, v in self.run.frames.dreams.items() if p == str(self.path(k - 1).resolve())
+        self.context.frames.dreams = {  # keep one earlier dream in memory, not the whole clip
+            p: v
+            for p, v in self.context.frames.dreams.items()
+            if p == str(self.path(k - 1).resolve())
         }
         return FileRef.of(self.path(k - 1))
 

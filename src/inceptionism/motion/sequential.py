@@ -45,7 +45,7 @@ def dream_video(
     (1 - blend) * frame + blend * previous dream, or with ``flow`` as frame + blend * the
     previous dream's detail (dream - its source frame) moved along the optical flow.
     ``video`` holds the start's fields: max_size, max_pixels, t_start, t_end, blend, flow."""
-    cache = run.run.frames.video
+    cache = run.context.frames.video
     for k, rgb in enumerate(frames, 1):
         if k > run.total:
             break
