@@ -251,6 +251,11 @@ def conv_input_grad(
     gx = g.new_zeros(x.shape).contiguous(memory_format=layout)
     phases = _derived(weight, f"phases{sy}x{sx}/{groups}", [weight],
                       lambda: _phase_weights(weight, stride, groups))  # fmt: skip
+    # Each phase reads the output gradient with its own zero border (top and left: its taps
+    # less one; bottom and right: as far as its last input row and column reach). One padded
+    # copy holds every phase's border; each phase cuts its own window out of it, the same
+    # values the phase's own padding gave.
+    spans = []
     for index, taps in enumerate(phases):
         if taps is None:
             continue
@@ -261,10 +266,16 @@ def conv_input_grad(
         v0, v1 = -((rx - px) // sx), (w - 1 + px - rx) // sx
         if u1 < u0 or v1 < v0:
             continue
-        padded = torch.nn.functional.pad(
-            g, [mx - 1, max(0, v1 + 1 - gw), my - 1, max(0, u1 + 1 - gh)]
-        )
-        part = torch.mkldnn_convolution(padded, taps, None, [0, 0], [1, 1], [1, 1], groups)
+        border = (my - 1, max(0, u1 + 1 - gh), mx - 1, max(0, v1 + 1 - gw))
+        spans.append((taps, ry, rx, u0, u1, v0, v1, border))
+    if not spans:
+        return gx
+    top, bottom, left, right = (max(span[-1][i] for span in spans) for i in range(4))
+    padded = torch.nn.functional.pad(g, [left, right, top, bottom])
+    for taps, ry, rx, u0, u1, v0, v1, (above, below, before, after) in spans:
+        # a view: oneDNN lays it out densely, as it did each phase's own padded copy
+        window = padded[..., top - above : top + gh + below, left - before : left + gw + after]
+        part = torch.mkldnn_convolution(window, taps, None, [0, 0], [1, 1], [1, 1], groups)
         first_y, first_x = sy * u0 + ry - py, sx * v0 + rx - px
         gx[..., first_y::sy, first_x::sx] = part[..., u0 : u1 + 1, v0 : v1 + 1]
     return gx
