@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import re
-import struct
 import tempfile
 import time
 import warnings
@@ -21,7 +20,7 @@ import torch
 from PIL import Image, ImageOps, PngImagePlugin
 
 from inceptionism.errors import ImageError, InceptionismError
-from inceptionism.io.pngdata import PNG_SIGNATURE, png_data_complete
+from inceptionism.io.pngdata import PNG_SIGNATURE, png_chunks, png_data_complete
 
 INPUT_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
@@ -351,15 +350,8 @@ def read_recipe_text(path: str | os.PathLike) -> str:
         with open(path, "rb") as f:
             if f.read(8) != PNG_SIGNATURE:
                 raise ImageError(f"{path}: holds no inceptionism recipe (not a PNG)")
-            while True:
-                head = f.read(8)
-                if len(head) < 8:
-                    break
-                length, kind = struct.unpack(">I4s", head)
-                if kind == b"IEND":
-                    break
+            for kind, length in png_chunks(f):  # pixels and other chunks: skipped
                 if kind != b"iTXt":
-                    f.seek(length + 4, os.SEEK_CUR)  # pixels and other chunks: skipped
                     continue
                 if length > MAX_RECIPE_BYTES:
                     if _keyword(f, length) == RECIPE_KEY.encode():
@@ -368,9 +360,7 @@ def read_recipe_text(path: str | os.PathLike) -> str:
                             f"{MAX_RECIPE_BYTES}"
                         )
                     continue
-                data = f.read(length)
-                f.read(4)  # CRC
-                text = _itxt(data)
+                text = _itxt(f.read(length))
                 if text is not None:
                     return text
     except OSError as e:
@@ -379,11 +369,8 @@ def read_recipe_text(path: str | os.PathLike) -> str:
 
 
 def _keyword(f: Any, length: int) -> bytes:
-    """Peek at an iTXt chunk's keyword, then leave the file after the chunk."""
-    start = f.tell()
-    key = f.read(min(length, 80)).split(b"\0", 1)[0]
-    f.seek(start + length + 4)
-    return key
+    """An iTXt chunk's keyword, read from the start of its data (png_chunks skips the rest)."""
+    return f.read(min(length, 80)).split(b"\0", 1)[0]
 
 
 def _itxt(data: bytes) -> str | None:

@@ -3,10 +3,11 @@ last row without a word (the missing rows black), so the loader counts the rows 
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -32,6 +33,24 @@ def png_data_size(width: int, height: int, depth: int, colour: int, interlaced: 
     )
 
 
+def png_chunks(f: BinaryIO) -> Iterator[tuple[bytes, int]]:
+    """The chunks of the PNG file ``f``, from where it stands (just after the signature): each
+    as its type and the length of its data, with ``f`` at the start of that data. The caller
+    may read all, part or none of it: the next chunk is found from the chunk's start (past its
+    data and CRC), not from where the caller left ``f``. Ends at IEND, or where the file ends
+    before a chunk's 8-byte header."""
+    while True:
+        head = f.read(8)
+        if len(head) < 8:
+            return
+        length, kind = struct.unpack(">I4s", head)
+        if kind == b"IEND":
+            return
+        start = f.tell()
+        yield kind, length
+        f.seek(start + length + 4)  # past the data and its CRC
+
+
 def png_data_complete(path: Path) -> bool:
     """Whether a PNG's IDAT chunks inflate to every row of its image. Pillow fills rows past a
     zlib stream that ends early with black and says nothing; this inflates the stream again, a
@@ -40,8 +59,9 @@ def png_data_complete(path: Path) -> bool:
     with open(path, "rb") as f:
         if f.read(8) != PNG_SIGNATURE:
             return True
-        head = f.read(8)
-        if len(head) < 8 or head[4:] != b"IHDR":
+        chunks = png_chunks(f)
+        kind, _ = next(chunks, (b"", 0))
+        if kind != b"IHDR":
             return True
         ihdr = f.read(13)
         if len(ihdr) < 13:
@@ -50,20 +70,13 @@ def png_data_complete(path: Path) -> bool:
         if colour not in _PNG_CHANNELS:
             return True
         need = png_data_size(width, height, depth, colour, interlace == 1)
-        f.seek(struct.unpack(">I", head[:4])[0] - 13 + 4, os.SEEK_CUR)  # rest of IHDR, CRC
         inflate, got = zlib.decompressobj(), 0
-        while got < need and not inflate.eof:
-            head = f.read(8)
-            if len(head) < 8:
-                break
-            length, kind = struct.unpack(">I4s", head)
-            if kind == b"IEND":
+        for kind, length in chunks:
+            if got >= need or inflate.eof:
                 break
             if kind != b"IDAT":
-                f.seek(length + 4, os.SEEK_CUR)
                 continue
             data = f.read(length)
-            f.seek(4, os.SEEK_CUR)  # CRC
             try:
                 while got < need:  # a full megabyte out: more may be pending, ask again
                     out = inflate.decompress(data, 1 << 20)
