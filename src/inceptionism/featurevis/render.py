@@ -12,227 +12,70 @@ activation space. We maximise, as everywhere in this package.
     images = render_channels(model, "block9", range(16), steps=256, size=128)
 
 DeepDream of photos (``dream``) does not use this module; it keeps its own loop.
+
+The pieces live beside this module: the settings and the record of a render in
+``featurevis.config``, the units and their values in ``featurevis.units``, the measures of a
+rendered picture in ``featurevis.evaluate``; their names stay importable from here.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from inceptionism.errors import ConfigError, UnknownNameError
-from inceptionism.featurevis.params import PARAMS, VALID, make_param
-from inceptionism.featurevis.transforms import (
-    Compose,
-    Jitter,
-    RandomRotate,
-    RandomScale,
-    parse_transforms,
+from inceptionism.errors import ConfigError
+from inceptionism.featurevis.config import (
+    FEATUREVIS_PRESETS,
+    LUCID_DESCRIPTION,
+    MAX_RENDER_PIXELS,
+    FeatureVisConfig,
+    Rendering,
+    read_featurevis,
+)
+from inceptionism.featurevis.evaluate import (
+    evaluation_transforms,
+    high_frequency_share,
+    robust_activation,
+)
+from inceptionism.featurevis.params import make_param
+from inceptionism.featurevis.transforms import parse_transforms
+from inceptionism.featurevis.units import (
+    Direction,
+    Unit,
+    as_unit,
+    class_objective,
+    gram_similarity,
+    unit_values,
 )
 from inceptionism.models import DreamModel
-from inceptionism.ops.numerics import fixed_abs_mean, fixed_mean, fixed_sum
-from inceptionism.ops.objectives import Context, Objective
+from inceptionism.ops.numerics import fixed_abs_mean, fixed_sum
+from inceptionism.ops.objectives import Objective
 
-# What `inceptionism presets` says of the lucid recipe (a FeatureVisConfig, not a DreamConfig).
-LUCID_DESCRIPTION = (
-    "feature visualisation from noise (Fourier, decorrelated colour, robustness transforms, "
-    "Adam): channels, atlas noise, dream --class N --init noise; the default there"
-)
-
-
-# Pixels one render pass holds (batch x size x size), with every activation and gradient of
-# the network for them: 64 images of 128 px, 16 of 256 or 4 of 512 (a few GB at most).
-MAX_RENDER_PIXELS = 1 << 20
-
-
-@dataclass(frozen=True)
-class FeatureVisConfig:
-    """Every parameter of a feature-visualisation render. Defaults: the ``lucid`` preset."""
-
-    # Image parameterisation: "fft" (1/f-scaled Fourier spectrum) or "pixel".
-    param: str = "fft"
-    # Optimise colours in ImageNet's decorrelated colour space (params.ColourDecorrelation).
-    decorrelate: bool = True
-    # Squash into [0, 1]: "sigmoid" or "clamp".
-    valid: str = "sigmoid"
-    # Robustness transforms before every step: "standard" (Lucid's), "none" or a list. The
-    # default drops Lucid's 12 px grey pad and its first 8 px jitter: at 128 px they cost about
-    # 5% of the transformation-robust activation (benchmarks/bench_featurevis.py).
-    transforms: str = "jitter=4,scale=0.1,rotate=10"
-    # Adam steps (Lucid's tutorials: 512 at lr 0.05).
-    steps: int = 256
-    # Adam learning rate on the parameterisation (Lucid: 0.05; with ``damping`` the high
-    # frequencies no longer take full Adam steps, so a larger rate is stable).
-    lr: float = 0.3
-    # Images per forward/backward pass.
-    batch: int = 16
-    # Rendered image side in pixels (square).
-    size: int = 128
-    # Weight of the diversity penalty (Gram-matrix similarity between a batch's images, in
-    # ``diversity_layer``, default the units' first layer). 0: off.
-    diversity: float = 0.0
-    diversity_layer: str | None = None
-    # Size of the random start in the parameter space, and the spectrum's decay exponent.
-    sd: float = 0.01
-    decay_power: float = 1.0
-    # Coarse to fine: over the first share of the steps the Fourier basis's frequency cutoff
-    # grows from a few cycles per image to the full spectrum (octaves, in the Fourier basis).
-    # 0: off. On 16 block6 channels at 90 steps 0.5 scored 7% lower (benchmarks/).
-    coarse_to_fine: float = 0.0
-    # Adam's epsilon relative to each image's gradient, which is scaled to mean |g| = 1 before
-    # Adam: coordinates whose gradient is well below the mean (mostly high frequencies) then
-    # take proportionally smaller steps instead of Adam's full-size ones, which keeps the high
-    # frequencies down. 0: plain Adam (Lucid).
-    damping: float = 8.0
-    # Seeds the starts (per unit, so batching does not change a unit's start) and the
-    # transforms (per batch).
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("param", "valid"):
-            if not isinstance(getattr(self, name), str):
-                raise ConfigError(f"{name} must be a text, got {getattr(self, name)!r}"[:200])
-        if not isinstance(self.transforms, str):
-            raise ConfigError(f"transforms must be a text such as 'jitter=4,scale=0.1', got "
-                              f"{self.transforms!r}"[:200])  # fmt: skip
-        if self.diversity_layer is not None and not isinstance(self.diversity_layer, str):
-            raise ConfigError(f"diversity_layer must be a layer name, got "
-                              f"{self.diversity_layer!r}"[:200])  # fmt: skip
-        if not isinstance(self.decorrelate, bool):
-            raise ConfigError(f"decorrelate must be true or false, got {self.decorrelate!r}"[:200])
-        if self.param not in PARAMS:
-            raise ConfigError(f"param must be one of {', '.join(PARAMS)}, got {self.param!r}")
-        if self.valid not in VALID:
-            raise ConfigError(f"valid must be one of {', '.join(VALID)}, got {self.valid!r}")
-        object.__setattr__(self, "transforms", str(parse_transforms(self.transforms)))
-        bounds = (("steps", 0, 10_000), ("batch", 1, 256), ("size", 16, 4096),
-                  ("seed", 0, 2**63 - 1))  # fmt: skip
-        for name, lo, hi in bounds:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise ConfigError(f"{name} must be an integer from {lo} to {hi}, got {value!r}")
-        for name in ("lr", "diversity", "sd", "decay_power", "damping", "coarse_to_fine"):
-            value = getattr(self, name)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not (ok and math.isfinite(value) and 0 <= value <= 1e6):
-                raise ConfigError(f"{name} must be a number from 0 to 1e6, got {value!r}")
-        if self.batch * self.size**2 > MAX_RENDER_PIXELS:
-            raise ConfigError(
-                f"a batch of {self.batch} images of {self.size}x{self.size} is "
-                f"{self.batch * self.size**2} pixels in one pass; the limit is "
-                f"{MAX_RENDER_PIXELS} (batch x size x size): lower --batch or --size"
-            )
-
-    def replace(self, **changes: Any) -> FeatureVisConfig:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> FeatureVisConfig:
-        if name not in FEATUREVIS_PRESETS:
-            raise UnknownNameError("feature-visualisation preset", name, list(FEATUREVIS_PRESETS))
-        return FEATUREVIS_PRESETS[name].replace(**overrides)
-
-
-FEATUREVIS_PRESETS: dict[str, FeatureVisConfig] = {
-    # Fourier + decorrelated colour + sigmoid + robustness transforms + Adam, tuned: damped
-    # Adam at lr 0.3, no pad, Lucid's first jitter of 8 px left out.
-    "lucid": FeatureVisConfig(),
-    # The recipe as Lucid ships it: Lucid's standard transforms, plain Adam at lr 0.05.
-    "lucid-paper": FeatureVisConfig(
-        transforms="standard", lr=0.05, damping=0.0, coarse_to_fine=0.0
-    ),
-    # The same loop in plain pixel space without transforms (an ablation, not today's look:
-    # that is the DeepDream-of-noise recipe, `channels --preset default`).
-    "pixel": FeatureVisConfig(param="pixel", decorrelate=False, transforms="none"),
-}
-
-
-@dataclass(frozen=True)
-class Direction:
-    """The mean over positions of the activation's projection on a unit ``vector`` in
-    ``layer``'s channel space (Lucid's direction objective); ``cosine`` uses the cosine
-    similarity instead, which ignores the activation's length."""
-
-    layer: str
-    vector: tuple[float, ...]
-    cosine: bool = False
-
-    @property
-    def layers(self) -> list[str]:
-        return [self.layer]
-
-    def __call__(self, activations, statistic="mean", border=0, context=None) -> torch.Tensor:
-        a = activations[self.layer]
-        v = torch.tensor(self.vector, dtype=a.dtype, device=a.device)
-        if v.numel() != a.shape[1]:
-            raise ConfigError(
-                f"direction has {v.numel()} components; {self.layer} has {a.shape[1]} channels"
-            )
-        v = v / v.norm().clamp(min=1e-12)
-        shape = (1, -1) + (1,) * (a.ndim - 2)
-        dots = (a * v.view(shape)).sum(dim=1)
-        if self.cosine:
-            dots = dots / a.norm(dim=1).clamp(min=1e-6)
-        return fixed_mean(dots)
-
-
-Unit = Objective | Direction
-
-
-def class_objective(index: int, minus_mean: bool = False, classes: int = 1000) -> Objective:
-    """Class ``index``'s logit; with ``minus_mean`` the logit minus the mean of the other
-    ``classes - 1`` logits (rewards what is specific to the class, not what raises all logits).
-
-    ``l_c - (S - l_c)/(K-1) = K/(K-1) * (l_c - S/K)``: two terms of the usual grammar.
-    """
-    if not 0 <= index < classes:
-        raise ConfigError(f"class {index} is out of range (0..{classes - 1})")
-    if not minus_mean:
-        return Objective.parse(f"logits:{index}")
-    k = classes / (classes - 1)
-    return Objective.parse(f"logits:{index}") * k - Objective.parse("logits") * k
-
-
-def as_unit(unit: str | Unit) -> Unit:
-    return Objective.parse(unit) if isinstance(unit, str) else unit
-
-
-def gram_similarity(a: torch.Tensor) -> torch.Tensor:
-    """Mean cosine similarity between the Gram matrices of a batch's activations (N, C, H, W),
-    over all ordered pairs of distinct images; 0 for a batch of one."""
-    n = a.shape[0]
-    if n < 2:
-        return fixed_sum(a) * 0.0
-    flat = a.flatten(2)  # (N, C, HW)
-    grams = flat @ flat.transpose(1, 2)  # (N, C, C)
-    grams = torch.nn.functional.normalize(grams.flatten(1), dim=1)
-    sims = grams @ grams.T
-    return (fixed_sum(sims) - fixed_sum(sims.diagonal())) / (n * (n - 1))
-
-
-def _unit_values(
-    model: DreamModel, x: torch.Tensor, units: Sequence[Unit], size: tuple[int, int],
-    extra_layers: Sequence[str] = (),
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
-    """Each image's own unit value, (N,), from one forward pass, and the activations."""
-    names = list(dict.fromkeys([n for u in units for n in u.layers] + list(extra_layers)))
-    acts = model.activations(x, names)
-    strides = {n: model.layer(n).stride for n in names}
-    context = Context(
-        strides=strides, full_size=size, level_size=(int(x.shape[-2]), int(x.shape[-1]))
-    )
-    values = [
-        unit({n: acts[n][i : i + 1] for n in unit.layers}, "mean", 0, context)
-        for i, unit in enumerate(units)
-    ]
-    return torch.stack(values), acts
+__all__ = [
+    "FEATUREVIS_PRESETS",
+    "LUCID_DESCRIPTION",
+    "MAX_RENDER_PIXELS",
+    "Direction",
+    "FeatureVisConfig",
+    "RenderProgress",
+    "Rendering",
+    "Unit",
+    "as_unit",
+    "class_objective",
+    "evaluation_transforms",
+    "gram_similarity",
+    "high_frequency_share",
+    "read_featurevis",
+    "render",
+    "render_channels",
+    "render_classes",
+    "render_diverse",
+    "render_group",
+    "robust_activation",
+]
 
 
 RenderProgress = Callable[[int, int, float], None]  # (steps done, steps total, mean value)
@@ -283,7 +126,7 @@ def render(
             opt.zero_grad(set_to_none=True)
             with torch.enable_grad():
                 x = chain(param(), gen)
-                values, acts = _unit_values(model, x, chunk, size, extra)
+                values, acts = unit_values(model, x, chunk, size, extra)
                 loss = -fixed_sum(values)
                 if config.diversity > 0:
                     loss = loss + config.diversity * len(chunk) * gram_similarity(acts[div_layer])
@@ -382,84 +225,6 @@ def _with(config: FeatureVisConfig | None, **changes: Any) -> FeatureVisConfig:
     return config.replace(**{k: v for k, v in changes.items() if v is not None})
 
 
-def evaluation_transforms() -> Compose:
-    """The random transforms ``robust_activation`` averages over (no padding: the picture only)."""
-    return Compose((Jitter(8), RandomScale.spread(0.1), RandomRotate.spread(10)))
-
-
-@torch.no_grad()
-def robust_activation(
-    model: DreamModel,
-    images: torch.Tensor,
-    units: Sequence[str | Unit],
-    n: int = 16,
-    seed: int = 12345,
-) -> torch.Tensor:
-    """Transformation-robust activation, (N,): each image's own unit value averaged over ``n``
-    seeded random jitter/scale/rotation transforms of the image (the same ``n`` for every
-    image and every call with this seed)."""
-    targets = [as_unit(u) for u in units]
-    chain, gen = evaluation_transforms(), torch.Generator().manual_seed(seed)
-    size = (int(images.shape[-2]), int(images.shape[-1]))
-    total = torch.zeros(images.shape[0], device=images.device)
-    for _ in range(n):
-        values, _ = _unit_values(model, chain(images, gen), targets, size)
-        total += values
-    return total / n
-
-
-def high_frequency_share(images: torch.Tensor, cutoff: float = 0.25) -> torch.Tensor:
-    """Share of each image's energy (mean removed) at spatial frequencies above ``cutoff``
-    cycles per pixel (0.25: half the Nyquist frequency), (N,)."""
-    x = images - images.mean(dim=(-2, -1), keepdim=True)
-    power = torch.fft.rfft2(x, norm="ortho").abs().square()
-    h, w = x.shape[-2:]
-    fy = torch.fft.fftfreq(h, device=x.device)[:, None]
-    fx = torch.fft.rfftfreq(w, device=x.device)[None, :]
-    high = (fx**2 + fy**2).sqrt() > cutoff
-    # the rfft half-plane counts interior columns once for two conjugate halves: weight them 2x
-    weight = torch.full((w // 2 + 1,), 2.0, device=x.device)
-    weight[0] = 1.0
-    if w % 2 == 0:
-        weight[-1] = 1.0
-    power = power * weight
-    return (power * high).sum(dim=(-3, -2, -1)) / power.sum(dim=(-3, -2, -1)).clamp(min=1e-12)
-
-
-@dataclass(frozen=True)
-class Rendering:
-    """How one picture of a job is feature-visualised: the whole render it is part of (its
-    config and every unit, since a batch shares its transform draws) and its index among the
-    units, so that ``render(model, units, config)[index]`` re-creates it."""
-
-    config: FeatureVisConfig
-    units: tuple[str, ...]
-    index: int = 0
-
-    def __post_init__(self) -> None:
-        if not all(isinstance(u, str) for u in self.units):
-            raise ConfigError("a recorded render's units are objective specs (text)")
-        object.__setattr__(self, "units", tuple(str(Objective.parse(u)) for u in self.units))
-        if not 0 < len(self.units) <= 256:
-            raise ConfigError("a render has 1 to 256 units")
-        if not 0 <= self.index < len(self.units):
-            raise ConfigError(f"index {self.index} is outside the render's {len(self.units)} units")
-
-    @property
-    def unit(self) -> str:
-        return self.units[self.index]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The recipe's section (the layout ``read_featurevis`` reads)."""
-        return {"featurevis": self.config.to_dict(), "units": list(self.units),
-                "index": self.index}  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Rendering:
-        config, units, index = read_featurevis(data)
-        return cls(config, tuple(units), index)
-
-
 def render_group(
     model: DreamModel, renderings: Sequence[Rendering], on_progress: RenderProgress | None = None
 ) -> list[torch.Tensor]:
@@ -470,27 +235,3 @@ def render_group(
         raise ConfigError("renderings rendered together must share their config and units")
     images = render(model, first.units, first.config, on_progress)
     return [images[r.index] for r in renderings]
-
-
-def read_featurevis(data: dict[str, Any]) -> tuple[FeatureVisConfig, list[str], int]:
-    """A recorded render checked: (config, units, index); each violation one line (the
-    recipe reader adds where it was)."""
-    fields = data.get("featurevis")
-    units: Any = data.get("units")
-    index: Any = data.get("index")
-    if not isinstance(fields, dict):
-        raise ConfigError("'featurevis' must be an object")
-    ok = isinstance(units, list) and 0 < len(units) <= 256
-    if not ok or not all(isinstance(u, str) and len(u) < 200 for u in units):
-        raise ConfigError("'units' must be a list of 1 to 256 unit specs")
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(units):
-        raise ConfigError(f"'index' must be an integer from 0 to {len(units) - 1}")
-    known = {f.name for f in dataclasses.fields(FeatureVisConfig)}
-    unknown = sorted(set(fields) - known)
-    if unknown:
-        raise ConfigError(f"featurevis: unknown fields {unknown}")
-    try:
-        config = FeatureVisConfig(**fields)
-    except (TypeError, ValueError) as e:  # ConfigError is a ValueError
-        raise ConfigError(f"featurevis: {e}") from None
-    return config, units, index
