@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from inceptionism.configure import build_config
+from inceptionism.configure import Options, build_config
 from inceptionism.errors import ConfigError, UnknownNameError
 from inceptionism.io.image import load_image
 from inceptionism.models import get_model
@@ -105,9 +105,9 @@ def test_split_holds_out_every_class(tmp_path):
 def test_the_class_name_targets_its_logit(trained, tmp_path):
     out, _ = trained
     name = register_trained(str(out)).name
-    config = build_config({"model": name, "class_": "red"}, {"model": name})
+    config = build_config(Options.of({"model": name, "class_": "red"}))
     assert config.layers == "logits:1=1"
-    assert build_config({"model": name, "class_": "0"}, {"model": name}).layers == "logits:0=1"
+    assert build_config(Options.of({"model": name, "class_": "0"})).layers == "logits:0=1"
     model = get_model(name)
     unseen = make_folder(tmp_path / "unseen", per_class=2, seed=1)
     for label, colour in enumerate(COLOURS):  # blue 0, red 1
@@ -115,7 +115,7 @@ def test_the_class_name_targets_its_logit(trained, tmp_path):
             logits = model(load_image(file).resized_to_fit(48).rgb)
             assert int(logits.argmax()) == label  # the logit the class name targets
     with pytest.raises(UnknownNameError, match="green"):
-        build_config({"model": name, "class_": "green"}, {"model": name})
+        build_config(Options.of({"model": name, "class_": "green"}))
 
 
 def test_the_checkpoint_loads_lists_dreams_and_replays(trained, run_cli, tmp_path):

@@ -4,7 +4,9 @@ replay and the API share these, so every shell reads a value the same way."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -54,16 +56,63 @@ def device_for(name: str) -> torch.device:
     return device
 
 
-def network_spec(opts: dict[str, Any]) -> ModelSpec:
+@dataclass(frozen=True)
+class Options:
+    """A command's options, read once from its shell (click, the studio, the API): each value by
+    its parameter name (``class_`` for ``--class``), and the names the user set (the rest are
+    the command's defaults). Frozen: :meth:`replace` and :meth:`choose` give changed copies, so
+    no step of a command can change what a later step reads."""
+
+    values: Mapping[str, Any]
+    given: frozenset[str] = field(default=frozenset())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+        object.__setattr__(self, "given", frozenset(self.given))
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any], given: Iterable[str] | None = None) -> Options:
+        """``values`` as options; without ``given``, every name with a value counts as set
+        (the API and the studio, where nothing is a default)."""
+        if given is None:
+            given = (k for k, v in values.items() if v is not None)
+        return cls(values, frozenset(given))
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.values
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.values.get(name, default)
+
+    def replace(self, **changes: Any) -> Options:
+        """The command's own values for some options: no longer counted as the user's."""
+        return Options({**self.values, **changes}, self.given - set(changes))
+
+    def choose(self, **changes: Any) -> Options:
+        """Values set as the user would (a sweep's cell): counted as given."""
+        return Options({**self.values, **changes}, self.given | set(changes))
+
+    @property
+    def explicit(self) -> dict[str, Any]:
+        """The DreamConfig fields the user set, with their values."""
+        return {k: self.values[k] for k in sorted(self.given & CONFIG_FIELDS)
+                if k in self.values}  # fmt: skip
+
+
+def network_spec(
+    name: str | None, input_norm: str | None = None, input_range: str | None = None
+) -> ModelSpec:
     """The spec for --model: a registered name, or your own network (registered here with its
     --input-norm/--input-range); those two options are refused for a registered model."""
-    name = opts.get("model")
     if name is None:
         name = DEFAULT_MODEL
     if not str(name).strip():
         raise ConfigError("--model: empty name; see `inceptionism models`")
     name = trained_file(name) or name  # `--model mynet` finds mynet.pt beside you
-    norm, rng = opts.get("input_norm"), opts.get("input_range")
+    norm, rng = input_norm, input_range
     if is_network(name) and name not in list_models():
         return register_network(name, norm, rng)
     if norm is not None or rng is not None:
@@ -74,26 +123,24 @@ def network_spec(opts: dict[str, Any]) -> ModelSpec:
 
 
 def build_config(
-    opts: dict[str, Any],
-    explicit: dict[str, Any] | None = None,
+    options: Options,
     defaults: dict[str, Any] | None = None,
     guide: bool = False,
 ) -> DreamConfig:
-    """The preset for the chosen model (or the command's ``defaults`` when none is named),
-    then every option the user gave explicitly (``explicit``, by click's parameter source).
-
-    ``opts`` holds preset, class_, model, input_norm and input_range; ``explicit`` defaults to
-    every config field present in ``opts`` (the API)."""
-    if explicit is None:
-        explicit = {k: v for k, v in opts.items() if k in CONFIG_FIELDS and v is not None}
-    model = network_spec({**opts, "model": explicit.get("model", opts.get("model"))}).name
+    """The preset for the chosen model (or the command's ``defaults`` when none is named, or
+    when the preset is the lucid recipe, which :func:`featurevis_config` reads), then every
+    config option the user set (:attr:`Options.explicit`), then ``--class``'s logit."""
+    explicit = options.explicit
+    model = network_spec(explicit.get("model", options.get("model")),
+                         options.get("input_norm"), options.get("input_range")).name  # fmt: skip
     fields = {k: v for k, v in explicit.items() if k != "model"}
     if guide:
         if fields.get("objective", "guide") != "guide":
             raise ConfigError(f"--guide needs --objective guide, not {fields['objective']}")
         fields["objective"] = "guide"
-    if opts.get("preset"):
-        config = DreamConfig.preset(opts["preset"], model=model, **fields)
+    preset = options.get("preset")
+    if preset and preset != LUCID:
+        config = DreamConfig.preset(preset, model=model, **fields)
     else:
         own = dict(defaults or {})
         if fields.get("init", own.get("init")) in ("noise", "grey") and "objective" not in fields:
@@ -101,7 +148,7 @@ def build_config(
             # the first units it excites and grows lines across the image (README, measured)
             own.setdefault("objective", "mean")
         config = DreamConfig(**{**own, "model": model, **fields})
-    class_ = opts.get("class_")
+    class_ = options.get("class_")
     if class_ is not None:
         class_ = class_number(model, class_)  # a trained network's class name, or a number
         info = {i.name: i for i in layer_table(model)}.get("logits")
@@ -125,14 +172,14 @@ DREAM_ONLY = ("objective", "border", "grad_norm", "lap_levels", "smooth", "tv", 
               "tile")  # fmt: skip
 
 
-def class_from_noise(opts: dict[str, Any], explicit: dict[str, Any]) -> bool:
+def class_from_noise(options: Options) -> bool:
     """Whether a dream is a class visualisation from noise (`--class N --init noise`)."""
-    return opts.get("class_") is not None and explicit.get("init", opts.get("init")) == "noise"
+    init = options.explicit.get("init", options.get("init"))
+    return options.get("class_") is not None and init == "noise"
 
 
 def featurevis_config(
-    opts: dict[str, Any],
-    explicit: dict[str, Any],
+    options: Options,
     size: tuple[int, int] | None,
     by_default: bool = False,
     photo: bool = False,
@@ -140,12 +187,13 @@ def featurevis_config(
 ) -> FeatureVisConfig | None:
     """The lucid recipe for a command, or None for a DeepDream: with ``--preset lucid``, or
     with no preset where the command makes it the default (``by_default``: `channels`, a
-    class from noise). Takes ``lucid`` out of ``opts["preset"]`` (the DreamConfig then keeps
-    the command's defaults: it records the model, objective, seed and start); ``--steps`` and
-    ``--seed`` carry over, DeepDream-only options are refused; ``size`` (w, h) must be square.
-    ``photo``: the command starts from a photo, which the lucid recipe does not.
+    class from noise). The command's DreamConfig keeps its own defaults then (build_config
+    passes over the lucid preset: the config records the model, objective, seed and start);
+    ``--steps`` and ``--seed`` carry over, DeepDream-only options are refused; ``size`` (w, h)
+    must be square. ``photo``: the command starts from a photo, which the lucid recipe does not.
     """
-    preset = opts.get("preset")
+    preset = options.get("preset")
+    explicit = options.explicit
     if preset == LUCID and photo:
         raise ConfigError("--preset lucid renders from noise: start from noise, not a photo")
     if not (preset == LUCID or (preset is None and by_default)):
@@ -153,7 +201,6 @@ def featurevis_config(
             flags = ", ".join(f"--{k}" for k in changes)
             raise ConfigError(f"{flags}: for the lucid recipe, not --preset")
         return None
-    opts["preset"] = None
     named = [k for k in DREAM_ONLY if k in explicit]
     if named:
         names = ", ".join(f"--{k.replace('_', '-')}" for k in named)
@@ -181,9 +228,9 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
 
 
 def dream_featurevis(
-    opts: dict[str, Any], explicit: dict[str, Any], size: tuple[int, int] | None, photo: bool
+    options: Options, size: tuple[int, int] | None, photo: bool
 ) -> FeatureVisConfig | None:
     """`dream`'s lucid recipe: with --preset lucid, or by default for a class from noise
     without a photo (`--class N --init noise`)."""
-    by_default = class_from_noise(opts, explicit) and not photo
-    return featurevis_config(opts, explicit, size or DEFAULT_SIZE, by_default, photo)
+    by_default = class_from_noise(options) and not photo
+    return featurevis_config(options, size or DEFAULT_SIZE, by_default, photo)

@@ -11,23 +11,25 @@ from typing import Any
 import click
 
 from inceptionism.cli.options import (
-    IntRange,
     SectionedCommand,
     command_config,
     dream_options,
     examples,
     executor_option,
-    explicit_fields,
-    finite_each,
-    finite_numbers,
     given,
     load_run,
     note,
+    read_options,
     run_flags,
-    size_text,
     stack,
 )
-from inceptionism.configure import featurevis_config, parse_size
+from inceptionism.cli.params import (
+    IntRange,
+    finite_each,
+    finite_numbers,
+    size_text,
+)
+from inceptionism.configure import Options, featurevis_config, parse_size
 from inceptionism.engine.loop import resolve_objective
 from inceptionism.errors import ConfigError
 from inceptionism.explore.cells import Sheets, atlas_layers, lucid_title, pick_channels, sheet_title
@@ -55,21 +57,23 @@ def _explore_options(defaults: dict[str, Any] | None = None, lucid: bool = False
     )  # fmt: skip
 
 
-def _sheets(source: str, ctx: click.Context, opts: dict[str, Any], defaults=None) -> Sheets:
+def _sheets(source: str, ctx: click.Context, options: Options, defaults=None) -> Sheets:
     """The options every sheet command shares, read into its Sheets (all checked first)."""
-    config = command_config(ctx, opts, defaults, guide=opts.get("guide") is not None)
-    start = source_start(source, config.init, parse_size(opts["size"]), opts["max_size"],
-                         opts["max_pixels"], default_size=(256, 256))  # fmt: skip
-    cells = Path(opts["cells_dir"]) if opts["cells_dir"] else None
-    weights = opts.get("weights")
+    config = command_config(options, defaults, guide=options.get("guide") is not None)
+    start = source_start(source, config.init, parse_size(options["size"]), options["max_size"],
+                         options["max_pixels"], default_size=(256, 256))  # fmt: skip
+    cells = Path(options["cells_dir"]) if options["cells_dir"] else None
+    weights = options.get("weights")
 
     def load(c: Any) -> Any:  # --weights belongs to the command's own model
-        return load_run(c, {**opts, "weights": weights if c.model == config.model else None})
+        return load_run(c, options.replace(weights=weights if c.model == config.model else None))
 
-    return Sheets(config, start, refs=steering_refs(opts.get("guide"), opts.get("mask")),
-                  out=Path(opts["out"]), cells_dir=cells, force=opts["force"], load=load,
-                  executor=(opts["executor"], opts["device"]),
-                  report=None if opts["quiet"] else note, on_close=ctx.call_on_close)  # fmt: skip
+    refs = steering_refs(options.get("guide"), options.get("mask"))
+    return Sheets(config, start, refs=refs, out=Path(options["out"]), cells_dir=cells,
+                  force=options["force"], load=load,
+                  executor=(options["executor"], options["device"]),
+                  report=None if options["quiet"] else note,
+                  on_close=ctx.call_on_close)  # fmt: skip
 
 
 @click.command(
@@ -91,8 +95,9 @@ def sweep(ctx: click.Context, source: str, varies: tuple[str, ...], **opts: Any)
     """Dream SOURCE (a photo, sample:NAME, noise or grey) once per combination of --vary
     values, as a labelled grid: one or two varied parameters make one sheet, more make one
     sheet per value of the extra ones (OUT.<name>=<value>.png)."""
-    run = _sheets(source, ctx, opts)
-    build = cell_config(opts, explicit_fields(ctx, opts), guide=opts.get("guide") is not None)
+    options = read_options(ctx, opts)
+    run = _sheets(source, ctx, options)
+    build = cell_config(options, guide=options.get("guide") is not None)
     parsed = [parse_vary(v, build) for v in varies]
     sheets = sweep_sheets(build, parsed)
     out = run.out
@@ -106,7 +111,7 @@ def sweep(ctx: click.Context, source: str, varies: tuple[str, ...], **opts: Any)
         dreamed: list[tuple[str, Any]] = list(zip([c.label for c in cells], run.dream(jobs)))
         pairs, columns, rows = with_source(dreamed, columns, rows, photo)
         title = sheet_title(run.config, skip, source) + ("  " + " ".join(extras) if extras else "")
-        sheet = contact_sheet(pairs, columns, title, opts["cell_size"], rows or None)
+        sheet = contact_sheet(pairs, columns, title, options["cell_size"], rows or None)
         run.write(path, sheet, {"kind": "sweep", "vary": list(varies), "extra": extras})
 
 
@@ -125,11 +130,13 @@ def sweep(ctx: click.Context, source: str, varies: tuple[str, ...], **opts: Any)
 def atlas(ctx: click.Context, source: str, **opts: Any) -> None:
     """One cell per layer (--layers a,b,c or all): what each layer sees in SOURCE (a photo,
     sample:NAME, noise or grey). Labelled with the layer's name and channels."""
-    spec = opts.pop("layers") or "all"
-    size = parse_size(opts["size"]) or (256, 256)
+    options = read_options(ctx, opts)
+    spec = options["layers"] or "all"
+    options = options.replace(layers=None)  # the atlas's cells name theirs
+    size = parse_size(options["size"]) or (256, 256)
     photo = source not in BLANK_STARTS
-    fv = featurevis_config(opts, explicit_fields(ctx, opts), size, photo=photo)
-    run = _sheets(source, ctx, {**opts, "layers": None})
+    fv = featurevis_config(options, size, photo=photo)
+    run = _sheets(source, ctx, options)
     layers = atlas_layers(run.config.model, spec)
     cells = [Cell(f"{n} ({c} ch)", f"layer_{n}", run.config.replace(layers=n)) for n, c in layers]
     jobs = run.jobs(cells, fv)
@@ -138,7 +145,7 @@ def atlas(ctx: click.Context, source: str, **opts: Any) -> None:
                                     len(cells), [], run.photo())  # fmt: skip
     title = lucid_title(fv, source) if fv else sheet_title(run.config, {"layers"}, source)
     info = {"kind": "atlas", "layers": [n for n, _ in layers]}
-    run.write(run.out, contact_sheet(pairs, min(6, columns), title, opts["cell_size"]),
+    run.write(run.out, contact_sheet(pairs, min(6, columns), title, options["cell_size"]),
               {**info, "featurevis": fv.to_dict()} if fv else info)  # fmt: skip
 
 
@@ -177,13 +184,14 @@ def channels(ctx: click.Context, layer: str, count: int, channel_list: str | Non
     rendered in batches); --preset default (or any dream preset) gives the DeepDream of noise."""
     if given(ctx, "layers"):
         raise ConfigError("channels takes the layer as its argument, not --layers")
-    lucid = {k: v for k in ("param", "transforms", "batch") if (v := opts.pop(k)) is not None}
-    side = parse_size(opts["size"]) or (128, 128)
-    fv = featurevis_config(opts, explicit_fields(ctx, opts), side, True, **lucid)
-    if opts["preset"] == "default":  # the earlier look: DeepDream of noise, channels' defaults
-        opts["preset"] = None
-    size = f"{fv.size}x{fv.size}" if fv is not None else opts["size"]  # the render's size
-    run = _sheets("noise", ctx, {**opts, "layers": layer, "size": size}, CHANNEL_DEFAULTS)
+    options = read_options(ctx, opts)
+    lucid = {k: v for k in ("param", "transforms", "batch") if (v := options[k]) is not None}
+    side = parse_size(options["size"]) or (128, 128)
+    fv = featurevis_config(options, side, True, **lucid)
+    if options["preset"] == "default":  # the earlier look: DeepDream of noise, channels' own
+        options = options.replace(preset=None)
+    size = f"{fv.size}x{fv.size}" if fv is not None else options["size"]  # the render's size
+    run = _sheets("noise", ctx, options.replace(layers=layer, size=size), CHANNEL_DEFAULTS)
     run.config = run.config.replace(layers=layer)
     resolve_objective(run.config.model, run.config)  # an unknown layer: one line, valid names
     picked = pick_channels(run.config.model, layer, count, channel_list)
@@ -196,7 +204,7 @@ def channels(ctx: click.Context, layer: str, count: int, channel_list: str | Non
              else sheet_title(run.config, {"layers"}, "noise"))  # fmt: skip
     columns = min(8, max(1, round(len(cells) ** 0.5 + 0.5)))
     sheet = contact_sheet(list(zip([c.label for c in cells], images)), columns, title,
-                          opts["cell_size"])  # fmt: skip
+                          options["cell_size"])  # fmt: skip
     info = {"kind": "channels", "layer": layer}
     run.write(run.out, sheet, {**info, "featurevis": fv.to_dict()} if fv else info)
 

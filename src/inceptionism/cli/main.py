@@ -15,7 +15,6 @@ import click
 
 from inceptionism._version import __version__
 from inceptionism.cli.options import (
-    IntRange,
     SectionedCommand,
     batch_jobs,
     command_config,
@@ -23,15 +22,18 @@ from inceptionism.cli.options import (
     echo_error,
     examples,
     executor_option,
-    explicit_fields,
     load_run,
     model_options,
     note,
     preset_names,
+    read_options,
     run_flags,
+)
+from inceptionism.cli.params import (
+    IntRange,
     size_text,
 )
-from inceptionism.configure import LUCID, dream_featurevis, parse_size
+from inceptionism.configure import LUCID, Options, dream_featurevis, parse_size
 from inceptionism.engine.config import PRESETS
 from inceptionism.engine.progress import ProgressBar
 from inceptionism.errors import ImageError, InceptionismError, InceptionismWarning, install_hint
@@ -101,9 +103,10 @@ def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | No
     With --init noise or grey no INPUT is needed (--size WxH, default 512x512). Batch runs
     skip outputs that already exist, so an interrupted batch resumes.
     """
+    options = read_options(ctx, opts)
     wh = parse_size(size)
-    fv = dream_featurevis(opts, explicit_fields(ctx, opts), wh, bool(inputs))  # or None
-    config = command_config(ctx, opts, guide=guide is not None)
+    fv = dream_featurevis(options, wh, bool(inputs))  # or None
+    config = command_config(options, guide=guide is not None)
     config = config.replace(init="noise") if fv else config
     check_starts(inputs, config.init, wh, max_pixels)  # before any file is read
     refs = steering_refs(guide, mask)
@@ -146,8 +149,8 @@ def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | No
     def live(i: int, job: Job) -> ProgressBar | None:
         return None if quiet else ProgressBar(label=f"[{i + 1}/{len(todo)}] " if batch else "")
 
-    with make_executor(opts["executor"], opts["device"]) as executor:  # joined before any work
-        executor.run(todo, load_run(config, opts), done, live)  # type: ignore[arg-type]
+    with make_executor(options["executor"], options["device"]) as executor:  # joined first
+        executor.run(todo, load_run(config, options), done, live)  # type: ignore[arg-type]
     if failed:
         raise ImageError(f"{failed} of {len(jobs)} inputs could not be dreamed (see above)")
 
@@ -186,7 +189,7 @@ def replay(recipe_png: Path, out: Path, force: bool, quiet: bool, **opts: Any) -
     """Re-create an output (a dream, a sheet's cell, a zoom or video frame) from the recipe
     stored in its PNG, pixel for pixel on the same machine."""
     notes: list[str] = []  # said once the replay worked: an error stays the only line
-    job, run = replay_job(recipe_png, out, force, opts, warn=notes.append)
+    job, run = replay_job(recipe_png, out, force, Options.of(opts), warn=notes.append)
     run_job(job, run, None if quiet else ProgressBar())
     for line in notes:
         note(line)

@@ -9,8 +9,6 @@ from typing import Any
 import click
 
 from inceptionism.cli.options import (
-    FloatRange,
-    IntRange,
     SectionedCommand,
     command_config,
     dream_options,
@@ -18,8 +16,13 @@ from inceptionism.cli.options import (
     executor_option,
     load_run,
     note,
-    parse_floats,
+    read_options,
     run_flags,
+)
+from inceptionism.cli.params import (
+    FloatRange,
+    IntRange,
+    parse_floats,
     size_text,
 )
 from inceptionism.configure import parse_size
@@ -85,16 +88,17 @@ def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: fl
     SOURCE is a photo, sample:NAME, noise or grey. Frames are written as they finish, next to
     OUT (OUT.mp4.frames/); running the same command again resumes after the last one.
     """
-    if opts["executor"] != "local":
+    options = read_options(ctx, opts)
+    if options["executor"] != "local":
         raise ConfigError("zoom is sequential (each frame starts from the last one): "
                           "it runs with --executor local only")  # fmt: skip
-    config = command_config(ctx, opts, MOTION_DEFAULTS, guide=guide is not None)
+    config = command_config(options, MOTION_DEFAULTS, guide=guide is not None)
     first = source_start(source, config.init, parse_size(size), max_size, max_pixels, True)
     refs = steering_refs(guide, mask)
     target = FramesTarget(out, force, [*first.reads, *(r.local() for r in refs.values())])
     Job(frame_config(config, 1), first, None, "frame", refs.get("guide"), refs.get("mask"))
     rate = Fraction(fps).limit_denominator(1001)
-    run = load_run(config, opts)
+    run = load_run(config, options)
     settings = run_settings("zoom", config, run, source=source,
                             source_sha256=first.source.sha256 if first.source else None,
                             size=list(first.size or ()), zoom=zoom_factor, rotate=rotate,
@@ -143,12 +147,13 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
     Frames are written as they finish (OUT.mp4.frames/); running the same command again
     resumes after the last one. Ctrl-C leaves a playable partial OUT.
     """
+    options = read_options(ctx, opts)
     if flow:
         try:
             import cv2  # noqa: F401
         except ImportError:
             raise MissingExtraError("--flow (OpenCV)", "video") from None
-    config = command_config(ctx, opts, MOTION_DEFAULTS, guide=guide is not None)
+    config = command_config(options, MOTION_DEFAULTS, guide=guide is not None)
     info, total = probe_range(source, t_start, t_end, max_pixels)
     refs = steering_refs(guide, mask)
     target = FramesTarget(out, force, [source, *(r.local() for r in refs.values())])
@@ -157,19 +162,17 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
                             "t_end": t_end, "blend": blend, "flow": flow}  # fmt: skip
     Job(config, Start("video", ref, frame=1, **spec), None, "frame", refs.get("guide"),
         refs.get("mask"))  # checked before any work  # fmt: skip
-    executor = make_executor(opts["executor"], opts["device"])
+    executor = make_executor(options["executor"], options["device"])
     burn_in = burn_in_frames(blend) if executor.parallel else 0
     ctx.call_on_close(executor.close)
     executor.open()  # a cluster joined before the model loads or a frame is written
-    run = load_run(config, opts)
+    run = load_run(config, options)
+    fade = crossfade_frames(burn_in)
+    # chunks in parallel make other frames than one sequential run: recorded, so never mixed
+    chunked = {k: v for k, v in (("burn_in", burn_in), ("crossfade", fade)) if v}
     settings = run_settings("video", config, run, source=str(source), source_sha256=ref.sha256,
                             blend=blend, flow=flow, start=t_start, end=t_end,
-                            max_size=max_size)  # fmt: skip
-    fade = crossfade_frames(burn_in)
-    if burn_in:  # chunks in parallel: other frames than one sequential run, so not mixed
-        settings["burn_in"] = burn_in
-    if fade:
-        settings["crossfade"] = fade
+                            max_size=max_size, **chunked)  # fmt: skip
     audio: dict[str, Any] = {"audio_from": source if info.has_audio else None, "start": t_start,
                              "end": t_end}  # fmt: skip
     frame_run = FrameRun(target.frames, total, settings, run, on_frame=frame_lines(quiet),

@@ -5,10 +5,18 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from pathlib import Path
 
 import click
 
-from inceptionism.cli.options import FloatRange, IntRange, examples, note
+from inceptionism.cli.options import (
+    examples,
+    note,
+)
+from inceptionism.cli.params import (
+    FloatRange,
+    IntRange,
+)
 from inceptionism.configure import device_for
 from inceptionism.errors import ConfigError
 from inceptionism.studio.core import Limits, Studio
@@ -19,7 +27,7 @@ from inceptionism.studio.core import Limits, Studio
     epilog=examples(
         "serve",
         "serve --port 8000 --max-side 768",
-        "serve --host 0.0.0.0 --device cuda",
+        "serve --models mynet.pt --models trained/",
     ),
 )
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -37,12 +45,16 @@ from inceptionism.studio.core import Limits, Studio
 @click.option("--time-limit", type=FloatRange(1, 86_400), default=900.0, show_default=True,
               help="Seconds one dream may run before it is stopped.")  # fmt: skip
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--models", "trained", multiple=True, type=click.Path(exists=True, path_type=Path),
+              metavar="PATH", help="Networks you trained (`inceptionism train`): a checkpoint "
+              "or a folder of them, offered in the model list; repeat for more.")  # fmt: skip
 def serve(host: str, port: int, max_upload_mb: float, max_pixels: int, max_side: int,
-          max_queue: int, time_limit: float, device: str) -> None:  # fmt: skip
+          max_queue: int, time_limit: float, device: str,
+          trained: tuple[Path, ...]) -> None:  # fmt: skip
     """Open the web studio: upload or pick a photo, choose model, layers and recipe, watch the
     dream grow octave by octave, download the PNG with its recipe. Needs the `web` extra."""
     limits = Limits(max_upload_mb, max_pixels, max_side, max_queue, time_limit)
-    studio = Studio(limits, device=str(device_for(device)))
+    studio = Studio(limits, device=str(device_for(device)), trained=trained)
     # Gradio's cache (every visitor's uploads) inside the studio's folder, removed with it;
     # read when gradio is imported
     own_cache = "GRADIO_TEMP_DIR" not in os.environ

@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from inceptionism.cli.options import FloatRange, IntRange, examples, note
+from inceptionism.cli.options import (
+    examples,
+    note,
+)
+from inceptionism.cli.params import (
+    FloatRange,
+    IntRange,
+)
 from inceptionism.errors import ConfigError
 
 

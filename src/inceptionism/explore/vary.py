@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from inceptionism.engine.config import DreamConfig
+from inceptionism.configure import PARSERS, Options, build_config
+from inceptionism.engine.config import PRESETS, DreamConfig
 from inceptionism.errors import ConfigError, UnknownNameError
 
 # --vary names: the CLI spelling of every config field marked as variable (the model among
@@ -35,21 +36,19 @@ class Cell:
     config: DreamConfig
 
 
-def cell_config(opts: dict[str, Any], explicit: dict[str, Any], guide: bool = False) -> CellConfig:
-    """How a sweep builds each cell's config, the way the command built its own: ``opts``'s
-    preset (or the cell's ``preset``) for the cell's model, then the options the user set
-    (``explicit``) and the cell's varied fields on top, then ``--class`` (or the cell's
-    ``class``: the term ``logits:N`` added to the layers)."""
-    from inceptionism.configure import build_config
+def cell_config(options: Options, guide: bool = False) -> CellConfig:
+    """How a sweep builds each cell's config, the way the command built its own: the preset
+    (or the cell's ``preset``) for the cell's model, then the options the user set and the
+    cell's varied fields on top, then ``--class`` (or the cell's ``class``: the term
+    ``logits:N`` added to the layers)."""
 
     def build(changes: dict[str, Any]) -> DreamConfig:
-        fields = {k: v for k, v in changes.items() if k not in NOT_FIELDS}
-        cell_opts = dict(opts)
+        cell = options.choose(**{k: v for k, v in changes.items() if k not in NOT_FIELDS})
         if "preset" in changes:
-            cell_opts["preset"] = changes["preset"]
+            cell = cell.choose(preset=changes["preset"])
         if "class" in changes:
-            cell_opts["class_"] = changes["class"]
-        return build_config(cell_opts, {**explicit, **fields}, None, guide)
+            cell = cell.choose(class_=changes["class"])
+        return build_config(cell, None, guide)
 
     return build
 
@@ -60,7 +59,7 @@ def _builder(base: DreamConfig | CellConfig) -> CellConfig:
         return base
     defaults = DreamConfig(model=base.model)
     explicit = {k: v for k, v in base.to_dict().items() if v != getattr(defaults, k)}
-    plain = cell_config({"model": base.model}, explicit)
+    plain = cell_config(Options({**explicit, "model": base.model}, frozenset({*explicit, "model"})))
 
     def build(changes: dict[str, Any]) -> DreamConfig:
         if any(k in NOT_FIELDS for k in changes):
@@ -72,9 +71,6 @@ def _builder(base: DreamConfig | CellConfig) -> CellConfig:
 
 def _convert(field: str, text: str) -> Any:
     """A --vary value as the field's type, parsed as the CLI option parses it."""
-    from inceptionism.configure import PARSERS
-    from inceptionism.engine.config import PRESETS
-
     text = text.strip()
     if field == "preset":
         if text not in PRESETS:

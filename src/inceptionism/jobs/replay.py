@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from inceptionism.configure import device_for, network_spec
+from inceptionism.configure import Options, device_for, network_spec
 from inceptionism.engine.loop import resolve_objective
 from inceptionism.errors import ConfigError, ImageError
 from inceptionism.io.image import DEFAULT_MAX_PIXELS, output_format, read_recipe
@@ -25,26 +25,23 @@ from inceptionism.jobs.recipes import Recipe, read_job
 from inceptionism.jobs.run import RunContext
 from inceptionism.models import get_model
 from inceptionism.models.custom import is_network
+from inceptionism.models.hub import replay_note
+from inceptionism.models.trained import trained_from_recipe
 from inceptionism.models.weights import sha256_file
 from inceptionism.ops.numerics import environment, environment_difference
 
 WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".h5", ".hdf5")
 
 
-def trusted_model(recipe: Recipe, given: str | None, opts: dict[str, Any]) -> str:
+def trusted_model(recipe: Recipe, options: Options) -> str:
     """The network replay may build: a registered name from the recipe, or what the user names
-    with --model. A recipe that names a factory or a TorchScript file is refused."""
-    if given:
+    with --model. A recipe that names a factory or a TorchScript file is refused; a trained
+    network's checkpoint (tensors only) is found from its recorded path and hash."""
+    if given := options.get("model"):
         network = recipe.network or {}
-        return network_spec({
-            "model": given,
-            "input_norm": opts.get("input_norm") or network.get("input_norm"),
-            "input_range": opts.get("input_range") or network.get("input_range"),
-        }).name  # fmt: skip
-    from inceptionism.models.trained import (
-        trained_from_recipe,  # tensors only: safe to load unasked
-    )
-
+        norm = options.get("input_norm") or network.get("input_norm")
+        span = options.get("input_range") or network.get("input_range")
+        return network_spec(given, norm, span).name
     if trained := trained_from_recipe(recipe.model, recipe.network or {}, recipe.weights_sha256):
         return trained
     if is_network(recipe.model) or recipe.network is not None:
@@ -53,7 +50,7 @@ def trusted_model(recipe: Recipe, given: str | None, opts: dict[str, Any]) -> st
             f"code a file names: pass --model {recipe.model} (and --weights) to re-create it "
             "on purpose"
         )
-    return network_spec({"model": recipe.model}).name
+    return network_spec(recipe.model).name
 
 
 def locate(
@@ -90,27 +87,26 @@ def replay_job(
     recipe_png: Path,
     out: Path,
     force: bool,
-    opts: dict[str, Any],
+    options: Options,
     warn: Callable[[str], None],
 ) -> tuple[Job, RunContext]:
     """The job that re-creates ``recipe_png`` into ``out``, and the loaded model to run it."""
     recipe = read_job(read_recipe(recipe_png), recipe_png)
     job = recipe.job
-    if recipe.hub is not None and not opts.get("model"):  # its recorded commit, where cached
-        from inceptionism.models.hub import replay_note
-
-        if note := replay_note(recipe.model, recipe.hub):
-            warn(note)
-    model = trusted_model(recipe, opts.get("model"), opts)
+    # a Hub network: its recorded commit, where it is cached
+    hub = None if options.get("model") else recipe.hub
+    if hub is not None and (note := replay_note(recipe.model, hub)):
+        warn(note)
+    model = trusted_model(recipe, options)
     job = job.replace(config=job.config.replace(model=model))
     resolve_objective(model, job.config)
-    device = device_for(opts.get("device") or "auto")
+    device = device_for(options.get("device") or "auto")
     output_format(out)
 
     beside = recipe_png.resolve().parent
     start, to_hash = job.start, []
     # a recipe may lower the pixel limit, never raise it: the user's (or the default) caps it
-    limit = int(opts.get("max_pixels") or DEFAULT_MAX_PIXELS)
+    limit = int(options.get("max_pixels") or DEFAULT_MAX_PIXELS)
     if start.max_pixels > limit:
         try:
             start = dataclasses.replace(start, max_pixels=limit)
@@ -124,7 +120,7 @@ def replay_job(
     for key, (what, flag) in names.items():
         ref = getattr(start, key)
         if ref is not None and (key != "source" or start.kind in ("photo", "video")):
-            ref, check = locate(ref, what, opts.get(key), beside, flag)
+            ref, check = locate(ref, what, options.get(key), beside, flag)
             to_hash += [(ref, what)] if check else []
         found[key] = ref
     start = dataclasses.replace(start, **found)
@@ -132,7 +128,7 @@ def replay_job(
     for kind in ("guide", "mask"):
         ref = getattr(job, kind)
         if ref is not None:
-            ref, check = locate(ref, f"{kind} image", opts.get(f"{kind}_file"), beside,
+            ref, check = locate(ref, f"{kind} image", options.get(f"{kind}_file"), beside,
                                 f"--{kind}")  # fmt: skip
             to_hash += [(ref, f"{kind} image")] if check else []
         steering[kind] = ref
@@ -150,7 +146,7 @@ def replay_job(
     for ref, what in to_hash:  # only now: hashing may take a while on a big video
         if ref.sha256 and sha256_file(ref.local()) != ref.sha256:
             warn(f"warning: {ref.path} differs from the recorded {what}; the result will differ")
-    weights = opts.get("weights")
+    weights = options.get("weights")
     recorded = recipe.weights_file
     usable = recorded is not None and Path(recorded).suffix.lower() in WEIGHT_SUFFIXES
     if weights is None and usable and recorded is not None and Path(recorded).is_file():

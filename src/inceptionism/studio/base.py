@@ -18,7 +18,7 @@ from typing import Any
 
 from PIL import Image
 
-from inceptionism.configure import build_config, parse_tile
+from inceptionism.configure import Options, build_config, parse_tile
 from inceptionism.engine.config import DreamConfig
 from inceptionism.engine.loop import Progress, resolve_objective
 from inceptionism.engine.progress import format_seconds
@@ -151,7 +151,8 @@ class StudioBase:
             config = config.replace(objective="guide")
         if c.class_ is not None and str(c.class_).strip():
             every = {f: getattr(config, f) for f in DreamConfig.__dataclass_fields__}
-            config = build_config({"model": config.model, "class_": str(c.class_)}, every)
+            options = Options({**every, "class_": str(c.class_)}, frozenset(every))
+            config = build_config(options)
         resolve_objective(config.model, config)
         return config
 
