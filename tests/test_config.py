@@ -4,7 +4,8 @@ import dataclasses
 
 import pytest
 
-from inceptionism.engine.config import PRESETS, DreamConfig, map_seed_layer
+from inceptionism.engine.config import PRESETS, DreamConfig
+from inceptionism.engine.presets import _GOOGLENET_BLOCKS, map_seed_layer
 from inceptionism.errors import ConfigError, UnknownNameError
 
 
@@ -86,8 +87,6 @@ def test_seed_layers_keep_their_names_where_the_model_has_them():
     seed = [f"mixed{i}" for i in range(11)]
     assert map_seed_layer("mixed4", seed, "inception_v3") == "mixed4"
     # googlenet's own blocks are the TF1 seed's: inception4d stays inception4d
-    from inceptionism.engine.config import _GOOGLENET_BLOCKS
-
     assert map_seed_layer("inception4d", _GOOGLENET_BLOCKS, "googlenet") == "inception4d"
 
 

@@ -15,7 +15,9 @@ from PIL import Image
 
 from inceptionism.engine.config import DreamConfig
 from inceptionism.engine.loop import ProgressFn, dream_tensor
+from inceptionism.engine.techniques import start_image
 from inceptionism.errors import ConfigError
+from inceptionism.io.image import LoadedImage, load_image
 from inceptionism.models import DreamModel, get_model
 from inceptionism.ops.threads import ProcessPolicy
 
@@ -29,8 +31,6 @@ def cached_model(name: str, device: str = "cpu", weights: str | None = None) -> 
 def as_tensor(image: Any) -> torch.Tensor:
     """Any image kind the API takes -> (1, C, H, W) float tensor in [0, 1] (C = 3, or 1 for a
     greyscale array/tensor). Paths are read with EXIF orientation applied."""
-    from inceptionism.io.image import LoadedImage, load_image
-
     if isinstance(image, (str, Path)):
         return load_image(image).rgb
     if isinstance(image, Image.Image):
@@ -53,8 +53,6 @@ def as_tensor(image: Any) -> torch.Tensor:
 
 def _as_mask(mask: Any) -> torch.Tensor:
     """Mask images: luminance times alpha for PIL images and files that carry alpha."""
-    from inceptionism.io.image import LoadedImage, load_image
-
     if isinstance(mask, (str, Path)):
         return load_image(mask).as_mask()
     if isinstance(mask, Image.Image):
@@ -85,9 +83,6 @@ def dream(
         out = dream("photo.jpg", config=DreamConfig.preset("keras-classic"), steps=10)
         pattern = dream(init="noise", layers="block12:20", objective="mean", size=(256, 256))
     """
-    from inceptionism.engine.techniques import start_image
-    from inceptionism.io.image import LoadedImage, load_image
-
     config = (
         (config or DreamConfig()).replace(**overrides) if overrides else config or DreamConfig()
     )

@@ -18,7 +18,7 @@ from inceptionism.engine.ascent import ascent_step, objective_gradient, random_s
 from inceptionism.engine.config import PIXEL_RANGES, DreamConfig
 from inceptionism.engine.techniques import guide_features, keep_colors, prepare_mask
 from inceptionism.errors import ConfigError, UnknownNameError
-from inceptionism.models import DreamModel, get_spec, layer_index, layer_table
+from inceptionism.models import DreamModel, get_spec, layer_index, layer_table, list_models
 from inceptionism.ops.gradients import gaussian_blur, smoothing_sigma, with_tv_penalty
 from inceptionism.ops.objectives import Context, Objective, neuron_position
 from inceptionism.ops.octaves import (
@@ -99,8 +99,6 @@ def resolve_objective(model: DreamModel | str, config: DreamConfig) -> Objective
 def _other_models(layer: str, model: str) -> str:
     """ "mixed4 is a layer of inception_v3; pass --model inception_v3", or "" (the registered
     models' layer tables, built without weights)."""
-    from inceptionism.models import list_models
-
     for other in list_models():
         if other != model and layer in layer_index(layer_table(other)):
             return f"{layer} is a layer of {other}; pass --model {other}."
@@ -133,66 +131,24 @@ def dream_tensor(
     tune_device(model.device)
     original = image.detach().to(model.device, model.mean.dtype)  # type: ignore[arg-type]
     full_size = (int(original.shape[-2]), int(original.shape[-1]))
-    for term in objective.terms:  # neuron coordinates against the full-size grid, up front
-        if term.neuron is not None:
-            neuron_position(
-                term,
-                (1, 1),
-                Context(strides={term.layer: model.layer(term.layer).stride}, full_size=full_size),
-            )
-    guide_feats = None
-    if config.objective == "guide":
-        if guide is None:
-            raise ConfigError("the 'guide' objective needs a guide image (--guide IMAGE)")
-        usable = [t for t in objective.terms if t.neuron is None and model.layer(t.layer).stride]
-        if not usable:
-            raise ConfigError(
-                "the guide has nothing to act on: it needs a layer or channel term with a "
-                "spatial grid (not only neurons or class logits)"
-            )
-        guide_feats = guide_features(model, guide, list(dict.fromkeys(t.layer for t in usable)))
-    elif guide is not None:
-        raise ConfigError("a guide image needs objective='guide'")
+    _check_neurons(model, objective, full_size)
+    guide_feats = _guide_features(model, objective, config, guide)
     if mask is not None and mask.ndim == 2:
         mask = mask[None, None]
     weight = None if mask is None else prepare_mask(mask.to(original), *full_size)
-    generator = torch.Generator().manual_seed(config.seed)
-    # Each detail flavour comes with its seed's own pyramid: Keras sizes every level from the
-    # original; Google zooms each level from the previous one; the TF2 tutorial scales the
-    # original's size by scale**n, levels above the original included; the TF1 notebook (its
-    # resize, octave_resize="tf1") grows each level from the one before.
-    how = config.octave_resize
-    if config.detail == "photo":
-        shapes = octave_shapes(*full_size, config.octaves, config.octave_scale)
-    elif config.detail == "none" and how == "tf1":  # the TF1 notebook's sizes, with its resize
-        shapes = grown_shapes(
-            *full_size, config.octaves - 1, config.octaves_above, config.octave_scale
-        )
-    elif config.detail == "none":
-        shapes = scaled_shapes(
-            *full_size, config.octaves - 1, config.octaves_above, config.octave_scale
-        )
-    else:
-        shapes = successive_shapes(*full_size, config.octaves, config.octave_scale)
-        bases = successive_pyramid(original, shapes, how)
-    low, high = PIXEL_RANGES[config.pixel_range]
-    span = high - low
+    shapes, bases = pyramid(original, config, full_size)
+    level = _Level(model, objective, config, full_size, guide_feats, hooks,
+                   torch.Generator().manual_seed(config.seed))  # fmt: skip
     work = [config.steps * h * w for h, w in shapes]
-    total_work, done_work = float(sum(work)) or 1.0, 0.0
-    start = time.perf_counter()
+    total_work, start = float(sum(work)) or 1.0, time.perf_counter()
 
-    def report(**kw: Any) -> None:
+    def report(done_work: float, **kw: Any) -> None:
         if on_progress is not None:
-            on_progress(
-                Progress(
-                    octaves=len(shapes),
-                    steps=config.steps,
-                    elapsed=time.perf_counter() - start,
-                    fraction=min(done_work / total_work, 1.0),
-                    **kw,
-                )
-            )
+            on_progress(Progress(octaves=len(shapes), steps=config.steps,
+                                 elapsed=time.perf_counter() - start,
+                                 fraction=min(done_work / total_work, 1.0), **kw))  # fmt: skip
 
+    how = config.octave_resize
     if hooks is not None:
         hooks.step()  # e.g. the first sample of the load: the first steps already adapt
     x = resize(original, shapes[0], how)
@@ -208,54 +164,23 @@ def dream_tensor(
             if x is original:  # updated in place below; the start stays as it was
                 x = x.clone()
             level_mask = None if weight is None else resize(weight, shape)
-            sigma = smoothing_sigma(config.smooth, i, len(shapes))
-            tile = tile_size(config.tile, *shape)
-            if hooks is not None:
-                hooks.level(tiled=bool(tile))
-            loss, stopped, step = float("nan"), False, 0
-            for step in range(1, config.steps + 1):
-                shift = random_shift(config.jitter, generator)
-                loss, g = objective_gradient(
-                    model, x, objective, config.objective, config.border, shift,
-                    tile, config.tile_overlap, full_size, guide_feats, config.keep_small_maps,
-                )  # fmt: skip
-                if not math.isfinite(loss):
-                    raise ConfigError(
-                        f"the objective became {loss} at octave {i + 1}, step {step}: the weights "
-                        "or activations hold NaN or infinite values (a broken weights file?)"
-                    )
-                if config.max_loss is not None and loss > config.max_loss:
-                    stopped, step = True, step - 1  # the Keras seed stops before applying this step
-                    break
-                g = with_tv_penalty(gaussian_blur(g, sigma), x, config.tv)
-                x = ascent_step(x, g, config.step_size, config.grad_norm, config.clip,
-                                config.lap_levels, level_mask, span, config.grad_eps,
-                                reuse_gradient=True, reuse_image=True)  # fmt: skip
-                done_work += shape[0] * shape[1]
-                if hooks is not None:
-                    hooks.step()
-                report(octave=i + 1, step=step, loss=loss, shape=shape)
-            done_work = float(sum(work[: i + 1]))
+
+            def stepped(step: int, loss: float, i: int = i, shape: tuple[int, int] = shape) -> None:
+                done = sum(work[:i]) + step * shape[0] * shape[1]
+                report(float(done), octave=i + 1, step=step, loss=loss, shape=shape)
+
+            x, loss, stopped, step = level.run(x, i, len(shapes), level_mask, stepped)
             if config.detail == "dream":
                 detail = x - base
             elif config.detail == "photo" and i > 0:
                 x = x + photo_detail(original, shapes[i - 1], shape, how)
                 if config.clip:
                     x = x.clamp(0.0, 1.0)
-            snapshot = (
-                None  # a copy: x changes in place on the next level (after the last: read only)
-            )
+            snapshot = None  # a copy: x changes in place on the next level (the last: read only)
             if on_progress is not None:
                 snapshot = x.detach().clone() if i + 1 < len(shapes) else x.detach()
-            report(
-                octave=i + 1,
-                step=step,
-                loss=loss,
-                shape=shape,
-                octave_done=True,
-                stopped_early=stopped,
-                image=snapshot,
-            )
+            report(float(sum(work[: i + 1])), octave=i + 1, step=step, loss=loss, shape=shape,
+                   octave_done=True, stopped_early=stopped, image=snapshot)  # fmt: skip
     finally:
         if hooks is not None:
             hooks.end()
@@ -265,3 +190,103 @@ def dream_tensor(
     if config.keep_colors:
         x = keep_colors(x, original)
     return x
+
+
+def _check_neurons(model: DreamModel, objective: Objective, full_size: tuple[int, int]) -> None:
+    """Neuron coordinates checked against the full-size grid, before any work."""
+    for term in objective.terms:
+        if term.neuron is not None:
+            strides = {term.layer: model.layer(term.layer).stride}
+            neuron_position(term, (1, 1), Context(strides=strides, full_size=full_size))
+
+
+def _guide_features(
+    model: DreamModel, objective: Objective, config: DreamConfig, guide: torch.Tensor | None
+) -> dict[str, torch.Tensor] | None:
+    """The guide image's features at the objective's layers (for ``objective="guide"``)."""
+    if config.objective != "guide":
+        if guide is not None:
+            raise ConfigError("a guide image needs objective='guide'")
+        return None
+    if guide is None:
+        raise ConfigError("the 'guide' objective needs a guide image (--guide IMAGE)")
+    usable = [t for t in objective.terms if t.neuron is None and model.layer(t.layer).stride]
+    if not usable:
+        raise ConfigError(
+            "the guide has nothing to act on: it needs a layer or channel term with a "
+            "spatial grid (not only neurons or class logits)"
+        )
+    return guide_features(model, guide, list(dict.fromkeys(t.layer for t in usable)))
+
+
+def pyramid(
+    original: torch.Tensor, config: DreamConfig, full_size: tuple[int, int]
+) -> tuple[list[tuple[int, int]], list[torch.Tensor]]:
+    """The octaves' (h, w), smallest first, and for ``detail="dream"`` each level's base.
+
+    Each detail flavour comes with its seed's own pyramid: Keras sizes every level from the
+    original; Google zooms each level from the previous one; the TF2 tutorial scales the
+    original's size by scale**n, levels above the original included; the TF1 notebook (its
+    resize, octave_resize="tf1") grows each level from the one before."""
+    how, n, scale = config.octave_resize, config.octaves, config.octave_scale
+    if config.detail == "photo":
+        return octave_shapes(*full_size, n, scale), []
+    if config.detail == "none" and how == "tf1":  # the TF1 notebook's sizes, with its resize
+        return grown_shapes(*full_size, n - 1, config.octaves_above, scale), []
+    if config.detail == "none":
+        return scaled_shapes(*full_size, n - 1, config.octaves_above, scale), []
+    shapes = successive_shapes(*full_size, n, scale)
+    return shapes, successive_pyramid(original, shapes, how)
+
+
+class _Level:
+    """The steps of one octave: gradient (tiled, jittered, border excluded), smoothing and TV,
+    the normalised ascent step; the max-loss stop. What every level shares is held here."""
+
+    def __init__(self, model: DreamModel, objective: Objective, config: DreamConfig,
+                 full_size: tuple[int, int], guide_feats: Any, hooks: LoopHooks | None,
+                 generator: torch.Generator):  # fmt: skip
+        self.model, self.objective, self.config = model, objective, config
+        self.full_size, self.guide_feats, self.hooks = full_size, guide_feats, hooks
+        self.generator = generator
+        low, high = PIXEL_RANGES[config.pixel_range]
+        self.span = high - low
+
+    def run(
+        self,
+        x: torch.Tensor,
+        i: int,
+        levels: int,
+        mask: torch.Tensor | None,
+        stepped: Callable[[int, float], Any],
+    ) -> tuple[torch.Tensor, float, bool, int]:
+        """Level ``i`` of ``levels`` from ``x`` (changed in place): the image, the last loss,
+        whether max_loss stopped it, the steps applied. ``stepped(step, loss)`` after each."""
+        c, shape = self.config, (int(x.shape[-2]), int(x.shape[-1]))
+        sigma = smoothing_sigma(c.smooth, i, levels)
+        tile = tile_size(c.tile, *shape)
+        if self.hooks is not None:
+            self.hooks.level(tiled=bool(tile))
+        loss, stopped, step = float("nan"), False, 0
+        for step in range(1, c.steps + 1):
+            shift = random_shift(c.jitter, self.generator)
+            loss, g = objective_gradient(
+                self.model, x, self.objective, c.objective, c.border, shift, tile,
+                c.tile_overlap, self.full_size, self.guide_feats, c.keep_small_maps,
+            )  # fmt: skip
+            if not math.isfinite(loss):
+                raise ConfigError(
+                    f"the objective became {loss} at octave {i + 1}, step {step}: the weights "
+                    "or activations hold NaN or infinite values (a broken weights file?)"
+                )
+            if c.max_loss is not None and loss > c.max_loss:
+                stopped, step = True, step - 1  # the Keras seed stops before applying this step
+                break
+            g = with_tv_penalty(gaussian_blur(g, sigma), x, c.tv)
+            x = ascent_step(x, g, c.step_size, c.grad_norm, c.clip, c.lap_levels, mask,
+                            self.span, c.grad_eps, reuse_gradient=True,
+                            reuse_image=True)  # fmt: skip
+            if self.hooks is not None:
+                self.hooks.step()
+            stepped(step, loss)
+        return x, loss, stopped, step
