@@ -1,10 +1,10 @@
 """The recipe in every output PNG: a job written down, typed and versioned.
 
 A recipe is data from a stranger, never code: :func:`read_job` checks every field against the
-schema below (types, ranges, sizes within the pixel limit, nesting depth; the file reader caps
-the total size) before anything is loaded or allocated, and each violation is one line. A recipe
-may name a network of your own (a factory or a TorchScript file); it is recorded, and replay
-refuses to build it unless you name it yourself with ``--model``.
+schema (schema.py) and its types, ranges, sizes within the pixel limit and nesting depth (the
+file reader caps the total size) before anything is loaded or allocated, and each violation is
+one line. A recipe may name a network of your own (a factory or a TorchScript file); it is
+recorded, and replay refuses to build it unless you name it yourself with ``--model``.
 
 Format 2 (this release) records the job: ``kind`` (dream, cell, frame), the ``start``, the
 config, guide and mask; a cross-faded video frame (a chunked run's overlap) adds ``crossfade``:
@@ -30,50 +30,17 @@ from inceptionism.errors import ConfigError
 from inceptionism.featurevis.render import Rendering
 from inceptionism.io.image import DEFAULT_MAX_PIXELS, PILLOW_MAX_PIXELS
 from inceptionism.jobs.job import JOB_KINDS, START_KINDS, CrossFade, FileRef, Job, Start
+from inceptionism.jobs.schema import (
+    MAX_FRAME,
+    MAX_OCTAVES,
+    RECIPE_FORMAT,
+    SHA256,
+    RecipeError,
+    check_depth,
+    check_fields,
+)
 from inceptionism.models import DreamModel
 from inceptionism.ops.numerics import environment
-
-RECIPE_FORMAT = 2
-MAX_DEPTH = 8
-MAX_OCTAVES = 64  # an octave file's number
-# Every field a recipe may hold, per section; anything else is refused by name (a recipe from
-# a newer version, or crafted, is not half-read).
-TOP_FIELDS = frozenset({
-    "format", "kind", "inceptionism", "torch", "model", "weights_sha256", "weights_file",
-    "device", "environment", "network", "config", "start", "guide", "mask", "label", "index",
-    "motion", "crossfade", "featurevis", "octave", "executor", "hub",
-    "source",  # format 1
-})  # fmt: skip
-START_FIELDS = frozenset({
-    "kind", "source", "size", "max_size", "max_pixels", "quantize", "previous", "frame",
-    "t_start", "t_end", "blend", "flow", "zoom", "rotate", "shift",
-})  # fmt: skip
-REF_FIELDS = frozenset({"input", "path", "sha256"})
-V1_SOURCE_FIELDS = REF_FIELDS | {"max_size", "max_pixels", "size"}
-MOTION_FIELDS = frozenset({
-    "command", "config", "model", "weights_sha256", "source", "source_sha256", "size", "zoom",
-    "rotate", "shift", "blend", "flow", "start", "end", "max_size", "fps", "frames",
-    "burn_in", "crossfade",  # a video dreamed in chunks
-})  # fmt: skip
-SECTION_FIELDS = {
-    "network": frozenset({"input_norm", "input_range", "size", "checkpoint"}),
-    "crossfade": frozenset({"weight", "previous"}),
-    "executor": frozenset({"kind", "worker", "threads"}),
-    "environment": frozenset({"torch", "device", "cpu", "onednn", "gpu", "cuda"}),
-    "featurevis": frozenset({"featurevis", "units", "index"}),
-    "motion": MOTION_FIELDS,
-    "hub": frozenset({"repo", "revision", "commit", "architecture"}),  # a Hub model's origin
-}
-MAX_TEXT = 4096  # characters of any one string in a recipe
-MAX_FRAME = 10_000_000
-_SHA = re.compile(r"^[0-9a-f]{64}$")
-
-
-class RecipeError(ConfigError):
-    """A recipe that does not fit the schema."""
-
-    def __init__(self, message: str):
-        super().__init__(f"recipe: {message}")
 
 
 @dataclass(frozen=True)
@@ -151,8 +118,8 @@ def read_job(data: Any, where: Path | None = None) -> Recipe:
     PNG it came from (a format-1 frame finds the frame before it beside it)."""
     if not isinstance(data, dict):
         raise RecipeError("not a JSON object")
-    _check_depth(data, 0)
-    _check_fields(data)
+    check_depth(data, 0)
+    check_fields(data)
     fmt = data.get("format", 1)
     if fmt not in (1, 2) or isinstance(fmt, bool):
         raise RecipeError(f"format {fmt!r} is not one this version reads (1 or 2)")
@@ -216,50 +183,6 @@ def _environment(value: Any) -> dict[str, str] | None:
     if not ok or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise RecipeError("'environment' must be an object of texts")
     return dict(value)
-
-
-def _known(section: Any, allowed: frozenset[str], where: str) -> None:
-    """Refuse, by name, a field the schema does not have (sections that are not objects are
-    left to their own checks)."""
-    if isinstance(section, dict):
-        unknown = sorted(str(k) for k in section if k not in allowed)
-        if unknown:
-            shown = ", ".join(f"'{where}{k}'"[:80] for k in unknown[:3])
-            more = f" (and {len(unknown) - 3} more)" if len(unknown) > 3 else ""
-            raise RecipeError(f"unknown field {shown}{more}")
-
-
-def _check_fields(data: dict[str, Any]) -> None:
-    """Every field of every section is one the schema knows."""
-    _known(data, TOP_FIELDS, "")
-    for key, allowed in SECTION_FIELDS.items():
-        _known(data.get(key), allowed, f"{key}.")
-    for key in ("guide", "mask"):
-        _known(data.get(key), REF_FIELDS, f"{key}.")
-    start = data.get("start")
-    _known(start, START_FIELDS, "start.")
-    if isinstance(start, dict):
-        for key in ("source", "previous"):
-            _known(start.get(key), REF_FIELDS, f"start.{key}.")
-    fade = data.get("crossfade")
-    if isinstance(fade, dict):
-        _known(fade.get("previous"), REF_FIELDS, "crossfade.previous.")
-    _known(data.get("source"), V1_SOURCE_FIELDS, "source.")
-
-
-def _check_depth(obj: Any, depth: int) -> None:
-    if depth > MAX_DEPTH:
-        raise RecipeError(f"nested more than {MAX_DEPTH} levels deep")
-    if isinstance(obj, dict):
-        for v in obj.values():
-            _check_depth(v, depth + 1)
-    elif isinstance(obj, list):
-        if len(obj) > 1000:
-            raise RecipeError("a list of over 1000 items")
-        for v in obj:
-            _check_depth(v, depth + 1)
-    elif isinstance(obj, str) and len(obj) > MAX_TEXT:
-        raise RecipeError(f"a text of over {MAX_TEXT} characters")
 
 
 def _section(data: dict[str, Any], key: str, required: bool = False) -> dict[str, Any] | None:
@@ -329,7 +252,7 @@ def _ref(value: Any, where: str) -> FileRef | None:
 
 
 def _sha(sha: Any, where: str) -> str | None:
-    if sha is not None and (not isinstance(sha, str) or not _SHA.match(sha)):
+    if sha is not None and (not isinstance(sha, str) or not SHA256.match(sha)):
         raise RecipeError(f"'{where}' must be 64 hex digits")
     return sha
 

@@ -27,6 +27,7 @@ from inceptionism.io.video import (
 )
 from inceptionism.jobs.job import FileRef, Job, Start
 from inceptionism.jobs.run import RunContext, run_job
+from inceptionism.jobs.schema import MOTION_FIELDS
 
 # Per-frame recipe unless the user says otherwise: a frame is one step of a long walk, so it
 # needs far less than a still (Google's notebook used its full recipe; this is ~4x cheaper).
@@ -209,6 +210,10 @@ def fitted_size(width: int, height: int, max_size: int | None) -> tuple[int, int
 
 def run_settings(command: str, config: DreamConfig, run: RunContext, **fields: Any) -> dict:
     """The settings every frame of a zoom or video run shares (a resume must match them): the
-    command's own ``fields``, the recipe, the model and its weights."""
+    command's own ``fields``, the recipe, the model and its weights. Only the fields the recipe
+    schema declares (``jobs.recipes.MOTION_SETTINGS``): another is a mistake in the caller."""
+    unknown = sorted(set(fields) - MOTION_FIELDS)
+    if unknown:
+        raise TypeError(f"{unknown}: not motion settings; declare them in MOTION_SETTINGS")
     return {"command": command, **fields, "config": config.to_dict(), "model": run.model.name,
             "weights_sha256": run.model.weights_sha256}  # fmt: skip
