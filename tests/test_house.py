@@ -131,3 +131,34 @@ def test_ui_and_cluster_libraries_stay_in_their_floor(package, allowed):
             if any(m.split(".")[0] == package for m in mods):
                 offenders.append(f"{name} line {node.lineno}")
     assert not offenders, f"{package} imported outside {allowed}: {offenders}"
+
+
+# the shells: where a function-level import of the package's own modules keeps a command's
+# start-up fast (`inceptionism --help` answers without torch) or keeps Gradio optional
+SHELLS = ("cli", "studio.app", "comfyui", "__init__", "__main__")
+MAX_LINES = 450
+
+
+def _in(name: str, rooms: tuple[str, ...]) -> bool:
+    return any(name == r or name.startswith(r + ".") or name.startswith(r + "_") for r in rooms)
+
+
+def test_no_hidden_import_outside_the_shells():
+    """An import inside a function hides what a module needs (and, before, hid cycles); the
+    house's rooms import what they use at the top. Optional third-party extras (h5py, Ray,
+    OpenCV, huggingface_hub) are imported where used, inside the modules that wrap them."""
+    known = modules()
+    hidden = [
+        f"{name} line {line} imports {target} inside a function"
+        for name, path in known.items()
+        if not _in(name, SHELLS)
+        for target, line, at_top in imports(path, known)
+        if not at_top
+    ]
+    assert not hidden, "\n".join(hidden)
+
+
+def test_no_module_is_too_long_to_hold_in_one_head():
+    long = {name: n for name, path in modules().items()
+            if (n := len(path.read_text().splitlines())) > MAX_LINES}  # fmt: skip
+    assert not long, f"over {MAX_LINES} lines: {long}"

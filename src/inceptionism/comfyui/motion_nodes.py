@@ -73,20 +73,20 @@ class ZoomLoop:
             images = host.image_batch(image)
             config = dream_config(handle, preset, layers, preset_values(values), MOTION_DEFAULTS,
                                   seed=seed)  # fmt: skip
-            ctx = RunContext(handle.model)
+            context = RunContext(handle.model)
             bar = host.StepBar(len(images) * frames, config.octaves * config.steps)
             out: list[torch.Tensor] = []
             recipes: list[dict[str, Any]] = []
             for i in range(len(images)):
                 first = photo_start(host.store_image(images[i]).path, quantize=True)
                 assert first.source is not None
-                settings = run_settings("zoom", config, ctx, source=first.source.input,
+                settings = run_settings("zoom", config, context, source=first.source.input,
                                         source_sha256=first.source.sha256,
                                         size=list(first.size or ()), zoom=zoom, rotate=rotate,
                                         shift=list(shift))  # fmt: skip
                 folder = host.folder("output") / f"zoom-{uuid.uuid4().hex[:12]}"
                 live = _offset(bar, i * frames - 1)
-                run = FrameRun(folder, frames, settings, ctx, live=live)
+                run = FrameRun(folder, frames, settings, context, live=live)
                 zoom_loop(first, config, run, zoom, rotate, shift)
                 _read_frames(run, out, recipes)
             bar.advance(bar.total)
@@ -146,8 +146,8 @@ class DreamFrames:
             masks = host.mask_batch(mask) if mask is not None else None
             config = dream_config(handle, preset, layers, preset_values(values), MOTION_DEFAULTS,
                                   seed=seed)  # fmt: skip
-            ctx = RunContext(handle.model)
-            settings = run_settings("video", config, ctx, blend=blend, flow=flow,
+            context = RunContext(handle.model)
+            settings = run_settings("video", config, context, blend=blend, flow=flow,
                                     frames=len(clip))  # fmt: skip
             bar = host.StepBar(len(clip), config.octaves * config.steps)
             held = Frames()  # the source frames and the last dream, for the job layer's mix
@@ -170,7 +170,7 @@ class DreamFrames:
                           index=k, motion=settings,
                           mask=host.store_mask(host.pick(masks, k - 1))
                           if masks is not None else None)  # fmt: skip
-                out.append(dream_job(job, ctx, bar.job(k - 1)).rgb)
+                out.append(dream_job(job, context, bar.job(k - 1)).rgb)
                 recipes.append(job_recipe(job, handle.model))
             bar.advance(bar.total)
             return host.to_bhwc(out), Recipes.of(recipes, out)

@@ -205,7 +205,7 @@ class Dream:
             if guides is not None:
                 fixed["objective"] = "guide"
             config = dream_config(handle, preset, layers, preset_values(values), base=base, **fixed)
-            ctx = RunContext(handle.model)
+            context = RunContext(handle.model)
             bar = host.StepBar(len(images), config.octaves * config.steps)
             results, recipes = [], []
             for i in range(len(images)):
@@ -215,7 +215,7 @@ class Dream:
                           if guides is not None else None,
                           mask=host.store_mask(host.pick(masks, i))
                           if masks is not None else None)  # fmt: skip
-                results.append(dream_job(job, ctx, bar.job(i)).rgb)
+                results.append(dream_job(job, context, bar.job(i)).rgb)
                 recipes.append(job_recipe(job, handle.model))
             bar.advance(bar.total)
             return host.to_bhwc(results), Recipes.of(recipes, results)

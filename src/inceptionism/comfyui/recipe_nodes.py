@@ -17,6 +17,7 @@ from inceptionism.comfyui.nodes import CATEGORY, RECIPE, Recipes
 from inceptionism.errors import ImageError
 from inceptionism.io.image import LoadedImage, load_image, read_recipe, save_image
 from inceptionism.jobs.recipes import read_job
+from inceptionism.jobs.write import write_image
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,11 @@ class SaveWithRecipe:
                                 "without its recipe", i + 1)  # fmt: skip
                     data = None
             file = f"{name}_{counter + i:05}_.png"
-            save_image(LoadedImage(rgb), Path(folder) / file, recipe=data)
+            target, picture = Path(folder) / file, LoadedImage(rgb)
+            if data is None:  # a picture without its recipe: a plain PNG
+                save_image(picture, target)
+            else:
+                write_image(target, picture, data)
             shown.append({"filename": file, "subfolder": subfolder, "type": "output"})
         return {"ui": {"images": shown}}
 

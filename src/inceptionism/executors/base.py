@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inceptionism.engine.loop import Progress
+from inceptionism.engine.progress import format_seconds
 from inceptionism.errors import InceptionismError
 from inceptionism.io.image import LoadedImage
 from inceptionism.jobs.job import Job
@@ -50,8 +51,6 @@ class Tally:
         return (self.total - self.done) / rate if rate else None
 
     def describe(self) -> str:
-        from inceptionism.engine.progress import format_seconds
-
         rate = self.throughput
         shown = f"{rate * 60:.1f} jobs/min" if rate else "-- jobs/min"
         return f"{self.done}/{self.total} done, {shown}, ETA {format_seconds(self.eta)}"
@@ -88,7 +87,7 @@ class Executor:
     def run(
         self,
         jobs: Sequence[Job],
-        ctx: RunContext,
+        context: RunContext,
         on_done: OnDone | None = None,
         live: Live | None = None,
     ) -> list[Done]:
@@ -96,12 +95,12 @@ class Executor:
 
 
 class LocalExecutor(Executor):
-    """Today's behaviour: each job in turn in this process, on the model ``ctx`` holds."""
+    """Today's behaviour: each job in turn in this process, on the model ``context`` holds."""
 
     def run(
         self,
         jobs: Sequence[Job],
-        ctx: RunContext,
+        context: RunContext,
         on_done: OnDone | None = None,
         live: Live | None = None,
     ) -> list[Done]:
@@ -109,7 +108,7 @@ class LocalExecutor(Executor):
         for i, job in enumerate(jobs):
             began = time.perf_counter()
             try:
-                image, error = run_job(job, ctx, live(i, job) if live else None), None
+                image, error = run_job(job, context, live(i, job) if live else None), None
             except InceptionismError as e:
                 image, error = None, e
                 failed += 1

@@ -151,9 +151,9 @@ class RayExecutor(Executor):
             n = self.workers or max(1, int(cpus // share))
         return max(1, min(n, jobs)), share, 0.0, max(1, int(share))
 
-    def pool(self, ctx: RunContext, jobs: int = 1 << 30) -> list[Any]:
-        """The actors for ``ctx``'s model, started (and their model loaded) once."""
-        key = ModelKey.of(ctx, self.device)
+    def pool(self, context: RunContext, jobs: int = 1 << 30) -> list[Any]:
+        """The actors for ``context``'s model, started (and their model loaded) once."""
+        key = ModelKey.of(context, self.device)
         if key not in self._pools:
             ray = self._ray
             n, cpus, gpus, threads = self._plan(jobs)
@@ -175,8 +175,8 @@ class RayExecutor(Executor):
             self._pools[key] = actors
         return self._pools[key]
 
-    def worker_pids(self, ctx: RunContext) -> list[int]:
-        return [i.pid for i in self._ray.get([a.info.remote() for a in self.pool(ctx)])]
+    def worker_pids(self, context: RunContext) -> list[int]:
+        return [i.pid for i in self._ray.get([a.info.remote() for a in self.pool(context)])]
 
     # running
 
@@ -242,15 +242,15 @@ class RayExecutor(Executor):
     def run(
         self,
         jobs: Sequence[Job],
-        ctx: RunContext,
+        context: RunContext,
         on_done: OnDone | None = None,
         live: Live | None = None,
     ) -> list[Done]:
         self.open()
         if not jobs:
             return []
-        actors = list(self.pool(ctx, len(jobs)))
-        recipes = [job_recipe(job, ctx.model, ctx.weights_file) for job in jobs]
+        actors = list(self.pool(context, len(jobs)))
+        recipes = [job_recipe(job, context.model, context.weights_file) for job in jobs]
         texts = [json.dumps(r, sort_keys=True) for r in recipes]
         written: set[int] = set()
         results: list[Done] = []
@@ -295,7 +295,7 @@ class RayExecutor(Executor):
     def run_chains(
         self,
         chains: Sequence[tuple[Sequence[Job], int]],
-        ctx: RunContext,
+        context: RunContext,
         on_chain: Callable[[int, Chain], Any],
     ) -> None:
         """Run ``chains`` (each a list of frame jobs and how many of them to drop) on the
@@ -303,8 +303,8 @@ class RayExecutor(Executor):
         (the caller writes them). A chain whose worker died past its restarts is run again
         elsewhere; a user error stops the run."""
         self.open()
-        actors = list(self.pool(ctx, len(chains)))
-        texts = [[json.dumps(job_recipe(j, ctx.model, ctx.weights_file)) for j in jobs]
+        actors = list(self.pool(context, len(chains)))
+        texts = [[json.dumps(job_recipe(j, context.model, context.weights_file)) for j in jobs]
                  for jobs, _ in chains]  # fmt: skip
 
         def call(actor: Any, i: int, _shipped: dict[str, bytes] | None) -> Any:

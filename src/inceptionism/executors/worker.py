@@ -133,10 +133,10 @@ class ModelKey:
     device: str = "auto"
 
     @classmethod
-    def of(cls, ctx: RunContext, device: str = "auto") -> ModelKey:
-        model, origin = ctx.model, ctx.model.spec.origin or {}
+    def of(cls, context: RunContext, device: str = "auto") -> ModelKey:
+        model, origin = context.model, context.model.spec.origin or {}
         path = str(model.weights_path) if model.weights_path else None
-        return cls(model.name, path, model.weights_sha256, ctx.weights_file is not None,
+        return cls(model.name, path, model.weights_sha256, context.weights_file is not None,
                    origin.get("input_norm"), origin.get("input_range"), device)  # fmt: skip
 
 
@@ -200,7 +200,7 @@ class Worker:
         if self.model.weights_sha256 != key.weights_sha256:
             raise ImageError(f"the worker on {socket.gethostname()} has other weights for "
                              f"{key.name} than the driver (sha256 differs)")  # fmt: skip
-        self.ctx = RunContext(self.model, Path(weights) if weights else None, StreamingFrames())
+        self.context = RunContext(self.model, Path(weights) if weights else None, StreamingFrames())
         self.host = socket.gethostname()
         self._shipped = Path(tempfile.mkdtemp(prefix="inceptionism-shipped-"))
 
@@ -263,7 +263,7 @@ class Worker:
                 if k <= octaves:
                     kept.append(_pack(image))
 
-            planes = _pack(dream_job(job, self.ctx, None, octave))
+            planes = _pack(dream_job(job, self.context, None, octave))
         except InceptionismError as e:
             return Failed(type(e).__name__, str(e))
         return Dreamed(planes, tuple(kept), self._where(began))
@@ -283,16 +283,16 @@ class Worker:
                 source = self._local_ref(s.source, {}, [], video=True)
                 previous = s.previous
                 if previous is not None and prev is not None:
-                    self.ctx.frames.dreams = {previous.path: prev}
+                    self.context.frames.dreams = {previous.path: prev}
                 elif previous is not None:  # a chain resumed after a frame on disk
                     need: list[str] = []
                     previous = self._local_ref(previous, {}, need)
                     if need:
                         raise ImageError(f"{need[0]}: not visible to the worker on {self.host}; "
                                          "put the frames on the shared folder")  # fmt: skip
-                    self.ctx.frames.dreams = {}
+                    self.context.frames.dreams = {}
                 job = job.replace(start=dataclasses.replace(s, source=source, previous=previous))
-                prev = _pack(dream_job(job, self.ctx)).rgb
+                prev = _pack(dream_job(job, self.context)).rgb
                 if i >= keep_from:
                     out.append(prev)
         except InceptionismError as e:

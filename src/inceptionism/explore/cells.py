@@ -23,12 +23,16 @@ from inceptionism.engine.loop import Progress, resolve_objective
 from inceptionism.engine.progress import ProgressBar
 from inceptionism.errors import ConfigError, ImageError, InceptionismError, UnknownNameError
 from inceptionism.executors.base import Done, Executor, LocalExecutor, Tally
+from inceptionism.executors.select import make_executor
 from inceptionism.explore.vary import NOT_FIELDS, VARIABLES, Cell
 from inceptionism.featurevis.render import FeatureVisConfig, Rendering
-from inceptionism.io.image import read_recipe, save_image
+from inceptionism.io.image import LoadedImage, read_recipe
+from inceptionism.io.outputs import check_outputs
 from inceptionism.jobs.job import FileRef, Job, Start
 from inceptionism.jobs.recipes import job_recipe, same_work
-from inceptionism.jobs.run import RunContext, render_featurevis
+from inceptionism.jobs.run import RunContext, render_featurevis, start_tensor
+from inceptionism.jobs.write import write_image, write_sheet
+from inceptionism.models import layer_index, layer_table
 
 VARIABLES.update({name: name for name in NOT_FIELDS})
 
@@ -130,7 +134,7 @@ def run_cells(
         for i, image in zip(group, rendered):
             output = jobs[i].output
             if output is not None:
-                save_image(image, output, job_recipe(jobs[i], run.model, run.weights_file))
+                write_image(output, image, job_recipe(jobs[i], run.model, run.weights_file))
             images[i] = image.to_pil().convert("RGB")
             state["done"] += work[i]
             state["dreamed"] += work[i]
@@ -195,8 +199,6 @@ class Sheets:
     def check(self, sheets: list[Path], jobs: list[Job]) -> None:
         """The sheets never overwrite an input (nor, without --force, a file); cells may be
         redone (they are reused when their recipe matches)."""
-        from inceptionism.io.outputs import check_outputs
-
         reads = [p for job in jobs[:1] for p in job.reads]
         check_outputs(sheets, reads, self.force)
         check_outputs([p for job in jobs for p in job.writes], [*reads, *sheets], force=True)
@@ -208,8 +210,6 @@ class Sheets:
 
     def dream(self, jobs: list[Job]) -> list[Image.Image]:
         if self.executor is None:  # the executor joined (a cluster) before the model or a write
-            from inceptionism.executors.select import make_executor
-
             self.executor = make_executor(*self.executor_spec).open()
             self.on_close(self.executor.close)
         return run_cells(lambda job: self.context(job.config), jobs, self.report, self.executor)
@@ -218,16 +218,11 @@ class Sheets:
         """The photo as the cells saw it (downscaled), for the sheet's first cell."""
         if self.start.source is None:
             return None
-        from inceptionism.io.image import LoadedImage
-        from inceptionism.jobs.run import start_tensor
-
         photo = dataclasses.replace(self.start, kind="photo")
         return LoadedImage(start_tensor(photo, 0)[0]).to_pil()
 
     def write(self, path: Path, sheet: Image.Image, info: dict[str, Any]) -> None:
-        from inceptionism.io.image import save_image
-
-        save_image(sheet, path, {"sheet": info, "model": self.config.model})
+        write_sheet(path, sheet, info, self.config.model)
         if self.report is not None:
             self.report(f"wrote {path}")
 
@@ -243,8 +238,6 @@ def sheet_title(config: DreamConfig, skip: set[str], source: str) -> str:
 def atlas_layers(model: str, spec: str) -> list[tuple[str, int]]:
     """(name, channels) of the layers an atlas shows: ``all`` (every main-line layer with a
     grid) or a comma list, each checked against the model's table."""
-    from inceptionism.models import layer_index, layer_table
-
     table = layer_table(model)
     if spec.strip() == "all":
         return [(i.name, i.channels) for i in table if "." not in i.name and i.stride > 0]
@@ -260,8 +253,6 @@ def atlas_layers(model: str, spec: str) -> list[tuple[str, int]]:
 
 def pick_channels(model: str, layer: str, count: int, listed: str | None) -> list[int]:
     """The channels a gallery shows: exactly ``listed`` (3,17,42), else the first ``count``."""
-    from inceptionism.models import layer_index, layer_table
-
     channels = layer_index(layer_table(model))[layer].channels
     if not listed:
         return list(range(min(count, channels)))

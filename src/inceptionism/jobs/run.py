@@ -157,7 +157,7 @@ class RunContext:
 
 def dream_job(
     job: Job,
-    ctx: RunContext,
+    context: RunContext,
     on_progress: Callable[[Progress], Any] | None = None,
     on_octave: Callable[[int, LoadedImage], Any] | None = None,
 ) -> LoadedImage:
@@ -165,19 +165,19 @@ def dream_job(
     remote worker hands it back to the driver, which writes it); ``on_octave(k, image)`` gets
     each finished octave's picture. A cross-faded frame is its two dreams mixed at 8 bits."""
     if job.featurevis is not None:
-        (image,) = render_featurevis([job], ctx, on_progress)
+        (image,) = render_featurevis([job], context, on_progress)
         return image
     if job.crossfade is not None:
         fade, job = job.crossfade, job.replace(crossfade=None)
         other = job.replace(start=dataclasses.replace(job.start, previous=fade.previous))
-        a = dream_job(job, ctx, on_progress)
-        b = dream_job(other, ctx, on_progress)
+        a = dream_job(job, context, on_progress)
+        b = dream_job(other, context, on_progress)
         mixed = mix_dreams(to_uint8(a.rgb), to_uint8(b.rgb), fade.weight)
         return LoadedImage(from_uint8(mixed), a.alpha)
-    x, alpha = start_tensor(job.start, job.config.seed, ctx.frames)
+    x, alpha = start_tensor(job.start, job.config.seed, context.frames)
     max_pixels = job.start.max_pixels
-    guide = ctx.steering.get(job.guide, "guide", max_pixels)
-    mask = ctx.steering.get(job.mask, "mask", max_pixels)
+    guide = context.steering.get(job.guide, "guide", max_pixels)
+    mask = context.steering.get(job.mask, "mask", max_pixels)
 
     moved = False  # whether the objective ever left zero
 
@@ -189,7 +189,7 @@ def dream_job(
         if on_octave is not None and p.octave_done and p.image is not None:
             on_octave(p.octave, LoadedImage(p.image.clamp(0, 1).cpu(), alpha).with_alpha_fitted())
 
-    out = dream_tensor(x, ctx.model, job.config, progress, guide=guide, mask=mask,
+    out = dream_tensor(x, context.model, job.config, progress, guide=guide, mask=mask,
                        hooks=ProcessPolicy())  # fmt: skip
     if not moved and job.config.steps > 0:
         warn_dead_objective(job)
@@ -210,7 +210,7 @@ def warn_dead_objective(job: Job) -> None:
 
 
 def render_featurevis(
-    jobs: list[Job], ctx: RunContext, on_progress: Callable[[Progress], Any] | None = None
+    jobs: list[Job], context: RunContext, on_progress: Callable[[Progress], Any] | None = None
 ) -> list[LoadedImage]:
     """The pictures of feature-visualised jobs that share one render (a sheet's cells), from
     one batched render; progress as one octave of all the render's steps."""
@@ -224,25 +224,25 @@ def render_featurevis(
             on_progress(Progress(1, 1, done, total, value, (side, side),
                                  time.perf_counter() - t0, done / total))  # fmt: skip
 
-    images = render_group(ctx.model, renderings, progress)  # type: ignore[arg-type]
+    images = render_group(context.model, renderings, progress)  # type: ignore[arg-type]
     return [LoadedImage(im[None].cpu()) for im in images]
 
 
 def run_job(
     job: Job,
-    ctx: RunContext,
+    context: RunContext,
     on_progress: Callable[[Progress], Any] | None = None,
 ) -> LoadedImage:
     """Dream ``job`` and write its output (and octave files, each as its octave ends)
     atomically with its recipe."""
-    recipe = job_recipe(job, ctx.model, ctx.weights_file)
+    recipe = job_recipe(job, context.model, context.weights_file)
     if job.octave is not None:
-        return _run_octave(job, ctx, recipe, on_progress)
+        return _run_octave(job, context, recipe, on_progress)
 
     def octave(k: int, image: LoadedImage) -> None:
         write_octave(job, k, image, recipe)
 
-    result = dream_job(job, ctx, on_progress, octave)
+    result = dream_job(job, context, on_progress, octave)
     write_dream(job, result, recipe)
     return result
 
@@ -253,7 +253,7 @@ class _OctaveDone(Exception):
 
 
 def _run_octave(
-    job: Job, ctx: RunContext, recipe: dict[str, Any], on_progress: Callable | None
+    job: Job, context: RunContext, recipe: dict[str, Any], on_progress: Callable | None
 ) -> LoadedImage:
     """An octave file re-created: the dream runs up to the end of octave ``job.octave`` and
     that octave's picture is the output (with the same recipe, octave number included)."""
@@ -263,7 +263,7 @@ def _run_octave(
             raise _OctaveDone(image)
 
     try:
-        dream_job(job, ctx, on_progress, octave)
+        dream_job(job, context, on_progress, octave)
     except _OctaveDone as done:
         write_dream(job, done.image, recipe)
         return done.image
@@ -275,7 +275,7 @@ class Cancelled(Exception):
 
 
 def stream_job(
-    job: Job, ctx: RunContext, cancel: threading.Event, lock: threading.Lock | None = None
+    job: Job, context: RunContext, cancel: threading.Event, lock: threading.Lock | None = None
 ) -> Iterator[Progress | LoadedImage]:
     """Dream ``job`` in a worker thread, yielding each step's and each finished octave's
     :class:`Progress` (an octave's with its picture) as it comes, then the result; nothing more
@@ -296,7 +296,7 @@ def stream_job(
     def work() -> None:
         try:
             with lock or contextlib.nullcontext():
-                outcome["image"] = dream_job(job, ctx, on_progress)
+                outcome["image"] = dream_job(job, context, on_progress)
         except BaseException as e:  # handed to the generator, which re-raises it
             outcome["error"] = e
         finally:

@@ -10,6 +10,10 @@ import torch
 
 from inceptionism.errors import WeightsError
 from inceptionism.models.fuse import fold_batchnorm
+from inceptionism.models.hub import (
+    canonical_keys,  # timm's key layouts of the project's architectures
+)
+from inceptionism.models.keras_weights import convert_keras_file
 from inceptionism.models.registry import DreamModel, ModelSpec, _own_table, get_spec
 from inceptionism.models.weights import (
     SAFETENSORS_SUFFIX,
@@ -70,12 +74,7 @@ def read_weights(path: Path, spec: ModelSpec) -> tuple[dict[str, torch.Tensor], 
     the model's own with this file, or for a Keras file Keras's normalisation and build
     keywords (its InceptionV3 pools without the padding)."""
     if path.suffix.lower() in KERAS_SUFFIXES:
-        from inceptionism.models.keras_weights import convert_keras_file
-
         return convert_keras_file(path, spec.name, spec.weights)
-    from inceptionism.models.hub import (
-        canonical_keys,  # timm's key layouts of the project's architectures
-    )
 
     safe = path.suffix.lower() == SAFETENSORS_SUFFIX
     state = read_safetensors(path) if safe else read_state_dict(path)

@@ -24,6 +24,10 @@ from torch import nn
 
 from inceptionism.errors import ConfigError, WeightsError
 from inceptionism.models.registry import _REGISTRY, LayerInfo, ModelSpec, register_model
+from inceptionism.models.trained import (  # a network from `inceptionism train`
+    is_trained,
+    register_trained,
+)
 from inceptionism.models.weights import NoWeights, Weights
 
 FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -256,11 +260,6 @@ def register_network(
 ) -> ModelSpec:
     """Register a user's network under its --model text (replacing an earlier registration with
     other options), its layer table found by a dry forward at ``size``."""
-    from inceptionism.models.trained import (  # a network from `inceptionism train`
-        is_trained,
-        register_trained,
-    )
-
     if is_trained(model) and input_norm is None and input_range is None:
         return register_trained(model)
     fmt = parse_input_format(input_norm, input_range)

@@ -19,6 +19,9 @@ import torch
 from torch import nn
 
 from inceptionism.errors import WeightsError, install_hint
+from inceptionism.models.blocks import ConvBN
+from inceptionism.models.inception import Inception3
+from inceptionism.models.vgg import build
 from inceptionism.models.weights import Weights
 
 # What a converter returns: the state dict in our key layout, and how the file's weights entry
@@ -110,9 +113,6 @@ def _numbered(layers: dict[str, list[np.ndarray]], kind: str) -> list[str]:
 
 
 def _inception_v3(layers: dict[str, list[np.ndarray]], path: Path, model: str) -> Converted:
-    from inceptionism.models.blocks import ConvBN
-    from inceptionism.models.inception import Inception3
-
     head = "predictions" in layers
     net = Inception3(aux_logits=False, head=head, keras_pooling=True)
     # Keras's conv2d_bn makes one convolution then one BatchNorm, in the same order as the
@@ -146,8 +146,6 @@ def _inception_v3(layers: dict[str, list[np.ndarray]], path: Path, model: str) -
 
 
 def _vgg(layers: dict[str, list[np.ndarray]], path: Path, model: str) -> Converted:
-    from inceptionism.models.vgg import build
-
     net = build(model)
     taps = [(name, i) for name, i, _, _ in net.taps if name.startswith("block") and "_conv" in name]
     convs = [(name, i - 1) for name, i in taps if not name.endswith(".pre")]  # conv index

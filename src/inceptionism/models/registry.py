@@ -23,6 +23,7 @@ from inceptionism.models.weights import (
     Weights,
     sha256_file,
 )
+from inceptionism.ops.precision import autocast_dtype, check_precision, compute_dtype
 
 # What a layer is in its network. The main line (stem, pool, block, stage, head) runs in depth
 # order and its stride never shrinks; a branch (a block's inner conv, a pre-activation tap, an
@@ -167,8 +168,6 @@ class DreamModel(nn.Module):
     def with_precision(self, precision: str) -> DreamModel:
         """This model (``"fp32"``) or a copy whose network runs in reduced precision (see
         :mod:`inceptionism.precision`); copies are made once and kept."""
-        from inceptionism.ops.precision import check_precision, compute_dtype
-
         check_precision(precision, self.device)
         if precision == "fp32":
             return self
@@ -221,8 +220,6 @@ class DreamModel(nn.Module):
         if self.precision == "fp32":
             return self._activations(x, names)
         if self.device.type == "cuda":
-            from inceptionism.ops.precision import autocast_dtype
-
             with torch.autocast("cuda", dtype=autocast_dtype(self.precision, self.device)):
                 acts = self._activations(x, names)
         else:

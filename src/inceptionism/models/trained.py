@@ -21,6 +21,7 @@ from torch import nn
 
 from inceptionism.errors import ConfigError, UnknownNameError
 from inceptionism.models.registry import (
+    _ALIASES,
     _REGISTRY,
     LayerInfo,
     ModelSpec,
@@ -28,7 +29,7 @@ from inceptionism.models.registry import (
     layer_table,
     register_model,
 )
-from inceptionism.models.weights import LocalWeights, Norm, Weights
+from inceptionism.models.weights import LocalWeights, Norm, Weights, sha256_file
 
 KIND = "inceptionism-trained"  # the metadata's "kind": what marks a trained network
 META_VERSION = 1
@@ -56,8 +57,6 @@ def is_trained(text: str) -> bool:
 def trained_file(name: str) -> str | None:
     """``--model mynet``: ``mynet.pt`` (or ``.pth``) in the current folder when its metadata
     names it ``mynet``; None for a registered model or anything else."""
-    from inceptionism.models.registry import _ALIASES
-
     if name in _REGISTRY or name in _ALIASES or Path(name).suffix or "/" in name:
         return None
     for suffix in WEIGHT_SUFFIXES:
@@ -185,8 +184,6 @@ def _norm(meta: dict[str, Any], base: ModelSpec) -> tuple[Norm, Norm]:
 
 
 def _taken(name: str) -> set[str]:
-    from inceptionism.models.registry import _ALIASES
-
     return {n for n in _REGISTRY if n != name} | {a for a, n in _ALIASES.items() if n != name}
 
 
@@ -216,8 +213,6 @@ def class_number(model: str, value: int | str) -> int:
 def trained_from_recipe(model: str, network: dict[str, Any], sha256: str | None) -> str | None:
     """Register the trained network a recipe names (by its recorded checkpoint, checked against
     its hash) and return its name; None when the recipe names no trained checkpoint."""
-    from inceptionism.models.weights import sha256_file
-
     recorded = network.get("checkpoint")
     if not isinstance(recorded, str):
         return None
@@ -246,8 +241,6 @@ def write_trained(
     """Write the weights (safetensors where installed, else a tensors-only state dict) and the
     metadata beside them, each through a temporary file renamed into place. Returns the
     metadata as written (with the weights' format and sha256)."""
-    from inceptionism.models.weights import sha256_file
-
     state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     fmt = "safetensors" if has_safetensors() else "torch-state-dict"
 

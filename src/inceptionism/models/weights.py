@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from inceptionism.errors import WeightsError
+from inceptionism.errors import MissingExtraError, WeightsError
 
 
 @dataclass(frozen=True)
@@ -292,8 +292,6 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         from safetensors import SafetensorError
         from safetensors.torch import load_file
     except ImportError:
-        from inceptionism.errors import MissingExtraError
-
         raise MissingExtraError(f"reading {path.name}", "hub") from None
     try:
         return load_file(str(path), device="cpu")

@@ -22,8 +22,8 @@ from torch import nn
 from inceptionism._version import __version__
 from inceptionism.errors import ConfigError, WeightsError
 from inceptionism.models import block_layers, get_spec, layer_table
-from inceptionism.models.builder import read_weights
-from inceptionism.models.trained import replace_head, write_trained
+from inceptionism.models.builder import parts_present, read_weights
+from inceptionism.models.trained import _atomic, replace_head, write_trained
 from inceptionism.models.weights import load_strict
 from inceptionism.train.data import (
     Augment,
@@ -98,7 +98,6 @@ def base_network(name: str, classes: int) -> tuple[nn.Module, str]:
     if path is None:
         raise ConfigError(f"--base {name}: its weights live in its code; pick a registered model")
     state, entry = read_weights(path, spec)
-    from inceptionism.models.builder import parts_present
 
     net = spec.build(**parts_present(spec, state), **dict(entry.build))
     load_strict(getattr(net, "script", net), state, str(path))
@@ -321,8 +320,6 @@ def _comparable(recipe: dict[str, Any]) -> dict[str, Any]:
 def _write_resume(path, net, optim, best_weights, state, recipe, data_sha256) -> None:
     """Everything an interrupted run needs, as tensors and plain values (weights_only loads it)."""
     import json
-
-    from inceptionism.models.trained import _atomic
 
     blob = {
         "model": net.state_dict(),
