@@ -7,6 +7,7 @@ import pytest
 from inceptionism.engine.config import PRESETS, DreamConfig
 from inceptionism.engine.presets import _GOOGLENET_BLOCKS, map_seed_layer
 from inceptionism.errors import ConfigError, UnknownNameError
+from inceptionism.models import block_layers
 
 
 def test_config_is_frozen_and_round_trips():
@@ -49,7 +50,7 @@ def test_keras_classic_carries_the_seed_parameters():
         DreamConfig.preset("keras-classic", model="efficientnet_lite2", max_loss=10).max_loss == 10
     )
     # on the seed's own network (its real layer table): the seed's layers, names and max_loss
-    exact = PRESETS["keras-classic"].make("inception_v3")
+    exact = PRESETS["keras-classic"].make("inception_v3", block_layers("inception_v3"))
     assert exact["max_loss"] == 10.0
     assert exact["layers"] == "mixed2=0.2,mixed3=0.5,mixed4=2,mixed5=1.5"
     assert cfg.jitter == 0 and cfg.clip is False
@@ -67,7 +68,7 @@ def test_seed_layers_map_onto_blocks_at_the_same_depth(model):
     seed = [f"mixed{i}" for i in range(11)]
     blocks = block_layers(model)
     index = layer_index(layer_table(model))
-    mapped = [map_seed_layer(f"mixed{i}", seed, model) for i in (2, 3, 4, 5)]
+    mapped = [map_seed_layer(f"mixed{i}", seed, blocks) for i in (2, 3, 4, 5)]
     assert all(index[n].kind == "block" for n in mapped), mapped
     depth = [blocks.index(n) / len(blocks) for n in mapped]
     assert depth == sorted(depth) and depth[0] >= 0.1 and depth[-1] < 0.7, (mapped, depth)
@@ -84,10 +85,13 @@ def test_keras_classic_on_resnet50_dreams_inside_its_stages():
 
 
 def test_seed_layers_keep_their_names_where_the_model_has_them():
+    from inceptionism.models import block_layers
+
     seed = [f"mixed{i}" for i in range(11)]
-    assert map_seed_layer("mixed4", seed, "inception_v3") == "mixed4"
+    assert map_seed_layer("mixed4", seed, block_layers("inception_v3")) == "mixed4"
     # googlenet's own blocks are the TF1 seed's: inception4d stays inception4d
-    assert map_seed_layer("inception4d", _GOOGLENET_BLOCKS, "googlenet") == "inception4d"
+    ours = block_layers("googlenet")
+    assert map_seed_layer("inception4d", _GOOGLENET_BLOCKS, ours) == "inception4d"
 
 
 def test_every_preset_builds_for_every_model():

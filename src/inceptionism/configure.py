@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from inceptionism.engine.config import DEFAULT_MODEL, DEFAULT_SIZE, MAX_SIDE, DreamConfig
+from inceptionism.engine.presets import LUCID
 from inceptionism.errors import ConfigError
 from inceptionism.featurevis.render import FeatureVisConfig
 from inceptionism.models import ModelSpec, get_spec, layer_table, list_models
@@ -166,7 +167,6 @@ CONFIG_FIELDS = set(DreamConfig.__dataclass_fields__)
 
 # The feature-visualisation recipe (featurevis.py) by its preset name, and the DreamConfig
 # options that only a DeepDream reads (refused with it rather than silently ignored).
-LUCID = "lucid"
 DREAM_ONLY = ("objective", "border", "grad_norm", "lap_levels", "smooth", "tv", "step_size",
               "octaves", "octave_scale", "detail", "jitter", "clip", "tile_overlap", "max_loss",
               "tile")  # fmt: skip

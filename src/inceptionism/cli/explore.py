@@ -10,23 +10,24 @@ from typing import Any
 
 import click
 
+from inceptionism.cli.catalog import short_help
 from inceptionism.cli.options import (
     SectionedCommand,
     command_config,
     dream_options,
-    examples,
     executor_option,
     given,
     load_run,
-    note,
     read_options,
     run_flags,
     stack,
 )
 from inceptionism.cli.params import (
     IntRange,
+    examples,
     finite_each,
     finite_numbers,
+    note,
     size_text,
 )
 from inceptionism.configure import Options, featurevis_config, parse_size
@@ -79,7 +80,7 @@ def _sheets(source: str, ctx: click.Context, options: Options, defaults=None) ->
 @click.command(
     cls=SectionedCommand,
     sections={"Sweep": ("varies",)},
-    short_help="Dream one start per combination of --vary values.",
+    short_help=short_help("sweep"),
     epilog=examples(
         "sweep sample:coffee -o steps.png --vary step-size=0.003,0.006,0.012",
         "sweep sample:coffee -o grid.png --vary octaves=2,4 --vary steps=10,20",
@@ -117,7 +118,7 @@ def sweep(ctx: click.Context, source: str, varies: tuple[str, ...], **opts: Any)
 
 @click.command(
     cls=SectionedCommand,
-    short_help="One cell per layer: what each layer sees.",
+    short_help=short_help("atlas"),
     epilog=examples(
         "atlas sample:coffee -o atlas.png",
         "atlas sample:chelsea -o three.png --layers block4,block8,block12",
@@ -155,7 +156,7 @@ def atlas(ctx: click.Context, source: str, **opts: Any) -> None:
         "Channels": ("count", "channel_list"),
         "The lucid recipe": ("param", "transforms", "batch"),
     },
-    short_help="What makes each of a layer's channels fire.",
+    short_help=short_help("channels"),
     epilog=examples(
         "channels block12 -o block12.png",
         "channels block12 -o picked.png --channels 3,17,42",
@@ -207,6 +208,3 @@ def channels(ctx: click.Context, layer: str, count: int, channel_list: str | Non
                           options["cell_size"])  # fmt: skip
     info = {"kind": "channels", "layer": layer}
     run.write(run.out, sheet, {**info, "featurevis": fv.to_dict()} if fv else info)
-
-
-COMMANDS = [sweep, atlas, channels]

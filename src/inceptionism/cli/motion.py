@@ -8,20 +8,21 @@ from typing import Any
 
 import click
 
+from inceptionism.cli.catalog import short_help
 from inceptionism.cli.options import (
     SectionedCommand,
     command_config,
     dream_options,
-    examples,
     executor_option,
     load_run,
-    note,
     read_options,
     run_flags,
 )
 from inceptionism.cli.params import (
     FloatRange,
     IntRange,
+    examples,
+    note,
     parse_floats,
     size_text,
 )
@@ -52,7 +53,7 @@ from inceptionism.motion.sequential import dream_video, zoom_loop
 @click.command(
     cls=SectionedCommand,
     sections={"Motion": ("frames", "zoom_factor", "rotate", "shift", "fps")},
-    short_help="An endless zoom, each frame dreamed from the last.",
+    short_help=short_help("zoom"),
     epilog=examples(
         "zoom sample:coffee -o zoom.mp4 --frames 48",
         "zoom noise -o tunnel.gif --zoom 1.1 --rotate 2",
@@ -116,7 +117,7 @@ def zoom(ctx: click.Context, source: str, out: str, frames: int, zoom_factor: fl
 @click.command(
     cls=SectionedCommand,
     sections={"Motion": ("blend", "flow", "t_start", "t_end")},
-    short_help="Dream a video frame by frame, keeping its sound.",
+    short_help=short_help("video"),
     epilog=examples(
         "video clip.mp4 -o dreamed.mp4",
         "video clip.mp4 -o smooth.mp4 --blend 0.7 --flow",
@@ -191,6 +192,3 @@ def video(ctx: click.Context, source: Path, out: str, blend: float, flow: bool,
         note(finish_frames(target, frame_run, info.fps, interrupted=True, **audio))
         raise
     note(finish_frames(target, frame_run, info.fps, **audio), quiet)
-
-
-COMMANDS = [zoom, video]

@@ -16,12 +16,12 @@ from inceptionism.cli.params import (
     IntRange,
     finite_numbers,
     parsed_by,
-    shortened,
     shown_default,
 )
-from inceptionism.configure import LUCID, PARSERS, Options, build_config, device_for
-from inceptionism.engine.config import MAX_SIDE, PRESETS, DreamConfig
+from inceptionism.configure import PARSERS, Options, build_config, device_for
+from inceptionism.engine.config import MAX_SIDE, DreamConfig
 from inceptionism.engine.loop import resolve_objective
+from inceptionism.engine.presets import preset_names
 from inceptionism.errors import (
     ConfigError,
     InceptionismError,
@@ -36,19 +36,6 @@ from inceptionism.jobs.job import FileRef, Job, blank_start, photo_start
 from inceptionism.jobs.run import RunContext
 from inceptionism.models import get_model
 from inceptionism.ops.threads import configure_threads
-
-
-def echo_error(message: str) -> None:
-    """One line on stderr; a word of hundreds of characters (a number of thousands of digits
-    quoted back) is cut to its start and length."""
-    words = (shortened(w, limit=200, keep=60) for w in str(message).split())
-    click.echo(f"inceptionism: error: {' '.join(words)}", err=True)
-
-
-def note(message: str, quiet: bool = False) -> None:
-    if not quiet:
-        click.echo(message, err=True)
-
 
 # --help's headings, in order, and the section of each option (by its parameter name); a
 # command adds its own options' sections (SectionedCommand's ``sections``).
@@ -99,17 +86,6 @@ class SectionedCommand(click.Command):
             if ranked:  # in the order the section lists them
                 with formatter.section(title):
                     formatter.write_dl([r for _, r in sorted(ranked, key=lambda x: x[0])])
-
-
-def examples(*lines: str) -> str:
-    """A command's epilog: its example command lines, kept as written (click's \\b)."""
-    return "\b\nExamples:\n" + "\n".join(f"  inceptionism {line}" for line in lines)
-
-
-def preset_names(lucid: bool) -> list[str]:
-    """The --preset choices: the registry's presets, and the lucid recipe where the command
-    renders it (dream, atlas, channels)."""
-    return [*PRESETS, *([LUCID] if lucid else [])]
 
 
 def _preset_help(names: list[str], width: int = 44) -> str:

@@ -156,3 +156,27 @@ class ClassValue(click.ParamType):
         if not text or text.lstrip("-").isdigit():
             self.fail(f"{value!r} is not a class number (0 or more) or a class name", param, ctx)
         return text
+
+
+def echo_error(message: str) -> None:
+    """One line on stderr; a word of hundreds of characters (a number of thousands of digits
+    quoted back) is cut to its start and length."""
+    words = (shortened(w, limit=200, keep=60) for w in str(message).split())
+    click.echo(f"inceptionism: error: {' '.join(words)}", err=True)
+
+
+def note(message: str, quiet: bool = False) -> None:
+    if not quiet:
+        click.echo(message, err=True)
+
+
+def examples(*lines: str) -> str:
+    """A command's epilog: its example command lines, kept as written (click's \\b)."""
+    return "\b\nExamples:\n" + "\n".join(f"  inceptionism {line}" for line in lines)
+
+
+def table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    cells = [tuple(str(c) for c in r) for r in [header, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    for r in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import click
 
-from inceptionism.cli.options import (
-    examples,
-    note,
-)
+from inceptionism.cli.catalog import short_help
 from inceptionism.cli.params import (
     FloatRange,
     IntRange,
+    examples,
+    note,
 )
 from inceptionism.configure import device_for
 from inceptionism.errors import ConfigError
@@ -23,7 +22,7 @@ from inceptionism.studio.core import Limits, Studio
 
 
 @click.command(
-    short_help="Open the web studio in your browser.",
+    short_help=short_help("serve"),
     epilog=examples(
         "serve",
         "serve --port 8000 --max-side 768",
@@ -92,6 +91,3 @@ def serve(host: str, port: int, max_upload_mb: float, max_pixels: int, max_side:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
-
-
-COMMANDS = [serve]

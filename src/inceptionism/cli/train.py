@@ -8,19 +8,18 @@ from typing import Any
 
 import click
 
-from inceptionism.cli.options import (
-    examples,
-    note,
-)
+from inceptionism.cli.catalog import short_help
 from inceptionism.cli.params import (
     FloatRange,
     IntRange,
+    examples,
+    note,
 )
 from inceptionism.errors import ConfigError
 
 
 @click.command(
-    short_help="Teach a network your pictures (one sub-folder per class).",
+    short_help=short_help("train"),
     epilog=examples(
         "train my_photos/ -o mynet.pt",
         "train my_photos/ -o mynet.pt --epochs 12 --unfreeze 3 --size 192",
@@ -112,6 +111,3 @@ def train(folder: Path, out: Path, base: str, unfreeze: int, epochs: int, lr: fl
     note(f"wrote {out} and {meta_path(out)}: {len(meta['classes'])} classes, best held-out "
          f"accuracy {meta['held_out_accuracy']:.2f}; dream with --model {out} --class "
          f"{meta['classes'][0]}", quiet)  # fmt: skip
-
-
-COMMANDS = [train]

@@ -13,6 +13,7 @@ from typing import Any
 
 from inceptionism.engine.presets import PRESETS
 from inceptionism.errors import ConfigError, UnknownNameError
+from inceptionism.models import block_layers
 from inceptionism.ops.objectives import STATISTICS, Objective
 
 DEFAULT_MODEL = "efficientnet_lite2"
@@ -262,7 +263,7 @@ class DreamConfig:
         if name not in PRESETS:
             raise UnknownNameError("preset", name, list(PRESETS))
         model = model or DEFAULT_MODEL
-        base = PRESETS[name].make(model)
+        base = PRESETS[name].make(model, block_layers(model))
         return cls(**{**base, "model": model, **overrides})
 
 

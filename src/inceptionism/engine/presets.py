@@ -1,13 +1,13 @@
 """The named presets: each seed implementation's recipe (its parameters, and its layers mapped
-onto any network by relative depth), as field values for :meth:`DreamConfig.preset`."""
+onto any network by relative depth), as field values for :meth:`DreamConfig.preset`. Plain
+data (no torch): `inceptionism presets` lists them before any network loads."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from inceptionism.models import block_layers
-from inceptionism.ops.objectives import format_weight
+from inceptionism.ops.text import format_weight
 
 # --- presets -------------------------------------------------------------------------------------
 
@@ -18,10 +18,9 @@ _GOOGLENET_BLOCKS = ["inception3a", "inception3b", "inception4a", "inception4b",
                      "inception4d", "inception4e", "inception5a", "inception5b"]  # fmt: skip
 
 
-def map_seed_layer(seed_layer: str, seed_blocks: list[str], model: str) -> str:
-    """The model's block (a layer of kind ``block``) at the same relative depth as
-    ``seed_layer`` among ``seed_blocks``."""
-    ours = block_layers(model)
+def map_seed_layer(seed_layer: str, seed_blocks: list[str], ours: list[str]) -> str:
+    """The block among ``ours`` (a network's layers of kind ``block``, in depth order) at the
+    same relative depth as ``seed_layer`` among ``seed_blocks``."""
     if seed_layer in ours:
         return seed_layer
     frac = (seed_blocks.index(seed_layer) + 1) / len(seed_blocks)
@@ -37,15 +36,16 @@ class Preset:
     loss_scale_model: str | None = None  # the network whose activation scale max_loss assumes
     native: tuple[str, str] | None = None  # (model, layers): the seed's exact target there
 
-    def make(self, model: str) -> dict[str, Any]:
+    def make(self, model: str, blocks: list[str]) -> dict[str, Any]:
+        """The preset's field values for ``model``, whose blocks are ``blocks``."""
         params = dict(self.params)
         if self.native and model == self.native[0]:
             params["layers"] = self.native[1]
         elif self.seed_layers:
-            blocks = list(self.seed_blocks)
+            seeds = list(self.seed_blocks)
             mapped: dict[str, float] = {}
             for layer, w in self.seed_layers:
-                name = map_seed_layer(layer, blocks, model)
+                name = map_seed_layer(layer, seeds, blocks)
                 mapped[name] = mapped.get(name, 0.0) + w
             params["layers"] = ",".join(f"{n}={format_weight(w)}" for n, w in mapped.items())
             if self.loss_scale_model and model != self.loss_scale_model:
@@ -187,3 +187,18 @@ PRESETS: dict[str, Preset] = {
         seed_blocks=tuple(_GOOGLENET_BLOCKS),
     ),  # fmt: skip
 }
+
+
+# The feature-visualisation recipe's name among the presets (featurevis: a FeatureVisConfig,
+# not a DreamConfig) and what `inceptionism presets` says of it.
+LUCID = "lucid"
+LUCID_DESCRIPTION = (
+    "feature visualisation from noise (Fourier, decorrelated colour, robustness transforms, "
+    "Adam): channels, atlas noise, dream --class N --init noise; the default there"
+)
+
+
+def preset_names(lucid: bool) -> list[str]:
+    """The --preset choices: the dream presets, and the lucid recipe where the command renders
+    it (dream, atlas, channels)."""
+    return [*PRESETS, *([LUCID] if lucid else [])]

@@ -13,13 +13,6 @@ from inceptionism.featurevis.params import PARAMS, VALID
 from inceptionism.featurevis.transforms import parse_transforms
 from inceptionism.ops.objectives import Objective
 
-# What `inceptionism presets` says of the lucid recipe (a FeatureVisConfig, not a DreamConfig).
-LUCID_DESCRIPTION = (
-    "feature visualisation from noise (Fourier, decorrelated colour, robustness transforms, "
-    "Adam): channels, atlas noise, dream --class N --init noise; the default there"
-)
-
-
 # Pixels one render pass holds (batch x size x size), with every activation and gradient of
 # the network for them: 64 images of 128 px, 16 of 256 or 4 of 512 (a few GB at most).
 MAX_RENDER_PIXELS = 1 << 20

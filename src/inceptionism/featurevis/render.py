@@ -26,10 +26,10 @@ from typing import Any
 
 import torch
 
+from inceptionism.engine.presets import LUCID_DESCRIPTION
 from inceptionism.errors import ConfigError
 from inceptionism.featurevis.config import (
     FEATUREVIS_PRESETS,
-    LUCID_DESCRIPTION,
     MAX_RENDER_PIXELS,
     FeatureVisConfig,
     Rendering,

@@ -28,6 +28,7 @@ import torch
 
 from inceptionism.errors import ConfigError
 from inceptionism.ops.numerics import fixed_mean, fixed_sum
+from inceptionism.ops.text import format_weight
 
 STATISTICS = ("l2", "mean")  # "guide" too, when guide features are given
 
@@ -160,12 +161,6 @@ class Objective:
             t.weight * term_value(activations[t.layer], t, statistic, border, context)
             for t in self.terms
         )
-
-
-def format_weight(w: float) -> str:
-    """Shortest exact text for a weight: 1, 0.5, 0.123456789 (no rounding)."""
-    text = repr(float(w))
-    return text[:-2] if text.endswith(".0") else text
 
 
 def _term_from_match(m: re.Match, spec: str) -> Term:
