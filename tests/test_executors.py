@@ -177,16 +177,18 @@ def test_bad_cluster_address_exit_2_nothing_written(run_cli, photos, tmp_path):
 
 
 @needs_ray
-def test_starting_ray_prints_nothing_of_its_own(photos, tmp_path):
-    """A fresh local Ray instance from the command line (its own process): with -q nothing on
-    stderr (Ray's start-up notices, e.g. about token authentication, are not shown)."""
+def test_starting_ray_prints_nothing_of_its_own(photos, run_cli, tmp_path):
+    """A fresh local Ray instance from the command line (its own process, one worker: ray:1):
+    with -q nothing on stderr (Ray's start-up notices, e.g. about token authentication, are not
+    shown), and the same pixels as a local run."""
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(Path(inceptionism.__file__).parents[1])}
     r = subprocess.run([sys.executable, "-m", "inceptionism", "dream", str(photos), "-o",
                         str(out), "--executor", "ray:1", *TINY], capture_output=True, text=True,
                        env=env, timeout=600)  # fmt: skip
     assert r.returncode == 0 and r.stderr == "", r.stderr
-    assert len(list(out.glob("*.png"))) == 6
+    assert run_cli("dream", photos, "-o", tmp_path / "local", *TINY).code == 0
+    assert len(same_outputs(tmp_path / "local", out)) == 6
 
 
 @needs_ray

@@ -383,6 +383,18 @@ def test_dream_records_the_repo_and_replay_recreates_it(
     assert np.array_equal(np.asarray(Image.open(fourth)), dreamed)
 
 
+def test_models_lists_the_hub_networks_in_the_cache(hub, run_cli):
+    r = run_cli("models")
+    assert r.code == 0 and "Hugging Face cache" not in r.out  # an empty cache: nothing said
+    hub.lay(RESNET, {"config.json": timm_config("resnet50")})
+    hub.lay("someone/not-a-model", {"README.md": b"hello"})  # no config.json: not listed
+    r = run_cli("models")
+    assert r.code == 0, r.err
+    listed = r.out.split("Hugging Face cache")[1]
+    assert f"hf:{RESNET}" in listed and "resnet50" in listed and "main" in listed
+    assert "not-a-model" not in listed
+
+
 def test_layers_lists_a_hub_models_layers(hub, resnet_state, run_cli):
     hub.lay(RESNET, {"config.json": timm_config("resnet50")})  # no weights needed to list
     r = run_cli("layers", f"hf:{RESNET}")

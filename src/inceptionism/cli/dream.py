@@ -44,6 +44,7 @@ from inceptionism.jobs.replay import replay_job
 from inceptionism.jobs.run import run_job
 from inceptionism.models import depth_groups, get_spec, layer_table, list_models, parameter_count
 from inceptionism.models.custom import DRY_SIZE, is_network, register_network
+from inceptionism.models.hub import cached_repos
 
 
 @click.command(
@@ -184,7 +185,8 @@ def replay(recipe_png: Path, out: Path, force: bool, quiet: bool, **opts: Any) -
     ),
 )
 def models() -> None:
-    """List the registered models."""
+    """List the registered models, and the Hugging Face Hub networks already in the cache
+    (dream with them offline as --model hf:ORG/NAME)."""
     rows = []
     for name in list_models():
         spec = get_spec(name)
@@ -192,6 +194,10 @@ def models() -> None:
         params = f"{parameter_count(name) / 1e6:.1f}M"
         rows.append((name, params, layers, spec.preset, spec.weights.describe()))
     table(("model", "params", "default layers", "preset", "weights"), rows)
+    cached = cached_repos()
+    if cached:
+        click.echo("\nIn the Hugging Face cache (--model hf:ORG/NAME, offline):")
+        table(("model", "architecture", "revisions"), cached)
 
 
 @click.command(

@@ -117,6 +117,32 @@ def _cached_repo(repo: str) -> Path:
     return Path(_hub().constants.HF_HUB_CACHE) / ("models--" + repo.replace("/", "--"))
 
 
+def cached_repos() -> list[tuple[str, str, str]]:
+    """The repos the Hugging Face cache holds that look like timm models (a snapshot with a
+    config.json naming an architecture): ``(hf:ORG/NAME, architecture, refs)``, by name. Read
+    from the cache's folders, without any network; empty when huggingface_hub is not
+    installed."""
+    try:
+        root = Path(_hub().constants.HF_HUB_CACHE)
+    except MissingExtraError:
+        return []
+    found = []
+    for folder in sorted(root.glob("models--*--*")):
+        repo = folder.name[len("models--") :].replace("--", "/", 1)
+        architecture = None
+        for config in sorted(folder.glob("snapshots/*/config.json")):
+            try:
+                architecture = json.loads(config.read_text(encoding="utf-8")).get("architecture")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if isinstance(architecture, str):
+                break
+        if isinstance(architecture, str):
+            refs = sorted(p.name for p in (folder / "refs").glob("*") if p.is_file())
+            found.append((f"hf:{repo}", architecture, ", ".join(refs) or "-"))
+    return found
+
+
 def cached_commit(repo: str, revision: str | None) -> str | None:
     """The commit the cache holds for a revision (a ref's file, or a snapshot folder for a
     commit hash), without any network."""
