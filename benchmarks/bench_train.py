@@ -34,7 +34,7 @@ def load() -> str:
 def run(pictures: Path, out: Path, unfreeze: int, epochs: int, threads: int | None) -> dict:
     cmd = [sys.executable, "-m", "inceptionism", "train", str(pictures), "-o", str(out),
            "--epochs", str(epochs), "--unfreeze", str(unfreeze), "--patience", str(epochs),
-           "--restart"]  # fmt: skip
+          ]  # fmt: skip
     env = dict(os.environ)
     if threads:
         env["INCEPTIONISM_THREADS"] = str(threads)
@@ -44,7 +44,7 @@ def run(pictures: Path, out: Path, unfreeze: int, epochs: int, threads: int | No
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    epochs_seen = [(int(m[1]), float(m[2]), int(m[3]) * 60 + int(m[4]))
+    epochs_seen = [(int(m[0]), float(m[1]), int(m[2]) * 60 + int(m[3]))
                    for m in EPOCH.findall(done.stderr)]  # fmt: skip
     return {"wall": wall, "cpu": cpu, "epochs": epochs_seen, "load": (before_load, load())}
 
@@ -60,7 +60,8 @@ def main() -> None:
         print(f"cpu {os.cpu_count()} logical, python {sys.version.split()[0]}")
         for r in range(1, args.rounds + 1):
             for unfreeze in (0, 2):
-                res = run(pictures, Path(tmp) / "net.pt", unfreeze, args.epochs, args.threads)
+                out = Path(tmp) / f"net-{r}-{unfreeze}.pt"
+                res = run(pictures, out, unfreeze, args.epochs, args.threads)
                 per_epoch = ", ".join(f"{s} s" for _, _, s in res["epochs"])
                 accuracy = ", ".join(f"{a:.2f}" for _, a, _ in res["epochs"])
                 print(f"round {r} --unfreeze {unfreeze}: epochs {per_epoch}; held-out "
