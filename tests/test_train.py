@@ -118,6 +118,24 @@ def test_the_class_name_targets_its_logit(trained, tmp_path):
         build_config(Options.of({"model": name, "class_": "green"}))
 
 
+def test_the_python_api_dreams_a_class_by_its_name(trained):
+    """docs/train.md's Python example: the class name to its logit, then the API's dream; the
+    dream raises that logit on the picture it changes."""
+    from inceptionism import dream
+    from inceptionism.models.trained import class_number
+
+    out, _ = trained
+    name = register_trained(str(out)).name
+    red = class_number(name, "red")
+    start = torch.full((1, 3, 48, 48), 0.5)
+    start[:, 2] = 0.7  # a bluish grey
+    picture = dream(start, model=name, layers=f"logits:{red}", steps=6, octaves=1)
+    model = get_model(name)
+    with torch.no_grad():
+        before, after = model(start)[0, red], model(picture)[0, red]
+    assert not torch.equal(picture, start) and float(after) > float(before)
+
+
 def test_the_checkpoint_loads_lists_dreams_and_replays(trained, run_cli, tmp_path):
     out, _ = trained
     listed = run_cli("layers", out)
