@@ -53,15 +53,15 @@ def test_importing_the_package_first_makes_waiting_threads_spin_briefly():
 
 
 class _Machine:
-    """A scripted /proc/stat and clock: others' CPU use per second, this process's own."""
+    """A scripted /proc/stat and clock (others' CPU use per second, this process's own), given
+    to a fresh CoreShare put in place of the process's (``threads.sharing``)."""
 
-    def __init__(self, monkeypatch, cores=2):
+    def __init__(self, monkeypatch, cores=2, user_threads=False):
         self.t, self.busy, self.own, self.cores = 0.0, 0.0, 0.0, cores
-        monkeypatch.setattr(threads, "_share", {})
-        monkeypatch.setattr(threads, "_USER_THREADS", False)
-        monkeypatch.setattr(threads, "available_cores", lambda: cores)
-        monkeypatch.setattr(threads, "_cpu_seconds", lambda: (self.busy, self.own, self.cores))
-        monkeypatch.setattr(threads.time, "monotonic", lambda: self.t)
+        share = threads.CoreShare(sample=lambda: (self.busy, self.own, self.cores),
+                                  clock=lambda: self.t, cores=lambda: cores,
+                                  user_threads=user_threads)  # fmt: skip
+        monkeypatch.setattr(threads, "sharing", share)
 
     def run(self, seconds, others, ours):
         self.t += seconds
@@ -108,8 +108,7 @@ def test_a_count_the_user_chose_is_never_changed(monkeypatch):
         m = _Machine(monkeypatch, cores=2)
         m.cores = 64  # /proc/stat counts the host's CPUs (a container): nothing to go by
         assert m.run(0, 0, 0) is None and m.run(1.0, 1.5, 0.5) is None
-        monkeypatch.setattr(threads, "_USER_THREADS", True)  # $OMP_NUM_THREADS was set
-        threads._share.clear()
+        m = _Machine(monkeypatch, user_threads=True)  # $OMP_NUM_THREADS was set
         assert m.run(0, 0, 0) is None and m.run(1.0, 1.5, 0.5) is None
         m = _Machine(monkeypatch)
         threads.fix_threads(2)  # a Ray actor's share, given by the executor

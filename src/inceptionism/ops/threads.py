@@ -39,7 +39,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 __all__ = [
     "ProcessPolicy",
@@ -116,7 +116,7 @@ def configure_threads(threads: int | None = None, wait_policy: str | None = None
     else:
         prefer_short_wait()
     if threads is not None:
-        _share["fixed"] = True
+        sharing.fix()
         os.environ["OMP_NUM_THREADS"] = str(n)
     else:
         os.environ.setdefault("OMP_NUM_THREADS", str(n))
@@ -124,8 +124,7 @@ def configure_threads(threads: int | None = None, wait_policy: str | None = None
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(n)
-        if "set" in _share:  # our own count again, not someone else's: keep sharing
-            _share["set"] = n
+        sharing.chosen(n)
     return n
 
 
@@ -136,13 +135,10 @@ def fix_threads(n: int) -> None:
     import torch
 
     torch.set_num_threads(int(n))
-    _share["fixed"] = True
+    sharing.fix()
 
 
-_share: dict = {}  # share_cores's state: the last sample, the count it set, "fixed", "off"
-
-
-def _cpu_seconds() -> tuple[float, float, int] | None:
+def machine_sample() -> tuple[float, float, int] | None:
     """(busy CPU seconds of the whole machine, this process's CPU seconds, CPUs /proc/stat
     counts), or None off Linux."""
     try:
@@ -155,6 +151,68 @@ def _cpu_seconds() -> tuple[float, float, int] | None:
     cpus = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
     own = os.times()
     return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system, cpus
+
+
+class CoreShare:
+    """The state of :func:`share_cores`: the last sample, the count it set, and whether it may
+    act at all. What it reads of the machine comes through ``sample`` (:func:`machine_sample`),
+    ``clock`` and ``cores`` (:func:`available_cores`), so a test can script a busy machine by
+    putting its own instance in :data:`sharing`."""
+
+    def __init__(
+        self,
+        sample: Callable[[], tuple[float, float, int] | None] = machine_sample,
+        clock: Callable[[], float] = time.monotonic,
+        cores: Callable[[], int] = available_cores,
+        user_threads: bool = _USER_THREADS,
+    ):
+        self.sample, self.clock, self.cores = sample, clock, cores
+        self.fixed = user_threads  # a count the user chose (or an executor gave): never moved
+        self.off = False  # /proc/stat counts other CPUs, or someone else set the count
+        self.last: tuple[float, float, float] | None = None
+        self.set: int | None = None  # the count this set last
+
+    def fix(self) -> None:
+        self.fixed = True
+
+    def chosen(self, n: int) -> None:
+        """``configure_threads`` set our own count again (not someone else's): keep sharing."""
+        if self.set is not None:
+            self.set = n
+
+    def step(self, interval: float = 0.5) -> int | None:
+        """:func:`share_cores`."""
+        torch = sys.modules.get("torch")
+        if torch is None or self.fixed or self.off:
+            return None
+        now = self.clock()
+        last = self.last
+        if last is not None and now - last[0] < interval:
+            return None
+        sample = self.sample()
+        cores = self.cores()
+        if sample is None or sample[2] != cores:
+            self.off = True
+            return None
+        current = torch.get_num_threads()
+        if self.set is None:
+            self.set = current
+        if self.set != current:  # someone else set it: theirs now
+            self.off = True
+            return None
+        self.last = (now, sample[0], sample[1])
+        if last is None:
+            return None
+        others = ((sample[0] - last[1]) - (sample[1] - last[2])) / max(now - last[0], 1e-9)
+        n = max(1, min(cores, round(cores - max(others, 0.0))))
+        if n == current:
+            return None
+        torch.set_num_threads(n)
+        self.set = n
+        return n
+
+
+sharing = CoreShare()  # this process's; replaced whole by tests that script a machine
 
 
 def share_cores(interval: float = 0.5) -> int | None:
@@ -170,32 +228,7 @@ def share_cores(interval: float = 0.5) -> int | None:
     between 1 and the cores available to this process: the others' average use over the last
     interval, rounded, is taken off.
     """
-    torch = sys.modules.get("torch")
-    if torch is None or _USER_THREADS or _share.get("fixed") or _share.get("off"):
-        return None
-    now = time.monotonic()
-    last = _share.get("last")
-    if last is not None and now - last[0] < interval:
-        return None
-    sample = _cpu_seconds()
-    cores = available_cores()
-    if sample is None or sample[2] != cores:
-        _share["off"] = True
-        return None
-    current = torch.get_num_threads()
-    if _share.setdefault("set", current) != current:  # someone else set it: theirs now
-        _share["off"] = True
-        return None
-    _share["last"] = (now, *sample[:2])
-    if last is None:
-        return None
-    others = ((sample[0] - last[1]) - (sample[1] - last[2])) / max(now - last[0], 1e-9)
-    n = max(1, min(cores, round(cores - max(others, 0.0))))
-    if n == current:
-        return None
-    torch.set_num_threads(n)
-    _share["set"] = n
-    return n
+    return sharing.step(interval)
 
 
 # mallopt(3) parameters (glibc's malloc.h); glibc's default mmap count, and the largest mmap
