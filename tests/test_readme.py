@@ -53,6 +53,7 @@ TINY = {
     "channels": {"--steps": "2", "--size": "48x48", "--cell-size": "64"},
     "zoom": {"--steps": "1", "--octaves": "1", "--frames": "2"},
     "video": {"--steps": "1", "--octaves": "1", "--max-size": "48"},
+    "train": {"--epochs": "1", "--size": "32"},
 }
 STARTS = ("noise", "grey")
 
@@ -128,12 +129,23 @@ def tiny(args: list[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, coffee_path) -> Path:
     """A folder holding every file the README's commands name: photos, a clip, a dream with its
-    recipe, a TorchScript network and a package with a network factory and its weights."""
+    recipe, a TorchScript network and a package with a network factory and its weights, a
+    folder of two classes' pictures and a network trained on it (mynet.pt, classes cat, dog)."""
     root = tmp_path_factory.mktemp("world")
     photo = Image.open(coffee_path).convert("RGB").resize((96, 64))
     for name in ("photo.jpg", "a.jpg", "b.png", "big.jpg", "photos/x.jpg", "photos/y.png"):
         (root / name).parent.mkdir(exist_ok=True)
         photo.save(root / name)
+    rng = np.random.default_rng(0)
+    for label, colour in (("cat", (200, 120, 40)), ("dog", (40, 90, 200))):
+        (root / "my_photos" / label).mkdir(parents=True)
+        for i in range(6):
+            pixels = np.array(colour) + rng.normal(0, 20, (40, 40, 3))
+            Image.fromarray(np.clip(pixels, 0, 255).astype("uint8")).save(
+                root / "my_photos" / label / f"{i}.png"
+            )
+    trained = run(["train", "my_photos", "-o", "mynet.pt", *tiny(["train"])[1:]], root)
+    assert trained.returncode == 0, trained.stderr
     import imageio_ffmpeg
 
     subprocess.run(
@@ -204,8 +216,10 @@ def results(world, tmp_path_factory) -> dict[str, tuple[list[str], Path, Any]]:
     def one(line: str, command: str) -> tuple[str, tuple[list[str], Path, Any]]:
         cwd = tmp_path_factory.mktemp("line" + line.replace(".md:", "-").replace(".", "-")) / "here"
         args = shlex.split(command)[1:]
-        # dream.png is there for replay to read; every other command may write it
-        keep = None if args[0] == "replay" else shutil.ignore_patterns("dream.png")
+        # dream.png is there for replay to read, mynet.pt for the dreams with it; the commands
+        # that write them find none
+        ignored = {"replay": (), "train": ("dream.png", "mynet.*")}.get(args[0], ("dream.png",))
+        keep = shutil.ignore_patterns(*ignored) if ignored else None
         shutil.copytree(world, cwd, ignore=keep)
         if args[0] not in LISTINGS:
             args = tiny(args)
