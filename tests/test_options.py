@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from inceptionism.configure import Options, build_config, featurevis_config
+from inceptionism.errors import UnknownNameError
 
 
 def test_options_are_frozen_and_copies_leave_the_original_alone():
@@ -30,12 +31,15 @@ def test_a_lucid_render_leaves_the_options_as_they_were():
     options = Options.of({"model": "efficientnet_lite0", "preset": "lucid", "steps": 4},
                          ["preset", "steps"])  # fmt: skip
     before = dict(options.values)
-    config = build_config(options)
+    config = build_config(options, lucid=True)
     fv = featurevis_config(options, (64, 64))
     assert dict(options.values) == before
     assert fv is not None and fv.steps == 4
-    assert config == build_config(options)  # the same whatever ran first
+    assert config == build_config(options, lucid=True)  # the same whatever ran first
     assert config.steps == 4 and config.model == "efficientnet_lite0"
+    # a command that renders no lucid recipe (sweep, zoom, video) refuses it, never ignores it
+    with pytest.raises(UnknownNameError, match="lucid"):
+        build_config(options)
 
 
 def test_only_what_the_user_set_overrides_the_preset():

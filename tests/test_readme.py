@@ -24,10 +24,10 @@ pytestmark = pytest.mark.slow  # whole commands in child processes: .ci/run's se
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-# the guides the README's sections moved to (the Hub, ComfyUI, training and studio pages test
-# their own commands in their own test files)
+# the guides the README's sections moved to (ComfyUI's page replays a PNG its own tests make,
+# tests/test_comfyui.py)
 GUIDES = ("steering", "explore", "motion", "algorithm", "models", "performance",
-          "security", "architecture", "ray")  # fmt: skip
+          "security", "architecture", "ray", "train", "studio", "hub")  # fmt: skip
 
 # Lines not run here, by a part of the line, with the reason.
 SKIPPED = {
@@ -36,6 +36,7 @@ SKIPPED = {
     "inceptionism serve": "starts the web server (tests/test_studio.py drives it)",
     "--executor ray": "needs a Ray cluster and its shared folder",
     "--model hf:": "needs the Hub (offline here; tests/test_hub.py uses a hand-laid cache)",
+    "layers hf:": "needs the Hub (offline here; tests/test_hub.py lists a cached repo's layers)",
 }
 
 # What a listing command prints, in part (layers of an EfficientNet-Lite also "block12").
@@ -130,14 +131,15 @@ def tiny(args: list[str]) -> list[str]:
 def world(tmp_path_factory, coffee_path) -> Path:
     """A folder holding every file the README's commands name: photos, a clip, a dream with its
     recipe, a TorchScript network and a package with a network factory and its weights, a
-    folder of two classes' pictures and a network trained on it (mynet.pt, classes cat, dog)."""
+    folder of two classes' pictures and a network trained on it (mynet.pt: cat, roses) with
+    a dream of it (roses.png)."""
     root = tmp_path_factory.mktemp("world")
     photo = Image.open(coffee_path).convert("RGB").resize((96, 64))
     for name in ("photo.jpg", "a.jpg", "b.png", "big.jpg", "photos/x.jpg", "photos/y.png"):
         (root / name).parent.mkdir(exist_ok=True)
         photo.save(root / name)
     rng = np.random.default_rng(0)
-    for label, colour in (("cat", (200, 120, 40)), ("dog", (40, 90, 200))):
+    for label, colour in (("cat", (200, 120, 40)), ("roses", (40, 90, 200))):
         (root / "my_photos" / label).mkdir(parents=True)
         for i in range(6):
             pixels = np.array(colour) + rng.normal(0, 20, (40, 40, 3))
@@ -146,6 +148,9 @@ def world(tmp_path_factory, coffee_path) -> Path:
             )
     trained = run(["train", "my_photos", "-o", "mynet.pt", *tiny(["train"])[1:]], root)
     assert trained.returncode == 0, trained.stderr
+    roses = run(["dream", "photo.jpg", "-o", "roses.png", "--model", "mynet.pt", "--class",
+                 "roses", *tiny(["dream"])[1:]], root)  # fmt: skip
+    assert roses.returncode == 0, roses.stderr
     import imageio_ffmpeg
 
     subprocess.run(
@@ -216,10 +221,10 @@ def results(world, tmp_path_factory) -> dict[str, tuple[list[str], Path, Any]]:
     def one(line: str, command: str) -> tuple[str, tuple[list[str], Path, Any]]:
         cwd = tmp_path_factory.mktemp("line" + line.replace(".md:", "-").replace(".", "-")) / "here"
         args = shlex.split(command)[1:]
-        # dream.png is there for replay to read, mynet.pt for the dreams with it; the commands
-        # that write them find none
-        ignored = {"replay": (), "train": ("dream.png", "mynet.*")}.get(args[0], ("dream.png",))
-        keep = shutil.ignore_patterns(*ignored) if ignored else None
+        # the world's dreams are there for replay to read, mynet.pt for the dreams with it; a
+        # command that writes one of them (and its metadata) finds none
+        written = [Path(o.rstrip("/")) for o in outputs(args)]
+        keep = shutil.ignore_patterns(*(f"{p.stem}.*" for p in written), *(p.name for p in written))
         shutil.copytree(world, cwd, ignore=keep)
         if args[0] not in LISTINGS:
             args = tiny(args)

@@ -39,6 +39,11 @@ _PUBLIC = {
 
 def __getattr__(name: str) -> Any:
     if name not in _PUBLIC:
+        try:  # a sub-package or module, as `inceptionism.models` (it imported them all before)
+            return _importlib.import_module(f"inceptionism.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"inceptionism.{name}":
+                raise
         raise AttributeError(f"module 'inceptionism' has no attribute {name!r}")
     value = getattr(_importlib.import_module(_PUBLIC[name]), name)
     globals()[name] = value  # found once

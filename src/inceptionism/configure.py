@@ -12,8 +12,8 @@ from typing import Any
 import torch
 
 from inceptionism.engine.config import DEFAULT_MODEL, DEFAULT_SIZE, MAX_SIDE, DreamConfig
-from inceptionism.engine.presets import LUCID
-from inceptionism.errors import ConfigError
+from inceptionism.engine.presets import LUCID, PRESETS
+from inceptionism.errors import ConfigError, UnknownNameError
 from inceptionism.featurevis.render import FeatureVisConfig
 from inceptionism.models import ModelSpec, get_spec, layer_table, list_models
 from inceptionism.models.custom import is_network, register_network
@@ -127,11 +127,15 @@ def build_config(
     options: Options,
     defaults: dict[str, Any] | None = None,
     guide: bool = False,
+    lucid: bool = False,
 ) -> DreamConfig:
-    """The preset for the chosen model (or the command's ``defaults`` when none is named, or
-    when the preset is the lucid recipe, which :func:`featurevis_config` reads), then every
-    config option the user set (:attr:`Options.explicit`), then ``--class``'s logit."""
+    """The preset for the chosen model (or the command's ``defaults`` when none is named), then
+    every config option the user set (:attr:`Options.explicit`), then ``--class``'s logit.
+    ``lucid``: the command renders the lucid recipe (:func:`featurevis_config` reads that
+    preset; the DreamConfig keeps the command's defaults); elsewhere it is no preset."""
     explicit = options.explicit
+    if options.get("preset") == LUCID and not lucid:
+        raise UnknownNameError("preset", LUCID, list(PRESETS))
     model = network_spec(explicit.get("model", options.get("model")),
                          options.get("input_norm"), options.get("input_range")).name  # fmt: skip
     fields = {k: v for k, v in explicit.items() if k != "model"}

@@ -86,7 +86,7 @@ def dream(ctx: click.Context, inputs: tuple[str, ...], out: str, guide: str | No
     options = read_options(ctx, opts)
     wh = parse_size(size)
     fv = dream_featurevis(options, wh, bool(inputs))  # or None
-    config = command_config(options, guide=guide is not None)
+    config = command_config(options, guide=guide is not None, lucid=True)
     config = config.replace(init="noise") if fv else config
     check_starts(inputs, config.init, wh, max_pixels)  # before any file is read
     refs = steering_refs(guide, mask)

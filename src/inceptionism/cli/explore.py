@@ -58,9 +58,12 @@ def _explore_options(defaults: dict[str, Any] | None = None, lucid: bool = False
     )  # fmt: skip
 
 
-def _sheets(source: str, ctx: click.Context, options: Options, defaults=None) -> Sheets:
-    """The options every sheet command shares, read into its Sheets (all checked first)."""
-    config = command_config(options, defaults, guide=options.get("guide") is not None)
+def _sheets(source: str, ctx: click.Context, options: Options, defaults=None,
+            lucid: bool = False) -> Sheets:  # fmt: skip
+    """The options every sheet command shares, read into its Sheets (all checked first);
+    ``lucid``: the command renders the lucid recipe."""
+    guide = options.get("guide") is not None
+    config = command_config(options, defaults, guide=guide, lucid=lucid)
     start = source_start(source, config.init, parse_size(options["size"]), options["max_size"],
                          options["max_pixels"], default_size=(256, 256))  # fmt: skip
     cells = Path(options["cells_dir"]) if options["cells_dir"] else None
@@ -137,7 +140,7 @@ def atlas(ctx: click.Context, source: str, **opts: Any) -> None:
     size = parse_size(options["size"]) or (256, 256)
     photo = source not in BLANK_STARTS
     fv = featurevis_config(options, size, photo=photo)
-    run = _sheets(source, ctx, options)
+    run = _sheets(source, ctx, options, lucid=True)
     layers = atlas_layers(run.config.model, spec)
     cells = [Cell(f"{n} ({c} ch)", f"layer_{n}", run.config.replace(layers=n)) for n, c in layers]
     jobs = run.jobs(cells, fv)
@@ -192,7 +195,7 @@ def channels(ctx: click.Context, layer: str, count: int, channel_list: str | Non
     if options["preset"] == "default":  # the earlier look: DeepDream of noise, channels' own
         options = options.replace(preset=None)
     size = f"{fv.size}x{fv.size}" if fv is not None else options["size"]  # the render's size
-    run = _sheets("noise", ctx, options.replace(layers=layer, size=size), CHANNEL_DEFAULTS)
+    run = _sheets("noise", ctx, options.replace(layers=layer, size=size), CHANNEL_DEFAULTS, True)
     run.config = run.config.replace(layers=layer)
     resolve_objective(run.config.model, run.config)  # an unknown layer: one line, valid names
     picked = pick_channels(run.config.model, layer, count, channel_list)

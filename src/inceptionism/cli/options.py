@@ -211,11 +211,15 @@ def pixel_options(max_size: int | None = None) -> Callable:
 
 
 def command_config(
-    options: Options, defaults: dict[str, Any] | None = None, guide: bool = False
+    options: Options,
+    defaults: dict[str, Any] | None = None,
+    guide: bool = False,
+    lucid: bool = False,
 ) -> DreamConfig:
     """A command's DreamConfig from its options, checked against the model's layer table and the
-    device, all before any file is read or written."""
-    config = build_config(options, defaults, guide)
+    device, all before any file is read or written. ``lucid``: the command renders the lucid
+    recipe (its preset is read by configure.featurevis_config); elsewhere it is refused."""
+    config = build_config(options, defaults, guide, lucid)
     resolve_objective(config.model, config)
     device_for(options["device"])
     return config

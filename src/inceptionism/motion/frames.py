@@ -211,7 +211,7 @@ def fitted_size(width: int, height: int, max_size: int | None) -> tuple[int, int
 def run_settings(command: str, config: DreamConfig, run: RunContext, **fields: Any) -> dict:
     """The settings every frame of a zoom or video run shares (a resume must match them): the
     command's own ``fields``, the recipe, the model and its weights. Only the fields the recipe
-    schema declares (``jobs.recipes.MOTION_SETTINGS``): another is a mistake in the caller."""
+    schema declares (``jobs.schema.MOTION_SETTINGS``): another is a mistake in the caller."""
     unknown = sorted(set(fields) - MOTION_FIELDS)
     if unknown:
         raise TypeError(f"{unknown}: not motion settings; declare them in MOTION_SETTINGS")
