@@ -281,8 +281,10 @@ def test_cli_dream_at_one_and_two_threads_is_identical_and_replays(tile, run_cli
         r = run_cli(*args, "--threads", n, "-o", tmp_path / f"t{n}.png")
         assert r.code == 0, r.err
     assert np.array_equal(pixels(tmp_path / "t1.png"), pixels(tmp_path / "t2.png"))
+    torch.set_num_threads(2)
     r = run_cli("replay", tmp_path / "t2.png", "--threads", "1", "-o", tmp_path / "r.png", "-q")
     assert r.code == 0 and r.err == "", r.err  # same environment: no note
+    assert torch.get_num_threads() == 1  # the replay ran at the count asked for
     assert np.array_equal(pixels(tmp_path / "r.png"), pixels(tmp_path / "t1.png"))
 
 

@@ -29,6 +29,7 @@ from inceptionism.models.hub import replay_note
 from inceptionism.models.trained import trained_from_recipe
 from inceptionism.models.weights import sha256_file
 from inceptionism.ops.numerics import environment, environment_difference
+from inceptionism.ops.threads import configure_threads
 
 WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".h5", ".hdf5")
 
@@ -151,6 +152,7 @@ def replay_job(
     usable = recorded is not None and Path(recorded).suffix.lower() in WEIGHT_SUFFIXES
     if weights is None and usable and recorded is not None and Path(recorded).is_file():
         weights = Path(recorded)
+    configure_threads(options.get("threads"))  # --threads, as every command reads it
     loaded = get_model(model, weights=weights, device=device)
     if recipe.weights_sha256 and loaded.weights_sha256 != recipe.weights_sha256:
         warn("warning: weights differ from the recorded ones; the result will differ")
