@@ -50,7 +50,7 @@ def test_keras_classic_carries_the_seed_parameters():
         DreamConfig.preset("keras-classic", model="efficientnet_lite2", max_loss=10).max_loss == 10
     )
     # on the seed's own network (its real layer table): the seed's layers, names and max_loss
-    exact = PRESETS["keras-classic"].make("inception_v3", block_layers("inception_v3"))
+    exact = PRESETS["keras-classic"].make("inception_v3", lambda: block_layers("inception_v3"))
     assert exact["max_loss"] == 10.0
     assert exact["layers"] == "mixed2=0.2,mixed3=0.5,mixed4=2,mixed5=1.5"
     assert cfg.jitter == 0 and cfg.clip is False

@@ -263,7 +263,7 @@ class DreamConfig:
         if name not in PRESETS:
             raise UnknownNameError("preset", name, list(PRESETS))
         model = model or DEFAULT_MODEL
-        base = PRESETS[name].make(model, block_layers(model))
+        base = PRESETS[name].make(model, lambda: block_layers(model))
         return cls(**{**base, "model": model, **overrides})
 
 

@@ -4,6 +4,7 @@ data (no torch): `inceptionism presets` lists them before any network loads."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,16 +37,17 @@ class Preset:
     loss_scale_model: str | None = None  # the network whose activation scale max_loss assumes
     native: tuple[str, str] | None = None  # (model, layers): the seed's exact target there
 
-    def make(self, model: str, blocks: list[str]) -> dict[str, Any]:
-        """The preset's field values for ``model``, whose blocks are ``blocks``."""
+    def make(self, model: str, blocks: Callable[[], list[str]]) -> dict[str, Any]:
+        """The preset's field values for ``model``; ``blocks()`` gives its blocks in depth
+        order (asked for only where seed layers are mapped)."""
         params = dict(self.params)
         if self.native and model == self.native[0]:
             params["layers"] = self.native[1]
         elif self.seed_layers:
-            seeds = list(self.seed_blocks)
+            seeds, ours = list(self.seed_blocks), blocks()
             mapped: dict[str, float] = {}
             for layer, w in self.seed_layers:
-                name = map_seed_layer(layer, seeds, blocks)
+                name = map_seed_layer(layer, seeds, ours)
                 mapped[name] = mapped.get(name, 0.0) + w
             params["layers"] = ",".join(f"{n}={format_weight(w)}" for n, w in mapped.items())
             if self.loss_scale_model and model != self.loss_scale_model:
