@@ -185,12 +185,17 @@ def build_app(studio: Studio, defaults: Controls | None = None):
         order = [f.name for f in fields(Controls)]  # one component per field, in its order
         controls = [named[name] for name in order]
 
-        def run(request, progress, *values):
-            c = Controls(**dict(zip(order, values)))
+        def controls_of(values: tuple) -> Controls:
+            """The page's controls from a call's first values."""
+            c = Controls(**dict(zip(order, values[: len(order)])))
             if not isinstance(c.recipe, str):  # an API call: the State is the session's
                 c.recipe = ""
             if c.model != d.model and c.layers == default_layers:  # a client's other model
                 c.layers = None  # without its own layers: that model's defaults
+            return c
+
+        def run(request, progress, *values):
+            c = controls_of(values)
             try:
                 job = studio.job(c)
                 before = studio.before(job)
@@ -213,11 +218,7 @@ def build_app(studio: Studio, defaults: Controls | None = None):
             """An Explore runner: the controls, then ``work``'s own values."""
 
             def run(request, progress, *values):
-                c = Controls(**dict(zip(order, values[: len(order)])))
-                if not isinstance(c.recipe, str):
-                    c.recipe = ""
-                if c.model != d.model and c.layers == default_layers:
-                    c.layers = None
+                c = controls_of(values)
                 try:
                     progress(0, desc="dreaming the cells")
                     began = time.monotonic()
@@ -251,11 +252,7 @@ def build_app(studio: Studio, defaults: Controls | None = None):
             """A Motion runner: the controls, then ``work``'s own values; frame progress."""
 
             def run(request, progress, *values):
-                c = Controls(**dict(zip(order, values[: len(order)])))
-                if not isinstance(c.recipe, str):
-                    c.recipe = ""
-                if c.model != d.model and c.layers == default_layers:
-                    c.layers = None
+                c = controls_of(values)
 
                 def frame(p):
                     eta = format_seconds(p.eta)
